@@ -1,0 +1,1 @@
+"""DVC pipeline stages for fine-tuning sentence-transformers models (see dvc.yaml)."""

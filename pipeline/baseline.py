@@ -1,0 +1,39 @@
+"""Score the untuned base model on one dataset's test split — once per dataset, not once per cell.
+
+Usage: python -m pipeline.baseline --dataset NAME   (reads params.yaml: base_model, seed, adapt)
+
+Writes results/NAME/baseline.json: test_pearson_cosine and test_spearman_cosine of the base model.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from pipeline import paths
+from pipeline.errors import cli
+from pipeline.params import load_params
+
+
+@cli
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", required=True)
+    args = parser.parse_args(argv)
+    params = load_params()
+
+    from sentence_transformers import SentenceTransformer
+
+    from pipeline.evaluation import score, scored_split
+    from pipeline.models import display_id, resolve_model, seed_everything
+
+    paths.baseline_metrics(args.dataset).unlink(missing_ok=True)
+    seed_everything(params.seed)
+    model = SentenceTransformer(resolve_model(params.base_model))
+    model.max_seq_length = params.train.max_seq_length  # same truncation as the fine-tuned models
+    metrics = score(model, scored_split(args.dataset, "test", params), "test")
+    paths.write_json(paths.baseline_metrics(args.dataset), {"base_model": display_id(params.base_model), **metrics})
+    print(f"baseline {args.dataset}: spearman {metrics['test_spearman_cosine']:.4f}")
+
+
+if __name__ == "__main__":
+    main()

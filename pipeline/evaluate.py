@@ -1,0 +1,56 @@
+"""Evaluate one fine-tuned cell on its dataset's held-out test split, beside the untuned base model.
+
+Usage: python -m pipeline.evaluate --dataset NAME --loss NAME   (reads params.yaml: seed, adapt, mlflow)
+
+Writes results/DATASET/LOSS/eval.json and logs the test and base-model metrics into the cell's MLflow run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from pipeline import paths
+from pipeline.errors import cli
+from pipeline.params import load_params
+
+
+@cli
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--loss", required=True)
+    args = parser.parse_args(argv)
+    params = load_params()
+    dataset, loss = args.dataset, args.loss
+
+    import mlflow
+    from sentence_transformers import SentenceTransformer
+
+    from pipeline import tracking
+    from pipeline.evaluation import score, scored_split
+    from pipeline.models import seed_everything
+
+    paths.eval_metrics(dataset, loss).unlink(missing_ok=True)
+    seed_everything(params.seed)
+    baseline = json.loads(paths.baseline_metrics(dataset).read_text())
+    model = SentenceTransformer(str(paths.model_dir(dataset, loss)))
+    test = scored_split(dataset, "test", params)
+    metrics = score(model, test, "test")
+    result = {
+        **metrics,
+        "base_test_pearson_cosine": baseline["test_pearson_cosine"],
+        "base_test_spearman_cosine": baseline["test_spearman_cosine"],
+        "spearman_gain": metrics["test_spearman_cosine"] - baseline["test_spearman_cosine"],
+        "test_pairs": len(test),
+    }
+    with tracking.cell_run(params.mlflow.experiment, dataset, loss, baseline["base_model"],
+                           run_file=paths.mlflow_run(dataset, loss)):
+        mlflow.log_metrics(result)
+    paths.write_json(paths.eval_metrics(dataset, loss), result)
+    print(f"evaluate {dataset}/{loss}: spearman {metrics['test_spearman_cosine']:.4f} "
+          f"(base {baseline['test_spearman_cosine']:.4f}, gain {result['spearman_gain']:+.4f})")
+
+
+if __name__ == "__main__":
+    main()

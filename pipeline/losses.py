@@ -1,0 +1,110 @@
+"""Loss registry: which sentence-transformers losses the pipeline offers, what input each needs,
+which parameters it takes (checked at params load), and how to build it.
+
+`needs` is the input format the loss consumes; data of another shape is adapted by the rules in
+`pipeline.data.adapt_for_loss` (documented in the README and on every card that used one).
+Nothing here imports torch: params validation must stay instant.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Needs = Literal["pairs", "triplets", "scored", "binary", "labels"]
+ALL_SHAPES = ("pairs", "triplets", "scored")
+
+
+def _positive(name: str) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+            raise ValueError(f"{name} must be a number > 0, got {value!r}")
+
+    return check
+
+
+def _non_negative(name: str) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+            raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+
+    return check
+
+
+def _positive_int(name: str) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise ValueError(f"{name} must be an integer > 0, got {value!r}")
+
+    return check
+
+
+def _choice(name: str, choices: tuple[str, ...]) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        if value not in choices:
+            raise ValueError(f"{name} must be one of {', '.join(choices)}, got {value!r}")
+
+    return check
+
+
+SIMILARITIES = ("cos_sim", "dot_score")
+TRIPLET_DISTANCES = ("EUCLIDEAN", "COSINE", "MANHATTAN")
+SIAMESE_DISTANCES = ("EUCLIDEAN", "COSINE_DISTANCE", "MANHATTAN")
+
+
+@dataclass(frozen=True)
+class LossSpec:
+    needs: Needs
+    params: dict[str, Callable[[Any], None]] = field(default_factory=dict)
+    in_batch_negatives: bool = False  # duplicates inside a batch become false negatives
+
+    @property
+    def accepts(self) -> tuple[str, ...]:
+        """Dataset shapes this loss can train on, directly or through an adaptation rule."""
+        return () if self.needs == "labels" else ALL_SHAPES
+
+
+_MNRL_PARAMS = {"scale": _positive("scale"), "similarity_fct": _choice("similarity_fct", SIMILARITIES)}
+LOSSES: dict[str, LossSpec] = {
+    "MultipleNegativesRankingLoss": LossSpec("pairs", _MNRL_PARAMS, in_batch_negatives=True),
+    "CachedMultipleNegativesRankingLoss": LossSpec(
+        "pairs", {**_MNRL_PARAMS, "mini_batch_size": _positive_int("mini_batch_size")}, in_batch_negatives=True
+    ),
+    "MultipleNegativesSymmetricRankingLoss": LossSpec("pairs", _MNRL_PARAMS, in_batch_negatives=True),
+    "TripletLoss": LossSpec(
+        "triplets",
+        {"distance_metric": _choice("distance_metric", TRIPLET_DISTANCES), "triplet_margin": _non_negative("triplet_margin")},
+    ),
+    "CosineSimilarityLoss": LossSpec("scored"),
+    "CoSENTLoss": LossSpec("scored", {"scale": _positive("scale")}),
+    "AnglELoss": LossSpec("scored", {"scale": _positive("scale")}),
+    "ContrastiveLoss": LossSpec(
+        "binary", {"distance_metric": _choice("distance_metric", SIAMESE_DISTANCES), "margin": _non_negative("margin")}
+    ),
+    "OnlineContrastiveLoss": LossSpec(
+        "binary", {"distance_metric": _choice("distance_metric", SIAMESE_DISTANCES), "margin": _non_negative("margin")}
+    ),
+    # Batch*TripletLoss need a class label per sentence, which none of the three shapes carries.
+    "BatchHardTripletLoss": LossSpec("labels", {"margin": _non_negative("margin")}),
+    "BatchSemiHardTripletLoss": LossSpec("labels", {"margin": _non_negative("margin")}),
+    "BatchAllTripletLoss": LossSpec("labels", {"margin": _non_negative("margin")}),
+}
+
+
+def loss_accepts(class_name: str, shape: str) -> bool:
+    return shape in LOSSES[class_name].accepts
+
+
+def build_loss(class_name: str, params: dict[str, Any], model: Any) -> Any:
+    """Instantiate the sentence-transformers loss, turning the YAML strings into library objects."""
+    from sentence_transformers import util
+    from sentence_transformers.sentence_transformer import losses
+
+    kwargs = dict(params)
+    if "similarity_fct" in kwargs:
+        kwargs["similarity_fct"] = getattr(util, kwargs["similarity_fct"])
+    if "distance_metric" in kwargs:
+        metric_enum = losses.TripletDistanceMetric if class_name == "TripletLoss" else losses.SiameseDistanceMetric
+        kwargs["distance_metric"] = getattr(metric_enum, kwargs["distance_metric"])
+    return getattr(losses, class_name)(model, **kwargs)

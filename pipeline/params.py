@@ -1,0 +1,212 @@
+"""Typed, validated view of params.yaml — loaded once per stage, before any heavy import.
+
+Every stage calls `load_params()` first; a bad key or value stops it with one line naming the file,
+the key path, the bad value and what is allowed, e.g.
+
+    params.yaml: train.learning_rate = -0.1: Input should be greater than 0
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from pipeline.errors import PipelineError
+from pipeline.losses import LOSSES, loss_accepts
+
+Shape = Literal["pairs", "triplets", "scored"]
+# Columns each shape is normalised to by ingest; `score` is always in [0, 1] after ingest.
+SHAPE_COLUMNS: dict[str, tuple[str, ...]] = {
+    "pairs": ("anchor", "positive"),
+    "triplets": ("anchor", "positive", "negative"),
+    "scored": ("sentence1", "sentence2", "score"),
+}
+CANONICAL_BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+BUILTIN_SHAPES = {"docstring_pairs": "pairs", "product_triplets": "triplets", "similarity_pairs": "scored"}
+
+
+class ParamsError(PipelineError):
+    """A params.yaml problem, already phrased as the one line the user sees."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetParams(_Strict):
+    source: str  # "builtin:<generator>", a local file/dir, or "hf:<hub id>"
+    shape: Shape | None = None  # detected from column names when omitted
+    name: str | None = None  # human name shown on the card; defaults to the params key
+    rows: int | None = Field(default=None, gt=0)  # builtin: rows generated; files: first N rows kept
+    language: str = "en"
+    columns: dict[str, str] = {}  # canonical column -> column name in the source
+    score_range: tuple[float, float] = (0.0, 1.0)  # declared raw score range, normalised to [0, 1]
+    bad_rows: Literal["drop", "error"] = "drop"
+    hf_config: str | None = None
+    hf_split: str = "train"
+
+    @property
+    def known_shape(self) -> str | None:
+        """The shape when it is known before reading any data: declared, or fixed by a built-in generator."""
+        return self.shape or BUILTIN_SHAPES.get(self.source.removeprefix("builtin:"))
+
+    @field_validator("score_range")
+    @classmethod
+    def _range_ordered(cls, value: tuple[float, float]) -> tuple[float, float]:
+        if not value[0] < value[1]:
+            raise ValueError(f"must be [low, high] with low < high, got {list(value)}")
+        return value
+
+    @field_validator("columns")
+    @classmethod
+    def _known_columns(cls, value: dict[str, str]) -> dict[str, str]:
+        known = sorted({c for cols in SHAPE_COLUMNS.values() for c in cols})
+        for key in value:
+            if key not in known:
+                raise ValueError(f"unknown canonical column {key!r}; valid: {', '.join(known)}")
+        return value
+
+
+class LossParams(_Strict):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    class_name: str = Field(alias="class")
+    params: dict[str, Any] = {}
+
+    @field_validator("class_name")
+    @classmethod
+    def _known_loss(cls, value: str) -> str:
+        if value not in LOSSES:
+            raise ValueError(f"unknown loss {value!r}; valid: {', '.join(sorted(LOSSES))}")
+        return value
+
+    @model_validator(mode="after")
+    def _known_loss_params(self) -> "LossParams":
+        allowed = LOSSES[self.class_name].params
+        for key, value in self.params.items():
+            if key not in allowed:
+                raise ValueError(
+                    f"{self.class_name} has no parameter {key!r}; valid: {', '.join(sorted(allowed)) or 'none'}"
+                )
+            allowed[key](value)  # each checker raises ValueError with the allowed range
+        return self
+
+
+class LoraParams(_Strict):
+    rank: int = Field(default=8, gt=0)
+    alpha: int = Field(default=16, gt=0)
+    dropout: float = Field(default=0.1, ge=0, lt=1)
+    target_modules: list[str] = ["query", "key", "value"]
+
+
+class TrainParams(_Strict):
+    epochs: float = Field(default=1, gt=0)
+    max_steps: int = Field(default=-1, ge=-1)  # -1: use epochs
+    batch_size: int = Field(default=32, gt=1)  # >1: in-batch negatives need company
+    learning_rate: float = Field(default=2e-5, gt=0, lt=1)
+    warmup_ratio: float = Field(default=0.1, ge=0, lt=1)
+    weight_decay: float = Field(default=0.0, ge=0)
+    lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial"] = "linear"
+    gradient_accumulation_steps: int = Field(default=1, gt=0)
+    max_seq_length: int = Field(default=128, gt=0, le=8192)
+    batch_sampler: Literal["auto", "batch_sampler", "no_duplicates", "group_by_label"] = "auto"
+    eval_strategy: Literal["no", "steps", "epoch"] = "steps"
+    eval_steps: int = Field(default=10, gt=0)
+    logging_steps: int = Field(default=5, gt=0)
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    lora: LoraParams | None = None
+
+
+class SplitParams(_Strict):
+    validation: float = Field(default=0.1, gt=0, lt=1)
+    test: float = Field(default=0.2, gt=0, lt=1)
+
+    @model_validator(mode="after")
+    def _leaves_training_data(self) -> "SplitParams":
+        if self.validation + self.test >= 0.9:
+            raise ValueError(f"validation + test = {self.validation + self.test} leaves under 10% to train")
+        return self
+
+
+class AdaptParams(_Strict):
+    positive_threshold: float = Field(default=0.5, gt=0, le=1)  # normalised score that counts as a positive
+    negatives: Literal["random", "mined"] = "random"  # pairs -> triplets: how negatives are found
+
+
+class RunParams(_Strict):
+    datasets: list[str] = Field(min_length=1)
+    losses: list[str] = Field(min_length=1)
+
+
+class MlflowParams(_Strict):
+    experiment: str = "sentence-embedding-finetune"
+
+
+class Params(_Strict):
+    base_model: str = CANONICAL_BASE_MODEL
+    seed: int = 42
+    run: RunParams
+    datasets: dict[str, DatasetParams]
+    losses: dict[str, LossParams]
+    split: SplitParams = SplitParams()
+    adapt: AdaptParams = AdaptParams()
+    train: TrainParams = TrainParams()
+    mlflow: MlflowParams = MlflowParams()
+
+    @model_validator(mode="after")
+    def _matrix_names_exist(self) -> "Params":
+        for kind, names, defined in (("datasets", self.run.datasets, self.datasets), ("losses", self.run.losses, self.losses)):
+            for name in names:
+                if name not in defined:
+                    raise ParamsError(f"run.{kind}: {name!r} is not defined under {kind}:; defined: {', '.join(sorted(defined))}")
+        for ds_name in self.run.datasets:
+            shape = self.datasets[ds_name].known_shape
+            for loss_name in self.run.losses:
+                loss_class = self.losses[loss_name].class_name
+                if not LOSSES[loss_class].accepts or (shape is not None and not loss_accepts(loss_class, shape)):
+                    raise ParamsError(
+                        f"run: loss {loss_name!r} ({loss_class}) cannot use dataset {ds_name!r} of shape {shape!r} "
+                        f"even after adaptation; it accepts: {', '.join(LOSSES[loss_class].accepts) or 'labelled data only'}"
+                    )
+        return self
+
+
+def _one_line(error: ValidationError, raw: dict[str, Any], path: Path) -> str:
+    first = error.errors()[0]
+    loc = ".".join(str(part) for part in first["loc"])
+    value: Any = raw
+    for part in first["loc"]:
+        value = value.get(part) if isinstance(value, dict) else None
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown key"
+    shown = f" = {value!r}" if value is not None and not isinstance(value, dict) else ""
+    return f"{path}: {loc or '(top level)'}{shown}: {message}"
+
+
+def parse_params(raw: Any, path: Path = Path("params.yaml")) -> Params:
+    """Validate an already-parsed YAML document; raise ParamsError with one line on the first problem."""
+    if not isinstance(raw, dict):
+        raise ParamsError(f"{path}: expected a mapping at the top level, got {type(raw).__name__}")
+    try:
+        return Params.model_validate(raw)
+    except ParamsError as error:
+        raise ParamsError(f"{path}: {error}") from None
+    except ValidationError as error:
+        raise ParamsError(_one_line(error, raw, path)) from None
+
+
+def load_params(path: str | Path = "params.yaml") -> Params:
+    """Read and validate params.yaml (or an override file with the same schema)."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ParamsError(f"{path}: file not found") from None
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark else ""
+        raise ParamsError(f"{path}:{where}: not valid YAML ({getattr(error, 'problem', error)})") from None
+    return parse_params(raw, path)

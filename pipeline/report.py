@@ -1,0 +1,134 @@
+"""Compare every cell: leaderboard (Markdown + CSV), one combined DVC metrics file, heatmap and curves.
+
+Usage: python -m pipeline.report   (reads params.yaml: run, mlflow)
+
+Writes reports/{leaderboard.md, leaderboard.csv, metrics.json, heatmap.png, curves.png}, prints the
+dataset x loss table, and logs the reports to an MLflow run named "report".
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from typing import Any
+
+from pipeline import paths
+from pipeline.errors import cli
+from pipeline.params import load_params
+
+
+def collect(datasets: list[str], losses: list[str]) -> dict[str, dict[str, Any]]:
+    """{dataset: {"base_spearman": x, "losses": {loss: eval.json}}} for the cells of the run matrix."""
+    table: dict[str, dict[str, Any]] = {}
+    for dataset in datasets:
+        baseline = json.loads(paths.baseline_metrics(dataset).read_text())
+        cells = {loss: json.loads(paths.eval_metrics(dataset, loss).read_text()) for loss in losses}
+        table[dataset] = {"base_spearman": baseline["test_spearman_cosine"], "losses": cells}
+    return table
+
+
+def leaderboard_markdown(table: dict[str, dict[str, Any]], losses: list[str]) -> str:
+    """One row per dataset, one column per loss: test Spearman (gain over the base model); best in bold."""
+    lines = ["| dataset | base model | " + " | ".join(losses) + " |", "|:--|--:|" + "--:|" * len(losses)]
+    for dataset, row in table.items():
+        best = max(losses, key=lambda loss: row["losses"][loss]["test_spearman_cosine"])
+        cells = []
+        for loss in losses:
+            metrics = row["losses"][loss]
+            text = f"{metrics['test_spearman_cosine']:.4f} ({metrics['spearman_gain']:+.4f})"
+            cells.append(f"**{text}**" if loss == best else text)
+        lines.append(f"| {dataset} | {row['base_spearman']:.4f} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def leaderboard_csv(table: dict[str, dict[str, Any]]) -> str:
+    rows = ["dataset,loss,test_spearman_cosine,test_pearson_cosine,base_spearman_cosine,spearman_gain"]
+    for dataset, row in table.items():
+        for loss, m in row["losses"].items():
+            rows.append(f"{dataset},{loss},{m['test_spearman_cosine']:.6f},{m['test_pearson_cosine']:.6f},"
+                        f"{row['base_spearman']:.6f},{m['spearman_gain']:.6f}")
+    return "\n".join(rows) + "\n"
+
+
+def dvc_metrics(table: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """One file for `dvc metrics show` / `dvc exp show`: <dataset>.<loss> = test Spearman, plus the base."""
+    return {dataset: {"base": round(row["base_spearman"], 6),
+                      **{loss: round(m["test_spearman_cosine"], 6) for loss, m in row["losses"].items()}}
+            for dataset, row in table.items()}
+
+
+def plot_heatmap(table: dict[str, dict[str, Any]], losses: list[str], out: Any) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    datasets = list(table)
+    gains = [[table[d]["losses"][loss]["spearman_gain"] for loss in losses] for d in datasets]
+    fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(losses), 1.2 + 0.7 * len(datasets)))
+    limit = max(1e-6, max(abs(g) for row in gains for g in row))
+    image = ax.imshow(gains, cmap="RdYlGn", vmin=-limit, vmax=limit)
+    ax.set_xticks(range(len(losses)), losses)
+    ax.set_yticks(range(len(datasets)), datasets)
+    for i, dataset in enumerate(datasets):
+        for j, loss in enumerate(losses):
+            spearman = table[dataset]["losses"][loss]["test_spearman_cosine"]
+            ax.text(j, i, f"{spearman:.3f}\n{gains[i][j]:+.3f}", ha="center", va="center", fontsize=8)
+    fig.colorbar(image, ax=ax, label="test Spearman gain over base model")
+    ax.set_title("Test Spearman (cosine) and gain over the base model")
+    fig.tight_layout()
+    fig.savefig(out, dpi=120)
+    plt.close(fig)
+
+
+def plot_curves(datasets: list[str], losses: list[str], out: Any) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    fig, (loss_ax, val_ax) = plt.subplots(1, 2, figsize=(12, 4.5))
+    for dataset in datasets:
+        for loss in losses:
+            curve = pd.read_csv(paths.loss_curve(dataset, loss))
+            val = pd.read_csv(paths.val_curve(dataset, loss))
+            loss_ax.plot(curve["step"], curve["loss"], label=f"{dataset}/{loss}")
+            val_ax.plot(val["step"], val["spearman"], marker="o", label=f"{dataset}/{loss}")
+    loss_ax.set(title="Training loss", xlabel="step", ylabel="loss")
+    val_ax.set(title="Validation Spearman (cosine)", xlabel="step", ylabel="Spearman")
+    val_ax.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+@cli
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.parse_args(argv)
+    params = load_params()
+    datasets, losses = params.run.datasets, params.run.losses
+    table = collect(datasets, losses)
+    markdown = leaderboard_markdown(table, losses)
+    paths.write_text(paths.LEADERBOARD_MD, "# Leaderboard: test Spearman (cosine), gain over the untuned base model\n\n"
+                     + f"Base model: {params.base_model}. Best loss per dataset in bold.\n\n" + markdown)
+    paths.write_text(paths.LEADERBOARD_CSV, leaderboard_csv(table))
+    paths.write_json(paths.METRICS, dvc_metrics(table))
+    plot_heatmap(table, losses, paths.HEATMAP)
+    plot_curves(datasets, losses, paths.CURVES_PNG)
+
+    import mlflow
+
+    from pipeline import tracking
+
+    tracking.configure(params.mlflow.experiment)
+    with mlflow.start_run(run_name="report", tags={"kind": "report", **{k: v for k, v in tracking.cell_tags("all", "all", params.base_model).items() if k not in ("dataset", "loss", "cell")}}):
+        mlflow.log_metrics({f"{d}.{loss}.test_spearman": m for d, row in dvc_metrics(table).items() for loss, m in row.items()})
+        for artifact in (paths.LEADERBOARD_MD, paths.LEADERBOARD_CSV, paths.HEATMAP, paths.CURVES_PNG):
+            mlflow.log_artifact(str(artifact), artifact_path="report")
+    print(markdown)
+
+
+if __name__ == "__main__":
+    main()

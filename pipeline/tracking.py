@@ -1,0 +1,145 @@
+"""MLflow glue: where runs go, how a cell's run is named and tagged, and how stages re-attach to it.
+
+Default store: sqlite:///<repo root>/mlflow.db, where the repo root is DVC_ROOT when DVC runs the stage.
+`dvc exp run --queue` executes in a temporary copy but sets DVC_ROOT to the original repository, so
+queued experiments land in the same store instead of a database deleted with the copy. Artifacts go
+to <repo root>/mlartifacts for the same reason. MLFLOW_TRACKING_URI overrides both (credentials for a
+remote server come from the environment only: MLFLOW_TRACKING_USERNAME / _PASSWORD / _TOKEN).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from pipeline.errors import PipelineError
+
+
+def repo_root() -> Path:
+    return Path(os.environ.get("DVC_ROOT") or Path.cwd()).resolve()
+
+
+def tracking_uri() -> str:
+    return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{repo_root() / 'mlflow.db'}"
+
+
+def git_commit() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10, check=True)
+        return out.stdout.strip() or None
+    except Exception:
+        return None
+
+
+def configure(experiment: str) -> str:
+    """Point MLflow (and transformers' MLflow callback, which reads the environment) at the store and
+    experiment; fail fast, naming the URI, when a tracking server does not answer. Returns the experiment id."""
+    import mlflow
+
+    uri = tracking_uri()
+    os.environ["MLFLOW_TRACKING_URI"] = uri
+    os.environ["MLFLOW_EXPERIMENT_NAME"] = experiment
+    # A dead server otherwise retries for minutes; one short try is enough to know.
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
+    os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
+    mlflow.set_tracking_uri(uri)
+    try:
+        found = mlflow.get_experiment_by_name(experiment)
+        if found is not None:
+            return found.experiment_id
+        artifacts = None if uri.startswith(("http", "databricks")) else (repo_root() / "mlartifacts").as_uri()
+        try:
+            return mlflow.create_experiment(experiment, artifact_location=artifacts)
+        except Exception:  # another worker created it between our lookup and create
+            return mlflow.get_experiment_by_name(experiment).experiment_id
+    except Exception as error:
+        raise PipelineError(
+            f"MLflow tracking store {uri} is unreachable ({type(error).__name__}); start the server or unset "
+            f"MLFLOW_TRACKING_URI to use the local sqlite store"
+        ) from None
+
+
+def cell_tags(dataset: str, loss: str, base_model: str) -> dict[str, str]:
+    tags = {"dataset": dataset, "loss": loss, "base_model": base_model, "cell": f"{dataset}/{loss}"}
+    if commit := git_commit():
+        tags["mlflow.source.git.commit"] = commit
+    if exp_name := os.environ.get("DVC_EXP_NAME"):
+        tags["dvc_exp"] = exp_name
+    return tags
+
+
+def _mark_dead_runs_killed(experiment_id: str, dataset: str, loss: str) -> None:
+    """A train stage killed with SIGKILL cannot end its run; the next attempt marks it KILLED.
+    Only runs whose process is gone on this host are touched: a parallel worker's live run stays."""
+    import mlflow
+
+    runs = mlflow.search_runs(
+        [experiment_id], filter_string=f"tags.cell = '{dataset}/{loss}' and attributes.status = 'RUNNING'",
+        output_format="list",
+    )
+    for run in runs:
+        tags = run.data.tags
+        if tags.get("host") == socket.gethostname() and not _pid_alive(int(tags.get("pid", "0") or 0)):
+            mlflow.MlflowClient().set_terminated(run.info.run_id, status="KILLED")
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@contextmanager
+def cell_run(experiment: str, dataset: str, loss: str, base_model: str, run_file: Path | None = None,
+             new: bool = False) -> Iterator[Any]:
+    """Open (new=True) or re-attach to the MLflow run of one (dataset, loss) cell.
+
+    The run is ended FINISHED on success, FAILED with the error message on an exception, KILLED on
+    Ctrl-C — never left RUNNING. Re-attaching falls back to a new run when the recorded one is not in
+    the current store (e.g. MLFLOW_TRACKING_URI changed since training)."""
+    import mlflow
+
+    experiment_id = configure(experiment)
+    run_id = None
+    if not new and run_file is not None and run_file.exists():
+        recorded = json.loads(run_file.read_text())["run_id"]
+        try:
+            mlflow.get_run(recorded)
+            run_id = recorded
+        except Exception:
+            print(f"warning: MLflow run {recorded} from {run_file} is not in {tracking_uri()}; starting a new run")
+    if new:
+        _mark_dead_runs_killed(experiment_id, dataset, loss)
+    tags = {**cell_tags(dataset, loss, base_model), "host": socket.gethostname(), "pid": str(os.getpid())}
+    run = mlflow.start_run(run_id=run_id, experiment_id=experiment_id, run_name=f"{dataset}/{loss}",
+                           tags=None if run_id else tags)
+    if run_id:
+        mlflow.set_tags({"host": tags["host"], "pid": tags["pid"]})
+    try:
+        yield run
+    except KeyboardInterrupt:
+        mlflow.end_run("KILLED")
+        raise
+    except BaseException as error:
+        mlflow.set_tag("error", f"{type(error).__name__}: {error}"[:5000])
+        mlflow.end_run("FAILED")
+        raise
+    else:
+        mlflow.end_run("FINISHED")
+
+
+def write_run_file(path: Path, run: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"run_id": run.info.run_id, "experiment_id": run.info.experiment_id}, indent=2) + "\n")

@@ -1,0 +1,155 @@
+"""Fine-tune the base model on one (dataset, loss) cell with SentenceTransformerTrainer.
+
+Usage: python -m pipeline.train --dataset NAME --loss NAME
+       (reads params.yaml: base_model, seed, adapt, train, losses.LOSS, mlflow)
+
+Writes models/DATASET/LOSS/ (the model), results/DATASET/LOSS/{train_facts.json, loss_curve.csv,
+val_spearman.csv, mlflow_run.json}. The MLflow run gets every hyperparameter, the loss at each
+logging step and validation Spearman at each evaluation (transformers' MLflow callback, logging into
+the run opened here so evaluate and card can re-attach to it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+from pipeline import paths
+from pipeline.errors import PipelineError, cli
+from pipeline.losses import LOSSES
+from pipeline.params import Params, load_params
+
+
+def training_arguments(params: Params, loss_class: str, precision: str, output_dir: Path) -> Any:
+    import torch
+    from sentence_transformers import SentenceTransformerTrainingArguments
+
+    train = params.train
+    sampler = train.batch_sampler
+    if sampler == "auto":  # duplicates in a batch would be false in-batch negatives
+        sampler = "no_duplicates" if LOSSES[loss_class].in_batch_negatives else "batch_sampler"
+    on_cpu = not torch.cuda.is_available()
+    return SentenceTransformerTrainingArguments(
+        output_dir=str(output_dir),
+        num_train_epochs=train.epochs,
+        max_steps=train.max_steps,
+        per_device_train_batch_size=train.batch_size,
+        per_device_eval_batch_size=train.batch_size,
+        learning_rate=train.learning_rate,
+        warmup_ratio=train.warmup_ratio,
+        weight_decay=train.weight_decay,
+        lr_scheduler_type=train.lr_scheduler,
+        gradient_accumulation_steps=train.gradient_accumulation_steps,
+        seed=params.seed,
+        data_seed=params.seed,
+        bf16=precision == "bf16",
+        fp16=precision == "fp16",
+        use_cpu=on_cpu,  # transformers 5 only honours bf16 on CPU when told it is a CPU run
+        batch_sampler=sampler,
+        eval_strategy=train.eval_strategy,
+        eval_steps=train.eval_steps if train.eval_strategy == "steps" else None,
+        logging_steps=train.logging_steps,
+        logging_first_step=True,
+        save_strategy="no",
+        report_to=["mlflow"],
+        run_name=output_dir.name,
+        disable_tqdm=True,
+    )
+
+
+def log_history_curves(log_history: list[dict[str, Any]]) -> tuple[str, str]:
+    """CSV text for the DVC plots: training loss per logging step, validation Spearman per evaluation."""
+    loss_rows = ["step,epoch,loss"] + [f"{h['step']},{h['epoch']:.4f},{h['loss']:.6f}" for h in log_history if "loss" in h]
+    val_key = "eval_validation_spearman_cosine"
+    val_rows = ["step,epoch,spearman"] + [f"{h['step']},{h['epoch']:.4f},{h[val_key]:.6f}" for h in log_history if val_key in h]
+    return "\n".join(loss_rows) + "\n", "\n".join(val_rows) + "\n"
+
+
+@cli
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--loss", required=True)
+    args = parser.parse_args(argv)
+    params = load_params()
+    dataset, loss = args.dataset, args.loss
+    if dataset not in params.datasets or loss not in params.losses:
+        raise PipelineError(f"params.yaml: no dataset {dataset!r} or loss {loss!r} defined")
+    loss_config, ds_config = params.losses[loss], params.datasets[dataset]
+
+    import mlflow
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
+
+    from pipeline import tracking
+    from pipeline.card_data import PipelineCardData
+    from pipeline.data import adapt, read_split
+    from pipeline.evaluation import scored_split, similarity_evaluator
+    from pipeline.losses import build_loss
+    from pipeline.models import choose_precision, display_id, resolve_model, seed_everything
+
+    out_dir, results = paths.model_dir(dataset, loss), paths.cell_results(dataset, loss)
+    shutil.rmtree(out_dir, ignore_errors=True)
+    shutil.rmtree(results, ignore_errors=True)
+    seed_everything(params.seed)
+    base = display_id(params.base_model)
+    card_data = PipelineCardData(local_files_only=True, train_datasets=[{"name": ds_config.name or dataset}],
+                                 language=ds_config.language)
+    model = SentenceTransformer(resolve_model(params.base_model), model_card_data=card_data)
+    model.max_seq_length = params.train.max_seq_length
+    model.model_card_data.base_model = base
+
+    frame, shape = read_split(dataset, "train")
+    train_frame, rule = adapt(frame, shape, LOSSES[loss_config.class_name].needs, params.adapt, params.seed, model)
+    if len(train_frame) < 2:
+        raise PipelineError(f"{paths.split_file(dataset, 'train')}: only {len(train_frame)} training rows after adaptation ({rule})")
+    train_dataset = Dataset.from_pandas(train_frame, preserve_index=False)
+    evaluator = similarity_evaluator(scored_split(dataset, "validation", params), "validation", params.train.batch_size)
+    precision = choose_precision(params.train.precision)
+    training_args = training_arguments(params, loss_config.class_name, precision, paths.checkpoints(dataset, loss))
+    loss_object = build_loss(loss_config.class_name, loss_config.params, model)
+    ingest_report = paths.ingest_report(dataset)
+
+    with tracking.cell_run(params.mlflow.experiment, dataset, loss, base, new=True) as run:
+        mlflow.log_params({
+            "pipeline.dataset": dataset, "pipeline.loss": loss, "pipeline.loss_class": loss_config.class_name,
+            **{f"pipeline.loss.{k}": v for k, v in loss_config.params.items()},
+            "pipeline.base_model": base, "pipeline.precision": precision, "pipeline.train_rows": len(train_frame),
+            "pipeline.adaptation": rule or "none",
+            **{f"pipeline.train.{k}": v for k, v in params.train.model_dump(exclude={"lora"}).items()},
+        })
+        if ingest_report.exists():
+            mlflow.log_dict(__import__("json").loads(ingest_report.read_text()), "data/ingest_report.json")
+        trainer = SentenceTransformerTrainer(model=model, args=training_args, train_dataset=train_dataset,
+                                             loss=loss_object, evaluator=evaluator)
+        started = time.perf_counter()
+        result = trainer.train()
+        seconds = time.perf_counter() - started
+        mlflow.log_metrics({"train_seconds": seconds, "train_samples_per_second": len(train_frame) * training_args.num_train_epochs / seconds})
+
+        staging = out_dir.with_name(f".{out_dir.name}.tmp")
+        shutil.rmtree(staging, ignore_errors=True)
+        model.save(str(staging), create_model_card=False)
+        staging.rename(out_dir)
+        loss_csv, val_csv = log_history_curves(trainer.state.log_history)
+        paths.write_text(paths.loss_curve(dataset, loss), loss_csv)
+        paths.write_text(paths.val_curve(dataset, loss), val_csv)
+        paths.write_json(paths.train_facts(dataset, loss), {
+            "card": model.model_card_data.facts(),
+            "dataset": {"key": dataset, "name": ds_config.name or dataset, "shape": shape, "source": ds_config.source,
+                        "train_rows": len(train_frame), "adaptation": rule},
+            "loss": {"name": loss, "class": loss_config.class_name, "params": loss_config.params},
+            "base_model": base, "precision": precision, "train_seconds": round(seconds, 2),
+            "train_loss": result.training_loss, "global_step": result.global_step,
+        })
+        tracking.write_run_file(paths.mlflow_run(dataset, loss), run)
+    shutil.rmtree(paths.checkpoints(dataset, loss), ignore_errors=True)
+    print(f"train {dataset}/{loss}: {len(train_frame)} rows, {result.global_step} steps, {seconds:.1f}s, "
+          f"precision {precision}, final loss {result.training_loss:.4f}")
+
+
+if __name__ == "__main__":
+    main()

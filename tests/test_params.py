@@ -1,0 +1,86 @@
+"""params.yaml validation: every mistake is one line naming the key, the value and the valid choices."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline.params import ParamsError, load_params, parse_params
+
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED = yaml.safe_load((ROOT / "params.yaml").read_text())
+
+
+def with_change(path: str, value: object) -> dict:
+    raw = copy.deepcopy(SHIPPED)
+    *parents, last = path.split(".")
+    node = raw
+    for key in parents:
+        node = node[key]
+    node[last] = value
+    return raw
+
+
+def test_shipped_params_are_valid() -> None:
+    params = load_params(ROOT / "params.yaml")
+    assert params.base_model == "sentence-transformers/all-MiniLM-L6-v2"
+    assert set(params.run.losses) >= {"mnrl", "triplet", "cosine", "cosent"}
+    shapes = {params.datasets[d].shape or params.datasets[d].source for d in params.run.datasets}
+    assert len(params.run.datasets) >= 3 and shapes
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        ("train.learning_rate", -0.1, "train.learning_rate = -0.1: Input should be greater than 0"),
+        ("train.precision", "fp8", "train.precision = 'fp8'"),
+        ("train.bogus", 1, "train.bogus = 1: unknown key"),
+        ("losses.mnrl.class", "NoSuchLoss", "unknown loss 'NoSuchLoss'; valid: AnglELoss"),
+        ("losses.mnrl.params", {"scale": -1}, "scale must be a number > 0, got -1"),
+        ("losses.mnrl.params", {"margin": 1}, "MultipleNegativesRankingLoss has no parameter 'margin'; valid: scale"),
+        ("run.datasets", ["docstrings", "nope"], "run.datasets: 'nope' is not defined under datasets:"),
+        ("split.test", 0.85, "leaves under 10% to train"),
+        ("datasets.sts.score_range", [5, 0], "low < high"),
+    ],
+)
+def test_bad_params_give_one_line(path: str, value: object, expected: str) -> None:
+    with pytest.raises(ParamsError) as caught:
+        parse_params(with_change(path, value))
+    message = str(caught.value)
+    assert "\n" not in message
+    assert message.startswith("params.yaml: ")
+    assert expected in message
+
+
+def test_loss_that_cannot_use_any_shape_is_rejected() -> None:
+    raw = with_change("losses.mnrl", {"class": "BatchHardTripletLoss"})
+    with pytest.raises(ParamsError, match=r"loss 'mnrl' \(BatchHardTripletLoss\) cannot use dataset"):
+        parse_params(raw)
+
+
+def test_stage_reports_params_error_fast_without_traceback(tmp_path: Path) -> None:
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(with_change("train.learning_rate", -1)))
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "pipeline.train", "--dataset", "docstrings", "--loss", "mnrl"],
+                          cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": ""})
+    elapsed = time.perf_counter() - started
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == ["error: params.yaml: train.learning_rate = -1: Input should be greater than 0"]
+    assert "Traceback" not in proc.stderr
+    assert elapsed < 10  # generous: the point is no torch import (measured ~0.5 s)
+
+
+def test_help_does_not_import_heavy_libraries() -> None:
+    code = ("import sys, runpy; sys.argv=['x','--help']\n"
+            "try: runpy.run_module('pipeline.train', run_name='__main__')\n"
+            "except SystemExit: pass\n"
+            "assert 'torch' not in sys.modules and 'sentence_transformers' not in sys.modules, 'heavy import'\n")
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    assert "Fine-tune the base model" in proc.stdout
