@@ -58,13 +58,11 @@ def render_card(model: Any, facts: dict[str, Any], metrics: dict[str, float], te
     text_columns = [c for c in test_native.columns if c != "score"]
     data.set_widget_examples(Dataset.from_pandas(test_native[text_columns], preserve_index=False))
     # Set directly rather than via set_evaluation_metrics, which would add a step-0 row to the training logs.
-    data.eval_results_dict = {
-        similarity_evaluator(test_scored, "test"): {k: metrics[k] for k in ("test_pearson_cosine", "test_spearman_cosine")},
-        similarity_evaluator(test_scored, f"test_{BASE_SUFFIX}"): {
-            f"test_{BASE_SUFFIX}_pearson_cosine": metrics["base_test_pearson_cosine"],
-            f"test_{BASE_SUFFIX}_spearman_cosine": metrics["base_test_spearman_cosine"],
-        },
-    }
+    data.eval_results_dict = {}
+    for name, prefix in (("test", "test"), (f"test_{BASE_SUFFIX}", "base_test")):
+        evaluator = similarity_evaluator(test_scored, name)
+        evaluator.primary_metric = f"{name}_spearman_cosine"  # set by the evaluator only when it runs: bold row
+        data.eval_results_dict[evaluator] = {f"{name}_{m}": metrics[f"{prefix}_{m}"] for m in ("pearson_cosine", "spearman_cosine")}
     card = ModelCard.from_template(card_data=data, template_str=patched_template(Path(data.template_path)),
                                    hf_emoji="🤗", precision=facts["precision"])
     return str(card)

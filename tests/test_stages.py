@@ -1,0 +1,114 @@
+"""Every stage run in-process on tiny data with the tiny model: every loss on every shape trains,
+evaluates against the base model, lands in MLflow with metric histories, and gets a complete card."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+
+from pipeline import baseline, card, evaluate, ingest, paths, split, train
+from tests.conftest import tiny_params
+
+DATASETS = ["docstrings", "products", "sts"]
+LOSSES = ["mnrl", "triplet", "cosine", "cosent"]
+
+
+@pytest.fixture(scope="module")
+def trained(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    root = tmp_path_factory.mktemp("stages")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+        patch.delenv("DVC_ROOT", raising=False)
+        (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(tiny_model_dir, DATASETS, LOSSES)))
+        for dataset in DATASETS:
+            for stage in (ingest, split, baseline):
+                stage.main(["--dataset", dataset])
+        for dataset in DATASETS:
+            for loss in LOSSES:
+                train.main(["--dataset", dataset, "--loss", loss])
+                evaluate.main(["--dataset", dataset, "--loss", loss])
+        card.main(["--dataset", "sts", "--loss", "cosent"])
+        card.main(["--dataset", "products", "--loss", "triplet"])
+        card.main(["--dataset", "docstrings", "--loss", "cosent"])
+        yield root
+
+
+@pytest.mark.parametrize("dataset", DATASETS)
+@pytest.mark.parametrize("loss", LOSSES)
+def test_cell_outputs_and_mlflow_run(trained: Path, dataset: str, loss: str) -> None:
+    result = json.loads((trained / paths.eval_metrics(dataset, loss)).read_text())
+    base = json.loads((trained / paths.baseline_metrics(dataset)).read_text())
+    assert -1 <= result["test_spearman_cosine"] <= 1
+    assert result["base_test_spearman_cosine"] == base["test_spearman_cosine"]
+    assert result["spearman_gain"] == pytest.approx(result["test_spearman_cosine"] - base["test_spearman_cosine"])
+    assert (trained / paths.model_dir(dataset, loss) / "model.safetensors").exists()
+
+    run_id = json.loads((trained / paths.mlflow_run(dataset, loss)).read_text())["run_id"]
+    client = mlflow.MlflowClient(f"sqlite:///{trained / 'mlflow.db'}")
+    run = client.get_run(run_id)
+    assert run.info.status == "FINISHED"
+    assert run.info.run_name == f"{dataset}/{loss}"
+    assert run.data.tags["dataset"] == dataset and run.data.tags["loss"] == loss
+    assert run.data.tags["base_model"] == "tiny-bert"  # a local directory shows as its name, never a path
+    assert run.data.params["learning_rate"] and run.data.params["pipeline.loss_class"]
+    losses = client.get_metric_history(run_id, "loss")
+    assert len(losses) >= 3 and all(m.value == m.value for m in losses)  # one per logging step, not NaN
+    assert len(client.get_metric_history(run_id, "eval_validation_spearman_cosine")) >= 2
+    assert run.data.metrics["test_spearman_cosine"] == pytest.approx(result["test_spearman_cosine"])
+    assert run.data.metrics["base_test_spearman_cosine"] == pytest.approx(base["test_spearman_cosine"])
+
+
+def test_loss_and_validation_curves_written(trained: Path) -> None:
+    loss_csv = (trained / paths.loss_curve("products", "mnrl")).read_text().splitlines()
+    val_csv = (trained / paths.val_curve("products", "mnrl")).read_text().splitlines()
+    assert loss_csv[0] == "step,epoch,loss" and len(loss_csv) >= 4
+    assert val_csv[0] == "step,epoch,spearman" and len(val_csv) >= 3
+
+
+SECTIONS = ["# tiny-bert fine-tuned on", "## Model Details", "### Model Description", "### Model Sources",
+            "### Full Model Architecture", "## Usage", "### Direct Usage (Sentence Transformers)", "## Evaluation",
+            "### Metrics", "## Training Details", "### Training Dataset", "### Training Hyperparameters",
+            "#### Non-Default Hyperparameters", "#### All Hyperparameters", "### Training Logs",
+            "### Framework Versions", "## Citation", "### BibTeX", "#### Sentence Transformers"]
+
+
+def test_card_has_every_section_in_order_with_real_numbers(trained: Path) -> None:
+    text = (trained / paths.card("sts", "cosent")).read_text()
+    positions = [text.find(section) for section in SECTIONS]
+    assert -1 not in positions, [s for s, p in zip(SECTIONS, positions) if p == -1]
+    assert positions == sorted(positions)
+    front = yaml.safe_load(text.split("---")[1])
+    facts = json.loads((trained / paths.train_facts("sts", "cosent")).read_text())
+    result = json.loads((trained / paths.eval_metrics("sts", "cosent")).read_text())
+    assert f"dataset_size:{facts['dataset']['train_rows']}" in front["tags"]
+    assert {"sentence-transformers", "sentence-similarity", "feature-extraction", "generated_from_trainer",
+            "loss:CoSENTLoss"} <= set(front["tags"])
+    assert front["base_model"] == "tiny-bert" and front["pipeline_tag"] == "sentence-similarity"
+    assert front["widget"], "widget examples from the test split"
+    metrics = {m["type"]: m["value"] for m in front["model-index"][0]["results"][0]["metrics"]}
+    assert metrics["spearman_cosine"] == pytest.approx(result["test_spearman_cosine"])
+    assert len(front["model-index"][0]["results"]) == 1, "base model scores stay out of model-index"
+    table_row = re.search(r"\| \*\*spearman_cosine\*\* \| \*\*([0-9.]+)\*\* \| (?:\*\*)?([0-9.]+)", text)
+    assert table_row, "Spearman in bold with the base model beside it"
+    assert float(table_row.group(1)) == pytest.approx(result["test_spearman_cosine"], abs=1e-4)
+    assert float(table_row.group(2)) == pytest.approx(result["base_test_spearman_cosine"], abs=1e-4)
+    assert "Statistics over all" in text and "tokens</li>" in text
+    assert "#### CoSENTLoss" in text and "@inproceedings{reimers-2019-sentence-bert" in text
+    assert "validation_spearman_cosine" in text
+    assert str(Path.home()) not in text and "/tmp/" not in text and str(trained) not in text
+
+
+def test_card_states_adaptation_rule(trained: Path) -> None:
+    text = (trained / paths.card("products", "triplet")).read_text()
+    assert "* Adaptation:" not in text  # triplets are native for TripletLoss
+    sts = (trained / paths.card("sts", "cosent")).read_text()
+    assert "* Adaptation:" not in sts
+    adapted = (trained / paths.card("docstrings", "cosent")).read_text()
+    assert "* Adaptation: pairs -> scored pairs: each pair scores 1.0" in adapted
