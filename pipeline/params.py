@@ -111,7 +111,9 @@ class TrainParams(_Strict):
     lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial"] = "linear"
     gradient_accumulation_steps: int = Field(default=1, gt=0)
     max_seq_length: int = Field(default=128, gt=0, le=8192)
-    batch_sampler: Literal["auto", "batch_sampler", "no_duplicates", "group_by_label"] = "auto"
+    # auto: length-bucketed batches (pipeline/sampling.py), without duplicate texts for in-batch-negative losses
+    batch_sampler: Literal["auto", "length_bucket", "no_duplicates_length_bucket", "batch_sampler", "no_duplicates",
+                           "group_by_label"] = "auto"
     eval_strategy: Literal["no", "steps", "epoch"] = "steps"
     eval_steps: int = Field(default=10, gt=0)
     logging_steps: int = Field(default=5, gt=0)
@@ -132,7 +134,8 @@ class SplitParams(_Strict):
 
 class AdaptParams(_Strict):
     positive_threshold: float = Field(default=0.5, gt=0, le=1)  # normalised score that counts as a positive
-    negatives: Literal["random", "mined"] = "random"  # pairs -> triplets: how negatives are found
+    # pairs -> triplets / scored: how a negative is picked among other rows' positives (see pipeline/data.py)
+    negatives: Literal["lexical", "random", "mined"] = "lexical"
 
 
 class RunParams(_Strict):

@@ -28,9 +28,13 @@ def training_arguments(params: Params, loss_class: str, precision: str, output_d
     from sentence_transformers import SentenceTransformerTrainingArguments
 
     train = params.train
-    sampler = train.batch_sampler
+    from pipeline.sampling import LengthBucketBatchSampler, NoDuplicatesLengthBucketBatchSampler
+
+    sampler: Any = train.batch_sampler
     if sampler == "auto":  # duplicates in a batch would be false in-batch negatives
-        sampler = "no_duplicates" if LOSSES[loss_class].in_batch_negatives else "batch_sampler"
+        sampler = "no_duplicates_length_bucket" if LOSSES[loss_class].in_batch_negatives else "length_bucket"
+    sampler = {"length_bucket": LengthBucketBatchSampler,
+               "no_duplicates_length_bucket": NoDuplicatesLengthBucketBatchSampler}.get(sampler, sampler)
     on_cpu = not torch.cuda.is_available()
     return SentenceTransformerTrainingArguments(
         output_dir=str(output_dir),

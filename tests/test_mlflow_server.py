@@ -1,0 +1,97 @@
+"""Against a real `mlflow server` on localhost: a cell's run, params and metric histories read back
+through the REST API the MLflow UI uses (what its compare view shows side by side)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from pipeline import baseline, card, evaluate, ingest, split, train
+from tests.conftest import tiny_params
+
+pytestmark = pytest.mark.slow
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def api(base: str, path: str, body: dict | None = None) -> dict:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(f"{base}/api/2.0/mlflow/{path}", data=data,
+                                     headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    root = tmp_path_factory.mktemp("mlflow-server")
+    port = free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{root / 'server.db'}", "--artifacts-destination", str(root / "artifacts"),
+         "--workers", "1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                urllib.request.urlopen(f"{base}/health", timeout=2)
+                break
+            except OSError:
+                assert proc.poll() is None, "mlflow server exited"
+                time.sleep(0.5)
+        else:
+            pytest.fail("mlflow server did not answer /health within 120 s")
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def test_runs_params_and_histories_via_rest(server: str, tiny_model_dir: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
+    monkeypatch.delenv("DVC_ROOT", raising=False)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params(tiny_model_dir, ["sts"], ["cosent", "mnrl"])))
+    for stage in (ingest, split, baseline):
+        stage.main(["--dataset", "sts"])
+    for loss in ("cosent", "mnrl"):
+        for stage in (train, evaluate, card):
+            stage.main(["--dataset", "sts", "--loss", loss])
+
+    experiment = api(server, "experiments/get-by-name?experiment_name=sentence-embedding-finetune")["experiment"]
+    found = api(server, "runs/search", {"experiment_ids": [experiment["experiment_id"]],
+                                         "filter": "tags.dataset = 'sts'"})["runs"]
+    by_name = {r["info"]["run_name"]: r for r in found}
+    assert set(by_name) == {"sts/cosent", "sts/mnrl"}
+    for name, found_run in by_name.items():
+        run_id = found_run["info"]["run_id"]
+        assert found_run["info"]["status"] == "FINISHED"
+        params = {p["key"]: p["value"] for p in found_run["data"]["params"]}
+        assert params["learning_rate"] == str(yaml.safe_load((tmp_path / "params.yaml").read_text())["train"]["learning_rate"])
+        assert params["pipeline.loss_class"] in {"CoSENTLoss", "MultipleNegativesRankingLoss"}
+        metrics = {m["key"]: m["value"] for m in found_run["data"]["metrics"]}
+        local = json.loads((tmp_path / "results" / "sts" / name.split("/")[1] / "eval.json").read_text())
+        assert metrics["test_spearman_cosine"] == pytest.approx(local["test_spearman_cosine"])
+        history = api(server, f"metrics/get-history?run_id={run_id}&metric_key=loss")["metrics"]
+        assert [m["step"] for m in history] == sorted(m["step"] for m in history) and len(history) >= 3
+        val = api(server, f"metrics/get-history?run_id={run_id}&metric_key=eval_validation_spearman_cosine")["metrics"]
+        assert len(val) >= 2
+        files = api(server, f"artifacts/list?run_id={run_id}&path=card").get("files", [])
+        assert [f["path"] for f in files] == ["card/README.md"]

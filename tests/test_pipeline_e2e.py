@@ -1,0 +1,135 @@
+"""The real thing: `dvc repro` in a temporary git repository with tiny params and the tiny model, then
+what a user looks at — metrics files, MLflow runs with metric histories, cards, `dvc metrics show`,
+`dvc status` after a one-loss change, and a queued `dvc exp run` landing in the same MLflow store."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import mlflow
+import pytest
+import yaml
+
+from tests.conftest import ROOT, tiny_params
+
+DATASETS = ["docstrings", "products", "sts"]
+LOSSES = ["mnrl", "cosent"]
+pytestmark = pytest.mark.slow
+
+
+def run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def repo(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    repo = tmp_path_factory.mktemp("repo")
+    for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
+        shutil.copy(ROOT / name, repo / name)
+    shutil.copytree(ROOT / "pipeline", repo / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "data" / "raw", repo / "data" / "raw")
+    (repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(tiny_model_dir, DATASETS, LOSSES), sort_keys=False))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+    env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}", HF_HUB_OFFLINE="1",
+               GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t",
+               DVC_NO_ANALYTICS="1")
+    dvc = [sys.executable, "-m", "dvc"]
+    run(["git", "init", "-q"], repo, env)
+    run(dvc + ["init", "-q"], repo, env)
+    run(["git", "add", "-A"], repo, env)
+    run(["git", "commit", "-qm", "tiny pipeline"], repo, env)
+    run(dvc + ["repro"], repo, env, timeout=1500)
+    return repo, env
+
+
+def client(repo: Path) -> mlflow.MlflowClient:
+    return mlflow.MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
+
+
+def test_every_cell_has_metrics_mlflow_history_and_card(repo: tuple[Path, dict[str, str]]) -> None:
+    root, _ = repo
+    store = client(root)
+    for dataset in DATASETS:
+        base = json.loads((root / "results" / dataset / "baseline.json").read_text())
+        for loss in LOSSES:
+            cell = root / "results" / dataset / loss
+            result = json.loads((cell / "eval.json").read_text())
+            assert result["base_test_spearman_cosine"] == base["test_spearman_cosine"]
+            run_id = json.loads((cell / "mlflow_run.json").read_text())["run_id"]
+            mlrun = store.get_run(run_id)
+            assert mlrun.info.status == "FINISHED" and mlrun.info.run_name == f"{dataset}/{loss}"
+            assert len(store.get_metric_history(run_id, "loss")) >= 3
+            assert len(store.get_metric_history(run_id, "eval_validation_spearman_cosine")) >= 2
+            assert mlrun.data.metrics["test_spearman_cosine"] == pytest.approx(result["test_spearman_cosine"])
+            assert mlrun.data.tags["mlflow.source.git.commit"]
+            artifacts = [a.path for a in store.list_artifacts(run_id, "card")]
+            assert artifacts == ["card/README.md"]
+            card = (root / "cards" / dataset / loss / "README.md").read_text()
+            facts = json.loads((cell / "train_facts.json").read_text())
+            assert f"dataset_size:{facts['dataset']['train_rows']}" in card
+            assert str(root) not in card and "base_model: tiny-bert" in card
+    runs = store.search_runs([store.get_experiment_by_name("sentence-embedding-finetune").experiment_id])
+    assert all(r.info.status == "FINISHED" for r in runs)
+    assert len([r for r in runs if r.data.tags.get("cell")]) == len(DATASETS) * len(LOSSES)
+
+
+def test_report_and_dvc_metrics(repo: tuple[Path, dict[str, str]]) -> None:
+    root, env = repo
+    board = (root / "reports" / "leaderboard.md").read_text()
+    for dataset in DATASETS:
+        assert f"| {dataset} |" in board
+    assert board.count("**") == 2 * len(DATASETS)  # one best cell per dataset
+    shown = json.loads(run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], root, env).stdout)
+    metrics = next(iter(shown.values()))["data"]["reports/metrics.json"]["data"]
+    result = json.loads((root / "results" / "sts" / "cosent" / "eval.json").read_text())
+    assert metrics["sts"]["cosent"] == pytest.approx(result["test_spearman_cosine"], abs=1e-6)
+    assert (root / "reports" / "heatmap.png").stat().st_size > 1000
+
+
+def test_status_clean_then_one_loss_change_dirties_only_its_cells(repo: tuple[Path, dict[str, str]]) -> None:
+    root, env = repo
+    dvc = [sys.executable, "-m", "dvc"]
+    assert json.loads(run(dvc + ["status", "--json"], root, env).stdout) == {}
+    params_path = root / "params.yaml"
+    original = params_path.read_text()
+    params = yaml.safe_load(original)
+    params["losses"]["cosent"]["params"]["scale"] = 25.0
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        changed = set(json.loads(run(dvc + ["status", "--json"], root, env).stdout))
+    finally:
+        params_path.write_text(original)
+    expected = {f"dvc.yaml:{stage}@{d}-cosent" for stage in ("train", "evaluate", "card") for d in DATASETS}
+    assert changed == expected | {"dvc.yaml:report"}
+
+
+def test_queued_experiment_logs_into_the_same_store(repo: tuple[Path, dict[str, str]]) -> None:
+    root, env = repo
+    dvc = [sys.executable, "-m", "dvc"]
+    run(["git", "add", "-A"], root, env)
+    run(["git", "commit", "-qm", "lock"], root, env)
+    experiment = client(root).get_experiment_by_name("sentence-embedding-finetune").experiment_id
+    before = {r.info.run_id for r in client(root).search_runs([experiment])}
+    run(dvc + ["exp", "run", "--queue", "--name", "scale25", "-S", "losses.cosent.params.scale=25.0"], root, env)
+    run(dvc + ["queue", "start", "-j", "1"], root, env)
+    deadline = time.time() + 900
+    while time.time() < deadline:
+        status = run(dvc + ["queue", "status"], root, env).stdout
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(5)
+    assert "Success" in status, status + run(dvc + ["queue", "logs", "scale25"], root, env).stdout[-3000:]
+    store = client(root)
+    new = [r for r in store.search_runs([experiment]) if r.info.run_id not in before and r.data.tags.get("cell")]
+    assert {r.data.tags["cell"] for r in new} == {f"{d}/cosent" for d in DATASETS}
+    assert all(r.data.tags.get("dvc_exp") == "scale25" and r.info.status == "FINISHED" for r in new)
+    assert all(len(store.get_metric_history(r.info.run_id, "loss")) >= 3 for r in new)
+    assert all("test_spearman_cosine" in r.data.metrics for r in new)
