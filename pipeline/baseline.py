@@ -2,7 +2,8 @@
 
 Usage: python -m pipeline.baseline --dataset NAME   (reads params.yaml: base_model, seed, adapt)
 
-Writes results/NAME/baseline.json: test_pearson_cosine and test_spearman_cosine of the base model.
+Writes results/NAME/baseline.json: test Pearson / Spearman (cosine) of the base model, and for pair and
+triplet data its retrieval (and triplet accuracy) metrics.
 """
 
 from __future__ import annotations
@@ -23,14 +24,14 @@ def main(argv: list[str] | None = None) -> None:
 
     from sentence_transformers import SentenceTransformer
 
-    from pipeline.evaluation import score, scored_split
+    from pipeline.evaluation import score_split
     from pipeline.models import display_id, resolve_model, seed_everything
 
     paths.baseline_metrics(args.dataset).unlink(missing_ok=True)
     seed_everything(params.seed)
-    model = SentenceTransformer(resolve_model(params.base_model))
+    model = SentenceTransformer(resolve_model(params.base_model), trust_remote_code=params.trust_remote_code)
     model.max_seq_length = params.train.max_seq_length  # same truncation as the fine-tuned models
-    metrics = score(model, scored_split(args.dataset, "test", params), "test")
+    metrics = score_split(model, args.dataset, "test", params, "test")
     paths.write_json(paths.baseline_metrics(args.dataset), {"base_model": display_id(params.base_model), **metrics})
     print(f"baseline {args.dataset}: spearman {metrics['test_spearman_cosine']:.4f}")
 

@@ -27,6 +27,8 @@ TEMPLATE_PATCHES = [
     ("{{ dataset[\"loss\"][\"config_code\"] }}{% endif %}\n",
      "{{ dataset[\"loss\"][\"config_code\"] }}{% endif %}\n"
      "{% if dataset['adaptation'] %}* Adaptation: {{ dataset['adaptation'] }}\n{% endif %}"),
+    ("```\n{{ model_string }}\n```\n",
+     "```\n{{ model_string }}\n{% if adapter %}  (adapter): {{ adapter }}\n{% endif %}```\n"),
     ("### Framework Versions\n",
      "### Training Precision\n- {{ precision }}\n\n### Framework Versions\n"),
 ]
@@ -41,13 +43,36 @@ def patched_template(template_path: Path) -> str:
     return template
 
 
+PRIMARY = {"similarity": "spearman_cosine", "retrieval": "cosine_ndcg@10", "triplet": "cosine_accuracy"}
+
+
+def _kind_of(evaluator_name: str) -> str:
+    return next((kind for kind in ("retrieval", "triplet") if evaluator_name.endswith(f"_{kind}")), "similarity")
+
+
+def _kind(metric_suffix: str) -> str:
+    return next((kind for kind in ("retrieval", "triplet") if metric_suffix.startswith(f"{kind}_")), "similarity")
+
+
+def test_evaluators(test_native: Any, test_scored: Any, name: str) -> list[tuple[str, Any]]:
+    """(name, evaluator) for every test metric family, primary metric set so the card bolds it."""
+    from pipeline.data import shape_of
+    from pipeline.evaluation import retrieval_evaluators, similarity_evaluator
+
+    evaluators = [similarity_evaluator(test_scored, name)]
+    evaluators += retrieval_evaluators(test_native, shape_of(list(test_native.columns)), name)
+    for evaluator in evaluators:
+        # set by an evaluator only when it runs; the card needs it to bold the primary row
+        evaluator.primary_metric = f"{evaluator.name}_{PRIMARY[_kind_of(evaluator.name)]}"
+    return [(evaluator.name, evaluator) for evaluator in evaluators]
+
+
 def render_card(model: Any, facts: dict[str, Any], metrics: dict[str, float], test_native: Any, test_scored: Any) -> str:
     """Rebuild the card data and render the card text."""
     from datasets import Dataset
     from huggingface_hub import ModelCard
 
     from pipeline.card_data import BASE_SUFFIX
-    from pipeline.evaluation import similarity_evaluator
 
     data = model.model_card_data
     data.restore(facts["card"])
@@ -58,13 +83,20 @@ def render_card(model: Any, facts: dict[str, Any], metrics: dict[str, float], te
     text_columns = [c for c in test_native.columns if c != "score"]
     data.set_widget_examples(Dataset.from_pandas(test_native[text_columns], preserve_index=False))
     # Set directly rather than via set_evaluation_metrics, which would add a step-0 row to the training logs.
+    # Each evaluator appears twice, as this model ("test...") and the untuned base ("test_base_model..."),
+    # which the library renders as two columns of one table.
     data.eval_results_dict = {}
-    for name, prefix in (("test", "test"), (f"test_{BASE_SUFFIX}", "base_test")):
-        evaluator = similarity_evaluator(test_scored, name)
-        evaluator.primary_metric = f"{name}_spearman_cosine"  # set by the evaluator only when it runs: bold row
-        data.eval_results_dict[evaluator] = {f"{name}_{m}": metrics[f"{prefix}_{m}"] for m in ("pearson_cosine", "spearman_cosine")}
+    ours = test_evaluators(test_native, test_scored, "test")
+    base = test_evaluators(test_native, test_scored, f"test_{BASE_SUFFIX}")
+    for (name, evaluator), (base_name, base_evaluator) in zip(ours, base):
+        for shown, shown_evaluator, source in ((name, evaluator, name), (base_name, base_evaluator, f"base_{name}")):
+            data.eval_results_dict[shown_evaluator] = {
+                shown + key[len(source):]: value for key, value in metrics.items()
+                if key.startswith(source + "_") and (_kind_of(name) != "similarity" or _kind(key[len(source) + 1:]) == "similarity")
+            }
     card = ModelCard.from_template(card_data=data, template_str=patched_template(Path(data.template_path)),
-                                   hf_emoji="🤗", precision=facts["precision"])
+                                   hf_emoji="🤗", precision=facts["precision"],
+                                   adapter=facts.get("adapter"))
     return str(card)
 
 
@@ -89,7 +121,8 @@ def main(argv: list[str] | None = None) -> None:
     out.unlink(missing_ok=True)
     facts = json.loads(paths.train_facts(dataset, loss).read_text())
     metrics = json.loads(paths.eval_metrics(dataset, loss).read_text())
-    model = SentenceTransformer(str(paths.model_dir(dataset, loss)), model_card_data=PipelineCardData(local_files_only=True))
+    model = SentenceTransformer(str(paths.model_dir(dataset, loss)), model_card_data=PipelineCardData(local_files_only=True),
+                                trust_remote_code=params.trust_remote_code)
     test_native, _ = read_split(dataset, "test")
     text = render_card(model, facts, metrics, test_native, scored_split(dataset, "test", params))
     paths.write_text(out, text)

@@ -28,25 +28,22 @@ def main(argv: list[str] | None = None) -> None:
     from sentence_transformers import SentenceTransformer
 
     from pipeline import tracking
-    from pipeline.evaluation import score, scored_split
+    from pipeline.evaluation import score_split
     from pipeline.models import seed_everything
 
     paths.eval_metrics(dataset, loss).unlink(missing_ok=True)
     seed_everything(params.seed)
     baseline = json.loads(paths.baseline_metrics(dataset).read_text())
-    model = SentenceTransformer(str(paths.model_dir(dataset, loss)))
-    test = scored_split(dataset, "test", params)
-    metrics = score(model, test, "test")
+    model = SentenceTransformer(str(paths.model_dir(dataset, loss)), trust_remote_code=params.trust_remote_code)
+    metrics = score_split(model, dataset, "test", params, "test")
     result = {
         **metrics,
-        "base_test_pearson_cosine": baseline["test_pearson_cosine"],
-        "base_test_spearman_cosine": baseline["test_spearman_cosine"],
+        **{f"base_{key}": value for key, value in baseline.items() if key.startswith("test_")},
         "spearman_gain": metrics["test_spearman_cosine"] - baseline["test_spearman_cosine"],
-        "test_pairs": len(test),
     }
     with tracking.cell_run(params.mlflow.experiment, dataset, loss, baseline["base_model"],
                            run_file=paths.mlflow_run(dataset, loss)):
-        mlflow.log_metrics(result)
+        mlflow.log_metrics({key.replace("@", "_at_"): value for key, value in result.items()})  # MLflow forbids "@"
     paths.write_json(paths.eval_metrics(dataset, loss), result)
     print(f"evaluate {dataset}/{loss}: spearman {metrics['test_spearman_cosine']:.4f} "
           f"(base {baseline['test_spearman_cosine']:.4f}, gain {result['spearman_gain']:+.4f})")

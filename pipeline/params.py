@@ -119,6 +119,7 @@ class TrainParams(_Strict):
     logging_steps: int = Field(default=5, gt=0)
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     lora: LoraParams | None = None
+    checkpoint_steps: int = Field(default=50, ge=0)  # save a resumable checkpoint every N steps; 0 = never
 
 
 class SplitParams(_Strict):
@@ -149,6 +150,7 @@ class MlflowParams(_Strict):
 
 class Params(_Strict):
     base_model: str = CANONICAL_BASE_MODEL
+    trust_remote_code: bool = False  # run code shipped with a Hub model only when you say so
     seed: int = 42
     run: RunParams
     datasets: dict[str, DatasetParams]

@@ -14,6 +14,7 @@ from typing import Any
 
 from pipeline import paths
 from pipeline.errors import cli
+from pipeline.models import display_id
 from pipeline.params import load_params
 
 
@@ -112,7 +113,7 @@ def main(argv: list[str] | None = None) -> None:
     table = collect(datasets, losses)
     markdown = leaderboard_markdown(table, losses)
     paths.write_text(paths.LEADERBOARD_MD, "# Leaderboard: test Spearman (cosine), gain over the untuned base model\n\n"
-                     + f"Base model: {params.base_model}. Best loss per dataset in bold.\n\n" + markdown)
+                     + f"Base model: {display_id(params.base_model)}. Best loss per dataset in bold.\n\n" + markdown)
     paths.write_text(paths.LEADERBOARD_CSV, leaderboard_csv(table))
     paths.write_json(paths.METRICS, dvc_metrics(table))
     plot_heatmap(table, losses, paths.HEATMAP)
@@ -122,8 +123,12 @@ def main(argv: list[str] | None = None) -> None:
 
     from pipeline import tracking
 
-    tracking.configure(params.mlflow.experiment)
-    with mlflow.start_run(run_name="report", tags={"kind": "report", **{k: v for k, v in tracking.cell_tags("all", "all", params.base_model).items() if k not in ("dataset", "loss", "cell")}}):
+    experiment_id = tracking.configure(params.mlflow.experiment)
+    tags = {"kind": "report", "base_model": display_id(params.base_model),
+            **{k: v for k, v in tracking.cell_tags("", "", "").items() if k.startswith(("mlflow.", "dvc"))}}
+    if parent := tracking.parent_run_id(experiment_id):
+        tags["mlflow.parentRunId"] = parent
+    with mlflow.start_run(experiment_id=experiment_id, run_name="report", tags=tags):
         mlflow.log_metrics({f"{d}.{loss}.test_spearman": m for d, row in dvc_metrics(table).items() for loss, m in row.items()})
         for artifact in (paths.LEADERBOARD_MD, paths.LEADERBOARD_CSV, paths.HEATMAP, paths.CURVES_PNG):
             mlflow.log_artifact(str(artifact), artifact_path="report")

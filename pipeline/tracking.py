@@ -13,6 +13,7 @@ import json
 import os
 import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -66,12 +67,54 @@ def configure(experiment: str) -> str:
 
 
 def cell_tags(dataset: str, loss: str, base_model: str) -> dict[str, str]:
-    tags = {"dataset": dataset, "loss": loss, "base_model": base_model, "cell": f"{dataset}/{loss}"}
+    # mlflow.source.name would otherwise be the absolute path of the stage script
+    tags = {"dataset": dataset, "loss": loss, "base_model": base_model, "cell": f"{dataset}/{loss}",
+            "mlflow.source.name": "dvc.yaml"}
     if commit := git_commit():
         tags["mlflow.source.git.commit"] = commit
     if exp_name := os.environ.get("DVC_EXP_NAME"):
         tags["dvc_exp"] = exp_name
     return tags
+
+
+def run_group() -> tuple[str, str] | None:
+    """(key, name) shared by every stage of one `dvc exp run` (its experiment name) or one `dvc repro`
+    (the dvc process's pid and start time); None when a stage runs outside DVC."""
+    if exp_name := os.environ.get("DVC_EXP_NAME"):
+        return f"exp:{exp_name}", f"dvc exp {exp_name}"
+    import psutil
+
+    try:
+        process = psutil.Process().parent()
+        while process is not None:
+            cmdline = process.cmdline()
+            if any(Path(part).name == "dvc" for part in cmdline[:2]) or cmdline[1:3] == ["-m", "dvc"]:
+                started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(process.create_time()))
+                return f"repro:{process.pid}:{process.create_time():.0f}", f"dvc repro {started}"
+            process = process.parent()
+    except psutil.Error:
+        pass
+    return None
+
+
+def parent_run_id(experiment_id: str) -> str | None:
+    """The parent run grouping this invocation's cells (created on first use, FINISHED at once: it
+    only holds children, so it is never left RUNNING)."""
+    import mlflow
+
+    group = run_group()
+    if group is None:
+        return None
+    key, name = group
+    found = mlflow.search_runs([experiment_id], filter_string=f"tags.run_group = '{key}' and tags.kind = 'parent'",
+                               output_format="list")
+    if found:
+        return found[0].info.run_id
+    client = mlflow.MlflowClient()
+    tags = {"kind": "parent", "run_group": key, **{k: v for k, v in cell_tags("", "", "").items() if k.startswith(("mlflow.", "dvc"))}}
+    parent = client.create_run(experiment_id, run_name=name, tags=tags)
+    client.set_terminated(parent.info.run_id, "FINISHED")
+    return parent.info.run_id
 
 
 def _mark_dead_runs_killed(experiment_id: str, dataset: str, loss: str) -> None:
@@ -123,6 +166,8 @@ def cell_run(experiment: str, dataset: str, loss: str, base_model: str, run_file
     if new:
         _mark_dead_runs_killed(experiment_id, dataset, loss)
     tags = {**cell_tags(dataset, loss, base_model), "host": socket.gethostname(), "pid": str(os.getpid())}
+    if new and (parent := parent_run_id(experiment_id)):
+        tags["mlflow.parentRunId"] = parent
     run = mlflow.start_run(run_id=run_id, experiment_id=experiment_id, run_name=f"{dataset}/{loss}",
                            tags=None if run_id else tags)
     if run_id:

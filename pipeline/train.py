@@ -12,6 +12,8 @@ the run opened here so evaluate and card can re-attach to it).
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
 import shutil
 import time
 from pathlib import Path
@@ -57,7 +59,9 @@ def training_arguments(params: Params, loss_class: str, precision: str, output_d
         eval_steps=train.eval_steps if train.eval_strategy == "steps" else None,
         logging_steps=train.logging_steps,
         logging_first_step=True,
-        save_strategy="no",
+        save_strategy="steps" if train.checkpoint_steps else "no",
+        save_steps=train.checkpoint_steps or 500,
+        save_total_limit=1,
         report_to=["mlflow"],
         run_name=output_dir.name,
         disable_tqdm=True,
@@ -70,6 +74,35 @@ def log_history_curves(log_history: list[dict[str, Any]]) -> tuple[str, str]:
     val_key = "eval_validation_spearman_cosine"
     val_rows = ["step,epoch,spearman"] + [f"{h['step']},{h['epoch']:.4f},{h[val_key]:.6f}" for h in log_history if val_key in h]
     return "\n".join(loss_rows) + "\n", "\n".join(val_rows) + "\n"
+
+
+def resumable_checkpoint(params: Params, dataset: str, loss: str) -> str | None:
+    """The last checkpoint of an interrupted run of this same cell and configuration, if any.
+
+    A fingerprint of everything training reads (params and the training split's bytes) is stored beside
+    the checkpoints; a different fingerprint means a different run, whose checkpoints are discarded."""
+    from transformers.trainer_utils import get_last_checkpoint
+
+    ckpt_dir = paths.checkpoints(dataset, loss)
+    config = params.model_dump(include={"base_model", "seed", "adapt", "train"}) | {
+        "loss": params.losses[loss].model_dump(), "dataset": params.datasets[dataset].model_dump()}
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
+    digest.update(paths.split_file(dataset, "train").read_bytes())
+    stamp = ckpt_dir / "fingerprint.txt"
+    if stamp.exists() and stamp.read_text() == digest.hexdigest():
+        return get_last_checkpoint(str(ckpt_dir))
+    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    ckpt_dir.mkdir(parents=True)
+    stamp.write_text(digest.hexdigest())
+    return None
+
+
+def reload_difference(model: Any, saved: Path, texts: list[str]) -> float:
+    """Max absolute embedding difference between the in-memory model and the one loaded back from disk."""
+    from sentence_transformers import SentenceTransformer
+
+    reloaded = SentenceTransformer(str(saved), device=str(model.device))
+    return float(abs(model.encode(texts) - reloaded.encode(texts)).max())
 
 
 @cli
@@ -102,9 +135,17 @@ def main(argv: list[str] | None = None) -> None:
     base = display_id(params.base_model)
     card_data = PipelineCardData(local_files_only=True, train_datasets=[{"name": ds_config.name or dataset}],
                                  language=ds_config.language)
-    model = SentenceTransformer(resolve_model(params.base_model), model_card_data=card_data)
+    model = SentenceTransformer(resolve_model(params.base_model), model_card_data=card_data,
+                                trust_remote_code=params.trust_remote_code)
     model.max_seq_length = params.train.max_seq_length
     model.model_card_data.base_model = base
+    # transformers' MLflow callback logs the model config, whose _name_or_path would be a local path
+    model[0].auto_model.config._name_or_path = base
+    if lora := params.train.lora:
+        from peft import LoraConfig, TaskType
+
+        model.add_adapter(LoraConfig(task_type=TaskType.FEATURE_EXTRACTION, r=lora.rank, lora_alpha=lora.alpha,
+                                     lora_dropout=lora.dropout, target_modules=list(lora.target_modules)))
 
     frame, shape = read_split(dataset, "train")
     train_frame, rule = adapt(frame, shape, LOSSES[loss_config.class_name].needs, params.adapt, params.seed, model)
@@ -113,6 +154,9 @@ def main(argv: list[str] | None = None) -> None:
     train_dataset = Dataset.from_pandas(train_frame, preserve_index=False)
     evaluator = similarity_evaluator(scored_split(dataset, "validation", params), "validation", params.train.batch_size)
     precision = choose_precision(params.train.precision)
+    precision_note = precision if precision == params.train.precision else (
+        f"{precision} (auto)" if params.train.precision == "auto"
+        else f"{precision} ({params.train.precision} requested; it needs a CUDA GPU)")
     training_args = training_arguments(params, loss_config.class_name, precision, paths.checkpoints(dataset, loss))
     loss_object = build_loss(loss_config.class_name, loss_config.params, model)
     ingest_report = paths.ingest_report(dataset)
@@ -124,30 +168,49 @@ def main(argv: list[str] | None = None) -> None:
             "pipeline.base_model": base, "pipeline.precision": precision, "pipeline.train_rows": len(train_frame),
             "pipeline.adaptation": rule or "none",
             **{f"pipeline.train.{k}": v for k, v in params.train.model_dump(exclude={"lora"}).items()},
+            **{f"pipeline.lora.{k}": v for k, v in (lora.model_dump() if lora else {}).items()},
         })
         if ingest_report.exists():
-            mlflow.log_dict(__import__("json").loads(ingest_report.read_text()), "data/ingest_report.json")
+            mlflow.log_dict(json.loads(ingest_report.read_text()), "data/ingest_report.json")
         trainer = SentenceTransformerTrainer(model=model, args=training_args, train_dataset=train_dataset,
                                              loss=loss_object, evaluator=evaluator)
+        resume = resumable_checkpoint(params, dataset, loss)
+        if resume:
+            print(f"train {dataset}/{loss}: resumed from {Path(resume).name} of an interrupted run")
+            mlflow.set_tag("resumed_from", Path(resume).name)
         started = time.perf_counter()
-        result = trainer.train()
+        result = trainer.train(resume_from_checkpoint=resume)
         seconds = time.perf_counter() - started
         mlflow.log_metrics({"train_seconds": seconds, "train_samples_per_second": len(train_frame) * training_args.num_train_epochs / seconds})
 
         staging = out_dir.with_name(f".{out_dir.name}.tmp")
         shutil.rmtree(staging, ignore_errors=True)
         model.save(str(staging), create_model_card=False)
+        reload_diff = reload_difference(model, staging, train_frame.iloc[:8, 0].tolist())
+        if reload_diff > 1e-5:  # e.g. an adapter saved without its base weights
+            raise PipelineError(f"{out_dir}: the saved model does not reproduce the trained embeddings (max diff {reload_diff:.2e})")
         staging.rename(out_dir)
         loss_csv, val_csv = log_history_curves(trainer.state.log_history)
         paths.write_text(paths.loss_curve(dataset, loss), loss_csv)
         paths.write_text(paths.val_curve(dataset, loss), val_csv)
+        card_facts = model.model_card_data.facts()
+        # The library leaves the evaluation schedule out of the card; the seed cards list it.
+        schedule = {"eval_strategy": params.train.eval_strategy}
+        if params.train.eval_strategy == "steps":
+            schedule["eval_steps"] = params.train.eval_steps
+        card_facts["all_hyperparameters"] = {**schedule, **card_facts["all_hyperparameters"]}
+        if params.train.eval_strategy != "no":
+            card_facts["non_default_hyperparameters"] = {**schedule, **card_facts["non_default_hyperparameters"]}
         paths.write_json(paths.train_facts(dataset, loss), {
-            "card": model.model_card_data.facts(),
+            "card": card_facts,
             "dataset": {"key": dataset, "name": ds_config.name or dataset, "shape": shape, "source": ds_config.source,
                         "train_rows": len(train_frame), "adaptation": rule},
             "loss": {"name": loss, "class": loss_config.class_name, "params": loss_config.params},
-            "base_model": base, "precision": precision, "train_seconds": round(seconds, 2),
-            "train_loss": result.training_loss, "global_step": result.global_step,
+            "base_model": base, "precision": precision_note, "train_seconds": round(seconds, 2),
+            "adapter": (f"LoraConfig(r={lora.rank}, lora_alpha={lora.alpha}, lora_dropout={lora.dropout}, "
+                        f"target_modules={list(lora.target_modules)}) via PEFT; only adapter weights are trained and saved")
+                       if lora else None,
+            "train_loss": result.training_loss, "global_step": result.global_step, "reload_max_abs_diff": reload_diff,
         })
         tracking.write_run_file(paths.mlflow_run(dataset, loss), run)
     shutil.rmtree(paths.checkpoints(dataset, loss), ignore_errors=True)

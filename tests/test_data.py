@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import math
+import random
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
-from pipeline.data import adapt, grouped_split, normalise, read_file
+from pipeline.data import adapt, grouped_split, lexical_negatives, normalise, read_file
 from pipeline.errors import PipelineError
 from pipeline.params import AdaptParams, DatasetParams
 
@@ -115,7 +116,9 @@ def test_adaptation_rules() -> None:
     assert scored["score"].tolist().count(1.0) == 3 and set(scored["score"]) == {0.0, 1.0}
     triplets, rule = adapt(pairs, "pairs", "triplets", ADAPT, seed=0)
     assert list(triplets.columns) == ["anchor", "positive", "negative"]
-    assert (triplets["negative"] != triplets["positive"]).all() and "random" in rule
+    assert (triplets["negative"] != triplets["positive"]).all() and "most words" in rule
+    _, random_rule = adapt(pairs, "pairs", "triplets", AdaptParams(negatives="random"), seed=0)
+    assert "at random" in random_rule
 
     native, rule = adapt(triplets, "triplets", "pairs", ADAPT, seed=0)
     assert rule is None and native.equals(triplets)
@@ -130,3 +133,11 @@ def test_adaptation_rules() -> None:
     binary, rule = adapt(graded, "scored", "binary", ADAPT, seed=0)
     assert binary["score"].tolist() == [1.0, 0.0, 1.0] and "binarised" in rule
     assert not any(math.isnan(v) for v in binary["score"])
+
+
+def test_lexical_negatives_prefer_shared_words() -> None:
+    positives = ["json.dumps(obj)", "json.loads(s)", "os.path.join(a, p)", "os.path.split(p)", "zlib.crc32(data)"]
+    negatives = lexical_negatives(positives, random.Random(0))
+    assert negatives[0] == "json.loads(s)" and negatives[1] == "json.dumps(obj)"
+    assert negatives[2] == "os.path.split(p)" and negatives[3] == "os.path.join(a, p)"
+    assert negatives[4] != positives[4]  # no shared word: a random other positive

@@ -1,0 +1,162 @@
+"""Training-speed benchmark: plain sentence-transformers vs the pipeline's train stage, same workload.
+
+Usage: python benchmarks/train_speed.py [--samples 1024] [--base-model sentence-transformers/all-MiniLM-L6-v2]
+
+Workload: the built-in docstring pairs, 1,024 training samples, MultipleNegativesRankingLoss, batch 32,
+1 epoch, seed 42. In one invocation, each as its own process (so peak RSS is per run):
+  (a) a plain SentenceTransformerTrainer script with library defaults (fp32, default batch sampler);
+  (b) `python -m pipeline.train` with the pipeline's default settings.
+Prints wall time, samples/s, real (non-padding) tokens/s, padding fraction, peak RSS, model FLOP
+utilisation against the bf16 matmul peak measured in the same run, and each result's test Spearman.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+PLAIN_SCRIPT = """
+import json, sys, time
+from datasets import Dataset
+import pandas as pd
+from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+model_path, train_file, out_dir = sys.argv[1:4]
+model = SentenceTransformer(model_path)
+train = Dataset.from_pandas(pd.read_parquet(train_file), preserve_index=False)
+args = SentenceTransformerTrainingArguments(output_dir=out_dir + "/ckpt", per_device_train_batch_size=32,
+                                            num_train_epochs=1, seed=42, report_to="none", save_strategy="no")
+trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=MultipleNegativesRankingLoss(model))
+started = time.perf_counter()
+trainer.train()
+seconds = time.perf_counter() - started
+model.save(out_dir + "/model")
+print(json.dumps({"train_seconds": seconds}))
+"""
+
+
+def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, str]:
+    """Wall seconds, peak RSS in MiB, stdout of one process."""
+    started = time.perf_counter()
+    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    out = proc.stdout.read() if proc.stdout else ""
+    _, status, usage = os.wait4(proc.pid, 0)
+    if status != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed ({status}):\n{out[-2000:]}")
+    return time.perf_counter() - started, usage.ru_maxrss / 1024, out
+
+
+def bf16_matmul_peak() -> float:
+    """Sustained bf16 matmul FLOP/s on this machine (2048^3 products)."""
+    import torch
+
+    a = torch.randn(2048, 2048, dtype=torch.bfloat16)
+    b = torch.randn(2048, 2048, dtype=torch.bfloat16)
+    for _ in range(2):
+        a @ b
+    started, reps = time.perf_counter(), 10
+    for _ in range(reps):
+        a @ b
+    return reps * 2 * 2048**3 / (time.perf_counter() - started)
+
+
+def token_stats(model_path: str, frame, batches: list[list[int]]) -> tuple[int, float]:
+    """Real tokens in the epoch and the padding fraction of the padded batches (all text columns)."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(model_path)
+    real, padded = 0, 0
+    for column in frame.columns:
+        lengths = [len(ids) for ids in tokenizer(frame[column].tolist(), truncation=True, max_length=256)["input_ids"]]
+        for batch in batches:
+            longest = max(lengths[i] for i in batch)
+            real += sum(lengths[i] for i in batch)
+            padded += longest * len(batch)
+    return real, 1 - real / padded
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--samples", type=int, default=1024)
+    parser.add_argument("--base-model", default="sentence-transformers/all-MiniLM-L6-v2")
+    args = parser.parse_args()
+
+    import pandas as pd
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from pipeline.builtin_data import docstring_pairs
+    from pipeline.evaluation import score
+    from pipeline.models import resolve_model
+    from pipeline.params import load_params
+    from pipeline.sampling import NoDuplicatesLengthBucketBatchSampler
+
+    model_path = resolve_model(args.base_model)
+    rows = pd.DataFrame(docstring_pairs(args.samples + 600, seed=42))
+    train, validation, test = rows.iloc[:args.samples], rows.iloc[args.samples:args.samples + 200], rows.iloc[args.samples + 200:]
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "DVC_ROOT": ""}
+    results = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        project = Path(tmp)
+        for split, frame in (("train", train), ("validation", validation), ("test", test)):
+            (project / "data" / "splits" / "docstrings").mkdir(parents=True, exist_ok=True)
+            frame.to_parquet(project / "data" / "splits" / "docstrings" / f"{split}.parquet", index=False)
+        params = yaml.safe_load((ROOT / "params.yaml").read_text())
+        params["base_model"] = args.base_model
+        params["run"] = {"datasets": ["docstrings"], "losses": ["mnrl"]}
+        params["train"].update({"epochs": 1, "batch_size": 32})
+        params["mlflow"] = {"experiment": "benchmark"}
+        (project / "params.yaml").write_text(yaml.safe_dump(params))
+        env["MLFLOW_TRACKING_URI"] = f"sqlite:///{project / 'mlflow.db'}"
+
+        wall, rss, out = run([sys.executable, "-c", PLAIN_SCRIPT, model_path, str(project / "data/splits/docstrings/train.parquet"),
+                              str(project / "plain")], project, env)
+        results["(a) plain sentence-transformers"] = (wall, rss, json.loads(out.strip().splitlines()[-1])["train_seconds"],
+                                                        project / "plain" / "model")
+        wall, rss, _ = run([sys.executable, "-m", "pipeline.train", "--dataset", "docstrings", "--loss", "mnrl"], project, env)
+        facts = json.loads((project / "results/docstrings/mnrl/train_facts.json").read_text())
+        results["(b) pipeline train stage"] = (wall, rss, facts["train_seconds"], project / "models/docstrings/mnrl")
+
+        generator = torch.Generator().manual_seed(42)
+        order = torch.randperm(len(train), generator=generator).tolist()
+        plain_batches = [order[i:i + 32] for i in range(0, len(order), 32)]
+        from datasets import Dataset
+
+        bucketed = NoDuplicatesLengthBucketBatchSampler(Dataset.from_pandas(train, preserve_index=False), 32, False, [], None, 42)
+        batches = {"(a) plain sentence-transformers": plain_batches, "(b) pipeline train stage": list(bucketed)}
+        peak = bf16_matmul_peak()
+        reference = SentenceTransformer(model_path)
+        non_embedding = sum(p.numel() for n, p in reference.named_parameters() if "embeddings" not in n)
+        test_scored = pd.DataFrame({"sentence1": list(test["anchor"]) * 2,
+                                    "sentence2": list(test["positive"]) + list(test["positive"].iloc[::-1]),
+                                    "score": [1.0] * len(test) + [0.0] * len(test)})
+        lines = []
+        for name, (wall, rss, seconds, model_dir) in results.items():
+            real, padding = token_stats(model_path, train, batches[name])
+            mfu = 6 * non_embedding * real / seconds / peak
+            spearman = score(SentenceTransformer(str(model_dir)), test_scored, "test")["test_spearman_cosine"]
+            lines.append((name, seconds, len(train) / seconds, real / seconds, padding, rss, mfu, spearman, wall))
+    print(f"\nbf16 matmul peak measured: {peak / 1e9:.0f} GFLOP/s; torch threads {torch.get_num_threads()}; "
+          f"{args.samples} samples, MNRL, batch 32, 1 epoch")
+    print("| run | train s | samples/s | real tokens/s | padding | peak RSS MiB | MFU (bf16 peak) | test Spearman | process s |")
+    print("|:--|--:|--:|--:|--:|--:|--:|--:|--:|")
+    for name, seconds, sps, tps, padding, rss, mfu, spearman, wall in lines:
+        print(f"| {name} | {seconds:.1f} | {sps:.1f} | {tps:.0f} | {padding:.1%} | {rss:.0f} | {mfu:.1%} | {spearman:.4f} | {wall:.1f} |")
+    (a, b) = lines
+    print(f"speed-up (b)/(a): {b[2] / a[2]:.2f}x samples/s; Spearman difference {b[7] - a[7]:+.4f}; "
+          f"RSS ratio {b[5] / a[5]:.2f}")
+
+
+if __name__ == "__main__":
+    main()
