@@ -24,7 +24,8 @@ def collect(datasets: list[str], losses: list[str]) -> dict[str, dict[str, Any]]
     for dataset in datasets:
         baseline = json.loads(paths.baseline_metrics(dataset).read_text())
         cells = {loss: json.loads(paths.eval_metrics(dataset, loss).read_text()) for loss in losses}
-        table[dataset] = {"base_spearman": baseline["test_spearman_cosine"], "losses": cells}
+        sizes = json.loads((paths.RESULTS / dataset / "split.json").read_text())["rows"]
+        table[dataset] = {"base_spearman": baseline["test_spearman_cosine"], "losses": cells, "rows": sizes}
     return table
 
 
@@ -52,9 +53,11 @@ def leaderboard_csv(table: dict[str, dict[str, Any]]) -> str:
 
 
 def dvc_metrics(table: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """One file for `dvc metrics show` / `dvc exp show`: <dataset>.<loss> = test Spearman, plus the base."""
+    """One file for `dvc metrics show` / `dvc exp show`: <dataset>.<loss> = test Spearman, plus the base
+    model's and the rows per split."""
     return {dataset: {"base": round(row["base_spearman"], 6),
-                      **{loss: round(m["test_spearman_cosine"], 6) for loss, m in row["losses"].items()}}
+                      **{loss: round(m["test_spearman_cosine"], 6) for loss, m in row["losses"].items()},
+                      **{f"rows_{split}": n for split, n in row["rows"].items()}}
             for dataset, row in table.items()}
 
 
@@ -129,7 +132,7 @@ def main(argv: list[str] | None = None) -> None:
     if parent := tracking.parent_run_id(experiment_id):
         tags["mlflow.parentRunId"] = parent
     with mlflow.start_run(experiment_id=experiment_id, run_name="report", tags=tags):
-        mlflow.log_metrics({f"{d}.{loss}.test_spearman": m for d, row in dvc_metrics(table).items() for loss, m in row.items()})
+        mlflow.log_metrics({f"{d}.{key}": value for d, row in dvc_metrics(table).items() for key, value in row.items()})
         for artifact in (paths.LEADERBOARD_MD, paths.LEADERBOARD_CSV, paths.HEATMAP, paths.CURVES_PNG):
             mlflow.log_artifact(str(artifact), artifact_path="report")
     print(markdown)

@@ -141,3 +141,43 @@ def test_lexical_negatives_prefer_shared_words() -> None:
     assert negatives[0] == "json.loads(s)" and negatives[1] == "json.dumps(obj)"
     assert negatives[2] == "os.path.split(p)" and negatives[3] == "os.path.join(a, p)"
     assert negatives[4] != positives[4]  # no shared word: a random other positive
+
+
+def test_every_local_format_reads_the_same_rows(tmp_path: Path) -> None:
+    from datasets import Dataset
+
+    frame = pd.DataFrame({"anchor": ["how to sort", "read a file"], "positive": ["sorted(x)", "open(p)"]})
+    frame.to_csv(tmp_path / "p.csv", index=False)
+    frame.to_csv(tmp_path / "p.tsv", sep="\t", index=False)
+    frame.to_json(tmp_path / "p.jsonl", orient="records", lines=True)
+    frame.to_json(tmp_path / "p.json", orient="records")
+    frame.to_parquet(tmp_path / "p.parquet", index=False)
+    Dataset.from_pandas(frame).save_to_disk(str(tmp_path / "saved"))
+    for name in ("p.csv", "p.tsv", "p.jsonl", "p.json", "p.parquet", "saved"):
+        out, shape, _ = normalise(read_file(tmp_path / name), DatasetParams(source=name), name)
+        assert shape == "pairs" and out.values.tolist() == frame.values.tolist(), name
+
+
+def test_unreachable_hub_dataset_is_one_line_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    from pipeline.data import read_source
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # what a closed network amounts to, without waiting on DNS
+    params = DatasetParams(source="hf:sentence-transformers/stsb", hf_split="train")
+    with pytest.raises(PipelineError) as caught:
+        read_source(params.source, params, seed=0)
+    message = str(caught.value)
+    assert message.startswith("source 'hf:sentence-transformers/stsb': could not load from the Hugging Face Hub")
+    assert "save a local copy" in message and "\n" not in message
+
+
+def test_mined_negatives_use_the_base_model(tiny_model_dir: Path) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    pairs = pd.DataFrame({"anchor": [f"question number {i}" for i in range(12)],
+                          "positive": [f"answer text {i} about topic {i % 3}" for i in range(12)]})
+    mined, rule = adapt(pairs, "pairs", "triplets", AdaptParams(negatives="mined"), seed=0,
+                        mining_model=SentenceTransformer(str(tiny_model_dir)))
+    assert "mine_hard_negatives" in rule
+    assert list(mined.columns) == ["anchor", "positive", "negative"] and len(mined) > 0
+    assert (mined["negative"] != mined["positive"]).all()
+    assert set(mined["negative"]) <= set(pairs["positive"])

@@ -79,6 +79,11 @@ def test_every_cell_has_metrics_mlflow_history_and_card(repo: tuple[Path, dict[s
     runs = store.search_runs([store.get_experiment_by_name("sentence-embedding-finetune").experiment_id])
     assert all(r.info.status == "FINISHED" for r in runs)
     assert len([r for r in runs if r.data.tags.get("cell")]) == len(DATASETS) * len(LOSSES)
+    # one `dvc repro` = one parent run holding every cell and the report
+    (parent,) = [r for r in runs if r.data.tags.get("kind") == "parent"]
+    assert parent.info.run_name.startswith("dvc repro ")
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
+    assert len(children) == len(DATASETS) * len(LOSSES) + 1
 
 
 def test_report_and_dvc_metrics(repo: tuple[Path, dict[str, str]]) -> None:
@@ -91,6 +96,8 @@ def test_report_and_dvc_metrics(repo: tuple[Path, dict[str, str]]) -> None:
     metrics = next(iter(shown.values()))["data"]["reports/metrics.json"]["data"]
     result = json.loads((root / "results" / "sts" / "cosent" / "eval.json").read_text())
     assert metrics["sts"]["cosent"] == pytest.approx(result["test_spearman_cosine"], abs=1e-6)
+    sizes = json.loads((root / "results" / "sts" / "split.json").read_text())["rows"]
+    assert metrics["sts"]["rows_test"] == sizes["test"] > 0
     assert (root / "reports" / "heatmap.png").stat().st_size > 1000
 
 
@@ -132,5 +139,7 @@ def test_queued_experiment_logs_into_the_same_store(repo: tuple[Path, dict[str, 
     new = [r for r in store.search_runs([experiment]) if r.info.run_id not in before and r.data.tags.get("cell")]
     assert {r.data.tags["cell"] for r in new} == {f"{d}/cosent" for d in DATASETS}
     assert all(r.data.tags.get("dvc_exp") == "scale25" and r.info.status == "FINISHED" for r in new)
+    parents = {r.info.run_id: r.info.run_name for r in store.search_runs([experiment], "tags.kind = 'parent'")}
+    assert {parents[r.data.tags["mlflow.parentRunId"]] for r in new} == {"dvc exp scale25"}
     assert all(len(store.get_metric_history(r.info.run_id, "loss")) >= 3 for r in new)
     assert all("test_spearman_cosine" in r.data.metrics for r in new)
