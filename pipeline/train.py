@@ -81,8 +81,6 @@ def resumable_checkpoint(params: Params, dataset: str, loss: str) -> str | None:
 
     A fingerprint of everything training reads (params and the training split's bytes) is stored beside
     the checkpoints; a different fingerprint means a different run, whose checkpoints are discarded."""
-    from transformers.trainer_utils import get_last_checkpoint
-
     ckpt_dir = paths.checkpoints(dataset, loss)
     config = params.model_dump(include={"base_model", "seed", "adapt", "train"}) | {
         "loss": params.losses[loss].model_dump(), "dataset": params.datasets[dataset].model_dump()}
@@ -90,7 +88,12 @@ def resumable_checkpoint(params: Params, dataset: str, loss: str) -> str | None:
     digest.update(paths.split_file(dataset, "train").read_bytes())
     stamp = ckpt_dir / "fingerprint.txt"
     if stamp.exists() and stamp.read_text() == digest.hexdigest():
-        return get_last_checkpoint(str(ckpt_dir))
+        # A kill during a save leaves a checkpoint without trainer_state.json (written last): skip it.
+        for candidate in sorted(ckpt_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]), reverse=True):
+            if (candidate / "trainer_state.json").exists():
+                return str(candidate)
+            shutil.rmtree(candidate, ignore_errors=True)
+        return None
     shutil.rmtree(ckpt_dir, ignore_errors=True)
     ckpt_dir.mkdir(parents=True)
     stamp.write_text(digest.hexdigest())
