@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> None:
 
     experiment_id = tracking.configure(params.mlflow.experiment)
     tags = {"kind": "report", "base_model": display_id(params.base_model),
-            **{k: v for k, v in tracking.cell_tags("", "", "").items() if k.startswith(("mlflow.", "dvc"))}}
+            **tracking.provenance_tags()}
     if parent := tracking.parent_run_id(experiment_id):
         tags["mlflow.parentRunId"] = parent
     with mlflow.start_run(experiment_id=experiment_id, run_name="report", tags=tags):

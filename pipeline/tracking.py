@@ -66,15 +66,19 @@ def configure(experiment: str) -> str:
         ) from None
 
 
-def cell_tags(dataset: str, loss: str, base_model: str) -> dict[str, str]:
+def provenance_tags() -> dict[str, str]:
+    """Where a run came from: git commit, DVC experiment name, and a source name that is not a local path."""
     # mlflow.source.name would otherwise be the absolute path of the stage script
-    tags = {"dataset": dataset, "loss": loss, "base_model": base_model, "cell": f"{dataset}/{loss}",
-            "mlflow.source.name": "dvc.yaml"}
+    tags = {"mlflow.source.name": "dvc.yaml"}
     if commit := git_commit():
         tags["mlflow.source.git.commit"] = commit
     if exp_name := os.environ.get("DVC_EXP_NAME"):
         tags["dvc_exp"] = exp_name
     return tags
+
+
+def cell_tags(dataset: str, loss: str, base_model: str) -> dict[str, str]:
+    return {"dataset": dataset, "loss": loss, "base_model": base_model, "cell": f"{dataset}/{loss}", **provenance_tags()}
 
 
 def run_group() -> tuple[str, str] | None:
@@ -111,7 +115,7 @@ def parent_run_id(experiment_id: str) -> str | None:
     if found:
         return found[0].info.run_id
     client = mlflow.MlflowClient()
-    tags = {"kind": "parent", "run_group": key, **{k: v for k, v in cell_tags("", "", "").items() if k.startswith(("mlflow.", "dvc"))}}
+    tags = {"kind": "parent", "run_group": key, **provenance_tags()}
     parent = client.create_run(experiment_id, run_name=name, tags=tags)
     client.set_terminated(parent.info.run_id, "FINISHED")
     return parent.info.run_id
