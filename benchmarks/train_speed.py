@@ -1,6 +1,7 @@
 """Training-speed benchmark: plain sentence-transformers vs the pipeline's train stage, same workload.
 
 Usage: python benchmarks/train_speed.py [--samples 1024] [--base-model sentence-transformers/all-MiniLM-L6-v2]
+                                        [--set train.KEY=VALUE ...]   (override (b)'s params, to measure a lever)
 
 Workload: the built-in docstring pairs, 1,024 training samples, MultipleNegativesRankingLoss, batch 32,
 1 epoch, seed 42. In one invocation, each as its own process (so peak RSS is per run):
@@ -49,20 +50,23 @@ print(json.dumps({"train_seconds": seconds}))
 def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, str]:
     """Wall seconds, peak RSS in MiB, stdout of one process."""
     started = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
-    out = proc.stdout.read() if proc.stdout else ""
-    _, status, usage = os.wait4(proc.pid, 0)
-    if status != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({status}):\n{out[-2000:]}")
+    with tempfile.TemporaryFile("w+") as stderr:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=stderr, text=True)
+        out = proc.stdout.read() if proc.stdout else ""
+        _, status, usage = os.wait4(proc.pid, 0)
+        if status != 0:
+            stderr.seek(0)
+            raise SystemExit(f"{' '.join(cmd)} failed ({status}):\n{out[-2000:]}{stderr.read()[-3000:]}")
     return time.perf_counter() - started, usage.ru_maxrss / 1024, out
 
 
-def bf16_matmul_peak() -> float:
-    """Sustained bf16 matmul FLOP/s on this machine (2048^3 products)."""
+def matmul_peak(dtype_name: str = "bfloat16") -> float:
+    """Sustained matmul FLOP/s on this machine (2048^3 products)."""
     import torch
 
-    a = torch.randn(2048, 2048, dtype=torch.bfloat16)
-    b = torch.randn(2048, 2048, dtype=torch.bfloat16)
+    dtype = getattr(torch, dtype_name)
+    a = torch.randn(2048, 2048, dtype=dtype)
+    b = torch.randn(2048, 2048, dtype=dtype)
     for _ in range(2):
         a @ b
     started, reps = time.perf_counter(), 10
@@ -90,6 +94,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--samples", type=int, default=1024)
     parser.add_argument("--base-model", default="sentence-transformers/all-MiniLM-L6-v2")
+    parser.add_argument("--set", action="append", default=[], metavar="train.KEY=VALUE",
+                        help="override a train param of (b), e.g. --set train.freeze_word_embeddings=false")
+    parser.add_argument("--workdir", help="build the benchmark project here and keep it (default: a temporary dir)")
     args = parser.parse_args()
 
     import pandas as pd
@@ -108,7 +115,7 @@ def main() -> None:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "DVC_ROOT": ""}
     results = {}
     with tempfile.TemporaryDirectory() as tmp:
-        project = Path(tmp)
+        project = Path(args.workdir or tmp)
         for split, frame in (("train", train), ("validation", validation), ("test", test)):
             (project / "data" / "splits" / "docstrings").mkdir(parents=True, exist_ok=True)
             frame.to_parquet(project / "data" / "splits" / "docstrings" / f"{split}.parquet", index=False)
@@ -116,6 +123,9 @@ def main() -> None:
         params["base_model"] = args.base_model
         params["run"] = {"datasets": ["docstrings"], "losses": ["mnrl"]}
         params["train"].update({"epochs": 1, "batch_size": 32})
+        for override in args.set:
+            key, value = override.split("=", 1)
+            params["train"][key.removeprefix("train.")] = yaml.safe_load(value)
         params["mlflow"] = {"experiment": "benchmark"}
         (project / "params.yaml").write_text(yaml.safe_dump(params))
         env["MLFLOW_TRACKING_URI"] = f"sqlite:///{project / 'mlflow.db'}"
@@ -133,9 +143,12 @@ def main() -> None:
         plain_batches = [order[i:i + 32] for i in range(0, len(order), 32)]
         from datasets import Dataset
 
-        bucketed = NoDuplicatesLengthBucketBatchSampler(Dataset.from_pandas(train, preserve_index=False), 32, False, [], None, 42)
+        from transformers import AutoTokenizer
+
+        bucketed = NoDuplicatesLengthBucketBatchSampler(Dataset.from_pandas(train, preserve_index=False), 32, False, [], None, 42,
+                                                        tokenizer=AutoTokenizer.from_pretrained(model_path))
         batches = {"(a) plain sentence-transformers": plain_batches, "(b) pipeline train stage": list(bucketed)}
-        peak = bf16_matmul_peak()
+        peak, fp32_peak = matmul_peak("bfloat16"), matmul_peak("float32")
         reference = SentenceTransformer(model_path)
         non_embedding = sum(p.numel() for n, p in reference.named_parameters() if "embeddings" not in n)
         test_scored = pd.DataFrame({"sentence1": list(test["anchor"]) * 2,
@@ -147,7 +160,7 @@ def main() -> None:
             mfu = 6 * non_embedding * real / seconds / peak
             spearman = score(SentenceTransformer(str(model_dir)), test_scored, "test")["test_spearman_cosine"]
             lines.append((name, seconds, len(train) / seconds, real / seconds, padding, rss, mfu, spearman, wall))
-    print(f"\nbf16 matmul peak measured: {peak / 1e9:.0f} GFLOP/s; torch threads {torch.get_num_threads()}; "
+    print(f"\nbf16 matmul peak measured: {peak / 1e9:.0f} GFLOP/s (fp32: {fp32_peak / 1e9:.0f}); torch threads {torch.get_num_threads()}; "
           f"{args.samples} samples, MNRL, batch 32, 1 epoch")
     print("| run | train s | samples/s | real tokens/s | padding | peak RSS MiB | MFU (bf16 peak) | test Spearman | process s |")
     print("|:--|--:|--:|--:|--:|--:|--:|--:|--:|")

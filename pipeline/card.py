@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -54,20 +55,33 @@ def _kind(metric_suffix: str) -> str:
     return next((kind for kind in ("retrieval", "triplet") if metric_suffix.startswith(f"{kind}_")), "similarity")
 
 
-def test_evaluators(test_native: Any, test_scored: Any, name: str) -> list[tuple[str, Any]]:
-    """(name, evaluator) for every test metric family, primary metric set so the card bolds it."""
+def test_evaluators(test_native: Any, test_scored: Any, suffix: str, dims: list[int]) -> list[tuple[str, Any]]:
+    """(name, evaluator) for every test metric family, primary metric set so the card bolds it; one
+    similarity evaluator per Matryoshka dimension, which the library renders as extra columns."""
     from pipeline.data import shape_of
     from pipeline.evaluation import retrieval_evaluators, similarity_evaluator
 
-    evaluators = [similarity_evaluator(test_scored, name)]
-    evaluators += retrieval_evaluators(test_native, shape_of(list(test_native.columns)), name)
+    evaluators = [similarity_evaluator(test_scored, f"test{suffix}")]
+    evaluators += [similarity_evaluator(test_scored, f"test_dim{d}{suffix}") for d in dims]
+    evaluators += retrieval_evaluators(test_native, shape_of(list(test_native.columns)), f"test{suffix}")
     for evaluator in evaluators:
         # set by an evaluator only when it runs; the card needs it to bold the primary row
         evaluator.primary_metric = f"{evaluator.name}_{PRIMARY[_kind_of(evaluator.name)]}"
     return [(evaluator.name, evaluator) for evaluator in evaluators]
 
 
-def render_card(model: Any, facts: dict[str, Any], metrics: dict[str, float], test_native: Any, test_scored: Any) -> str:
+def _belongs(key: str, source: str, name: str) -> bool:
+    """Whether metric `key` is one of evaluator `name`'s (`source` is its prefix in eval.json)."""
+    if not key.startswith(source + "_"):
+        return False
+    rest = key[len(source) + 1:]
+    if _kind_of(name) != "similarity":
+        return True
+    return _kind(rest) == "similarity" and not re.match(r"dim\d+_", rest)  # test_dim64_* belong to test_dim64
+
+
+def render_card(model: Any, facts: dict[str, Any], metrics: dict[str, float], test_native: Any, test_scored: Any,
+                dims: list[int]) -> str:
     """Rebuild the card data and render the card text."""
     from datasets import Dataset
     from huggingface_hub import ModelCard
@@ -77,7 +91,10 @@ def render_card(model: Any, facts: dict[str, Any], metrics: dict[str, float], te
     data = model.model_card_data
     data.restore(facts["card"])
     data.base_model = facts["base_model"]
-    data.model_name = f"{facts['base_model']} fine-tuned on {facts['dataset']['name']} with {facts['loss']['class']}"
+    loss_name = facts["loss"]["class"]
+    if facts["loss"].get("matryoshka"):
+        loss_name = f"MatryoshkaLoss({loss_name})"
+    data.model_name = f"{facts['base_model']} fine-tuned on {facts['dataset']['name']} with {loss_name}"
     data.train_datasets[0]["adaptation"] = facts["dataset"]["adaptation"]
     random.seed(0)  # the library samples widget rows with the global RNG
     text_columns = [c for c in test_native.columns if c != "score"]
@@ -86,13 +103,12 @@ def render_card(model: Any, facts: dict[str, Any], metrics: dict[str, float], te
     # Each evaluator appears twice, as this model ("test...") and the untuned base ("test_base_model..."),
     # which the library renders as two columns of one table.
     data.eval_results_dict = {}
-    ours = test_evaluators(test_native, test_scored, "test")
-    base = test_evaluators(test_native, test_scored, f"test_{BASE_SUFFIX}")
+    ours = test_evaluators(test_native, test_scored, "", dims)
+    base = test_evaluators(test_native, test_scored, f"_{BASE_SUFFIX}", dims)
     for (name, evaluator), (base_name, base_evaluator) in zip(ours, base):
         for shown, shown_evaluator, source in ((name, evaluator, name), (base_name, base_evaluator, f"base_{name}")):
             data.eval_results_dict[shown_evaluator] = {
-                shown + key[len(source):]: value for key, value in metrics.items()
-                if key.startswith(source + "_") and (_kind_of(name) != "similarity" or _kind(key[len(source) + 1:]) == "similarity")
+                shown + key[len(source):]: value for key, value in metrics.items() if _belongs(key, source, name)
             }
     card = ModelCard.from_template(card_data=data, template_str=patched_template(Path(data.template_path)),
                                    hf_emoji="🤗", precision=facts["precision"],
@@ -115,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     from pipeline import tracking
     from pipeline.card_data import PipelineCardData
     from pipeline.data import read_split
-    from pipeline.evaluation import scored_split
+    from pipeline.evaluation import scored_split, truncated_dims
 
     out = paths.card(dataset, loss)
     out.unlink(missing_ok=True)
@@ -124,7 +140,8 @@ def main(argv: list[str] | None = None) -> None:
     model = SentenceTransformer(str(paths.model_dir(dataset, loss)), model_card_data=PipelineCardData(local_files_only=True),
                                 trust_remote_code=params.trust_remote_code)
     test_native, _ = read_split(dataset, "test")
-    text = render_card(model, facts, metrics, test_native, scored_split(dataset, "test", params))
+    dims = truncated_dims(params, loss, model.get_embedding_dimension())
+    text = render_card(model, facts, metrics, test_native, scored_split(dataset, "test", params), dims)
     paths.write_text(out, text)
     with tracking.cell_run(params.mlflow.experiment, dataset, loss, facts["base_model"], run_file=paths.mlflow_run(dataset, loss)):
         mlflow.log_artifact(str(out), artifact_path="card")

@@ -2,7 +2,8 @@
 
 Usage: python -m pipeline.evaluate --dataset NAME --loss NAME   (reads params.yaml: seed, adapt, mlflow)
 
-Writes results/DATASET/LOSS/eval.json and logs the test and base-model metrics into the cell's MLflow run.
+Writes results/DATASET/LOSS/eval.json (with Spearman per truncated dimension, for this model and the
+base model, when the loss is Matryoshka-wrapped) and logs the test and base-model metrics into the cell's MLflow run.
 """
 
 from __future__ import annotations
@@ -28,19 +29,25 @@ def main(argv: list[str] | None = None) -> None:
     from sentence_transformers import SentenceTransformer
 
     from pipeline import tracking
-    from pipeline.evaluation import score_split
-    from pipeline.models import seed_everything
+    from pipeline.evaluation import score, score_split, scored_split, truncated_dims
+    from pipeline.models import resolve_model, seed_everything
 
     paths.eval_metrics(dataset, loss).unlink(missing_ok=True)
     seed_everything(params.seed)
     baseline = json.loads(paths.baseline_metrics(dataset).read_text())
     model = SentenceTransformer(str(paths.model_dir(dataset, loss)), trust_remote_code=params.trust_remote_code)
-    metrics = score_split(model, dataset, "test", params, "test")
+    dims = truncated_dims(params, loss, model.get_embedding_dimension())
+    metrics = score_split(model, dataset, "test", params, "test", dims)
     result = {
         **metrics,
         **{f"base_{key}": value for key, value in baseline.items() if key.startswith("test_")},
         "spearman_gain": metrics["test_spearman_cosine"] - baseline["test_spearman_cosine"],
     }
+    if dims:  # the base model truncated the same way: what Matryoshka training bought at each size
+        base = SentenceTransformer(resolve_model(params.base_model), trust_remote_code=params.trust_remote_code)
+        base.max_seq_length = params.train.max_seq_length
+        base_scores = score(base, scored_split(dataset, "test", params), "test", dims)
+        result.update({f"base_{key}": value for key, value in base_scores.items() if key.startswith("test_dim")})
     with tracking.cell_run(params.mlflow.experiment, dataset, loss, baseline["base_model"],
                            run_file=paths.mlflow_run(dataset, loss)):
         mlflow.log_metrics({key.replace("@", "_at_"): value for key, value in result.items()})  # MLflow forbids "@"

@@ -40,6 +40,22 @@ def _positive_int(name: str) -> Callable[[Any], None]:
     return check
 
 
+def _bool(name: str) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        if not isinstance(value, bool):
+            raise ValueError(f"{name} must be true or false, got {value!r}")
+
+    return check
+
+
+def _model_id(name: str) -> Callable[[Any], None]:
+    def check(value: Any) -> None:
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError(f"{name} must be a Hub model id or a local model directory, got {value!r}")
+
+    return check
+
+
 def _choice(name: str, choices: tuple[str, ...]) -> Callable[[Any], None]:
     def check(value: Any) -> None:
         if value not in choices:
@@ -58,6 +74,7 @@ class LossSpec:
     needs: Needs
     params: dict[str, Callable[[Any], None]] = field(default_factory=dict)
     in_batch_negatives: bool = False  # duplicates inside a batch become false negatives
+    guided: bool = False  # GISTEmbed: a frozen guide model (the base model unless `guide` says) filters negatives
 
     @property
     def accepts(self) -> tuple[str, ...]:
@@ -66,12 +83,21 @@ class LossSpec:
 
 
 _MNRL_PARAMS = {"scale": _positive("scale"), "similarity_fct": _choice("similarity_fct", SIMILARITIES)}
+_GIST_PARAMS = {
+    "guide": _model_id("guide"), "temperature": _positive("temperature"),
+    "margin_strategy": _choice("margin_strategy", ("absolute", "relative")), "margin": _non_negative("margin"),
+    "contrast_anchors": _bool("contrast_anchors"), "contrast_positives": _bool("contrast_positives"),
+}
 LOSSES: dict[str, LossSpec] = {
     "MultipleNegativesRankingLoss": LossSpec("pairs", _MNRL_PARAMS, in_batch_negatives=True),
     "CachedMultipleNegativesRankingLoss": LossSpec(
         "pairs", {**_MNRL_PARAMS, "mini_batch_size": _positive_int("mini_batch_size")}, in_batch_negatives=True
     ),
     "MultipleNegativesSymmetricRankingLoss": LossSpec("pairs", _MNRL_PARAMS, in_batch_negatives=True),
+    "GISTEmbedLoss": LossSpec("pairs", _GIST_PARAMS, in_batch_negatives=True, guided=True),
+    "CachedGISTEmbedLoss": LossSpec(
+        "pairs", {**_GIST_PARAMS, "mini_batch_size": _positive_int("mini_batch_size")}, in_batch_negatives=True, guided=True
+    ),
     "TripletLoss": LossSpec(
         "triplets",
         {"distance_metric": _choice("distance_metric", TRIPLET_DISTANCES), "triplet_margin": _non_negative("triplet_margin")},
@@ -96,10 +122,14 @@ def loss_accepts(class_name: str, shape: str) -> bool:
     return shape in LOSSES[class_name].accepts
 
 
-def build_loss(class_name: str, params: dict[str, Any], model: Any) -> Any:
-    """Instantiate the sentence-transformers loss, turning the YAML strings into library objects."""
-    from sentence_transformers import util
+def build_loss(class_name: str, params: dict[str, Any], model: Any, base_model: str,
+               matryoshka: tuple[list[int], list[float] | None] | None = None, trust_remote_code: bool = False) -> Any:
+    """Instantiate the sentence-transformers loss, turning the YAML strings into library objects;
+    wrap it in MatryoshkaLoss when `matryoshka` gives (dims, weights)."""
+    from sentence_transformers import SentenceTransformer, util
     from sentence_transformers.sentence_transformer import losses
+
+    from pipeline.models import display_id, resolve_model
 
     kwargs = dict(params)
     if "similarity_fct" in kwargs:
@@ -107,4 +137,22 @@ def build_loss(class_name: str, params: dict[str, Any], model: Any) -> Any:
     if "distance_metric" in kwargs:
         metric_enum = losses.TripletDistanceMetric if class_name == "TripletLoss" else losses.SiameseDistanceMetric
         kwargs["distance_metric"] = getattr(metric_enum, kwargs["distance_metric"])
-    return getattr(losses, class_name)(model, **kwargs)
+    guide_id = kwargs.pop("guide", base_model)
+    if LOSSES[class_name].guided:
+        guide = SentenceTransformer(resolve_model(guide_id), trust_remote_code=trust_remote_code)
+        guide.max_seq_length = max(guide.max_seq_length, model.max_seq_length)  # the library refuses a shorter guide
+        kwargs["guide"] = guide.requires_grad_(False)
+    loss = getattr(losses, class_name)(model, **kwargs)
+    if LOSSES[class_name].guided:
+        # the card and MLflow show the loss config; the guide must appear as its id, not as a module repr with a local path
+        config = loss.get_config_dict()
+        loss.get_config_dict = lambda: {**config, "guide": display_id(guide_id)}
+    if matryoshka:
+        dims, weights = matryoshka
+        if max(dims) > model.get_embedding_dimension():
+            from pipeline.errors import PipelineError
+
+            raise PipelineError(f"params.yaml: matryoshka dims {dims}: the model's embeddings have only "
+                                f"{model.get_embedding_dimension()} dimensions")
+        loss = losses.MatryoshkaLoss(model, loss, matryoshka_dims=dims, matryoshka_weights=weights)
+    return loss

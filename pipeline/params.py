@@ -70,10 +70,24 @@ class DatasetParams(_Strict):
         return value
 
 
+class MatryoshkaParams(_Strict):
+    dims: list[int] = Field(min_length=1)  # embedding sizes trained (and evaluated) as prefixes, e.g. [384, 256, 128, 64]
+    weights: list[float] | None = None  # one per dim; default 1 each
+
+    @model_validator(mode="after")
+    def _valid_dims(self) -> "MatryoshkaParams":
+        if any(d <= 0 for d in self.dims) or len(set(self.dims)) != len(self.dims):
+            raise ValueError(f"dims must be distinct positive integers, got {self.dims}")
+        if self.weights is not None and len(self.weights) != len(self.dims):
+            raise ValueError(f"weights needs one number per dim ({len(self.dims)}), got {len(self.weights)}")
+        return self
+
+
 class LossParams(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
     class_name: str = Field(alias="class")
     params: dict[str, Any] = {}
+    matryoshka: MatryoshkaParams | None = None  # wrap the loss in MatryoshkaLoss
 
     @field_validator("class_name")
     @classmethod
@@ -118,8 +132,17 @@ class TrainParams(_Strict):
     eval_steps: int = Field(default=10, gt=0)
     logging_steps: int = Field(default=5, gt=0)
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
+    # Several processes (GPUs) for one cell, through an existing launcher; rank 0 alone writes outputs and MLflow.
+    launcher: Literal["none", "torchrun", "accelerate"] = "none"
+    num_processes: int = Field(default=1, gt=0)
+    freeze_word_embeddings: bool = True  # train everything but the token-embedding table (see pipeline/train.py)
     lora: LoraParams | None = None
     checkpoint_steps: int = Field(default=50, ge=0)  # save a resumable checkpoint every N steps; 0 = never
+
+    @field_validator("eval_strategy", mode="before")
+    @classmethod
+    def _yaml_no(cls, value: Any) -> Any:
+        return "no" if value is False else value  # YAML 1.1 reads a bare `no` as false
 
 
 class SplitParams(_Strict):

@@ -14,8 +14,12 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +29,9 @@ from pipeline.losses import LOSSES
 from pipeline.params import Params, load_params
 
 
-def training_arguments(params: Params, loss_class: str, precision: str, output_dir: Path) -> Any:
+def training_arguments(params: Params, loss_class: str, precision: str, output_dir: Path, tokenizer: Any = None) -> Any:
+    import functools
+
     import torch
     from sentence_transformers import SentenceTransformerTrainingArguments
 
@@ -37,6 +43,8 @@ def training_arguments(params: Params, loss_class: str, precision: str, output_d
         sampler = "no_duplicates_length_bucket" if LOSSES[loss_class].in_batch_negatives else "length_bucket"
     sampler = {"length_bucket": LengthBucketBatchSampler,
                "no_duplicates_length_bucket": NoDuplicatesLengthBucketBatchSampler}.get(sampler, sampler)
+    if not isinstance(sampler, str):  # bucket on token counts, with the model's own tokenizer
+        sampler = functools.partial(sampler, tokenizer=tokenizer)
     on_cpu = not torch.cuda.is_available()
     return SentenceTransformerTrainingArguments(
         output_dir=str(output_dir),
@@ -100,6 +108,26 @@ def resumable_checkpoint(params: Params, dataset: str, loss: str) -> str | None:
     return None
 
 
+LAUNCHED = "PIPELINE_LAUNCHED"  # set for the launched workers, so none of them launches again
+
+
+def launch_command(params: Params, argv: list[str]) -> list[str] | None:
+    """The command that re-runs this stage under torchrun / accelerate, or None to train in this process
+    (no launcher set, or already one of the launched workers)."""
+    train = params.train
+    if train.launcher == "none" or LAUNCHED in os.environ:
+        return None
+    stage = ["-m", "pipeline.train", *argv]
+    if train.launcher == "torchrun":
+        return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={train.num_processes}", *stage]
+    import torch
+
+    # --multi_gpu is accelerate's torchrun-based multi-process mode; without a GPU the workers use gloo on CPU
+    device = ["--multi_gpu"] if train.num_processes > 1 else [] if torch.cuda.is_available() else ["--cpu"]
+    return [sys.executable, "-m", "accelerate.commands.launch", *device, f"--num_processes={train.num_processes}",
+            "--num_machines=1", "--mixed_precision=no", "--dynamo_backend=no", *stage]
+
+
 def reload_difference(model: Any, saved: Path, texts: list[str]) -> float:
     """Max absolute embedding difference between the in-memory model and the one loaded back from disk."""
     from sentence_transformers import SentenceTransformer
@@ -118,6 +146,16 @@ def main(argv: list[str] | None = None) -> None:
     dataset, loss = args.dataset, args.loss
     if dataset not in params.datasets or loss not in params.losses:
         raise PipelineError(f"params.yaml: no dataset {dataset!r} or loss {loss!r} defined")
+    if command := launch_command(params, ["--dataset", dataset, "--loss", loss]):
+        print(f"train {dataset}/{loss}: launching {params.train.num_processes} processes with {params.train.launcher}")
+        # the workers must import this same `pipeline` package, wherever the stage runs from
+        code_root = str(Path(__file__).resolve().parents[1])
+        env = {**os.environ, LAUNCHED: "1", "PYTHONPATH": os.pathsep.join(filter(None, [code_root, os.environ.get("PYTHONPATH")]))}
+        if (code := subprocess.call(command, env=env)) != 0:
+            raise PipelineError(f"train {dataset}/{loss}: {params.train.launcher} exited with status {code}")
+        return
+    # Under a launcher every process trains; only rank 0 touches outputs, checkpoints' bookkeeping and MLflow.
+    main_process = int(os.environ.get("RANK", "0")) == 0
     loss_config, ds_config = params.losses[loss], params.datasets[dataset]
 
     import mlflow
@@ -127,13 +165,14 @@ def main(argv: list[str] | None = None) -> None:
     from pipeline import tracking
     from pipeline.card_data import PipelineCardData
     from pipeline.data import adapt, read_split
-    from pipeline.evaluation import scored_split, similarity_evaluator
+    from pipeline.evaluation import scored_split, similarity_evaluator, truncated_dims
     from pipeline.losses import build_loss
     from pipeline.models import choose_precision, display_id, resolve_model, seed_everything
 
     out_dir, results = paths.model_dir(dataset, loss), paths.cell_results(dataset, loss)
-    shutil.rmtree(out_dir, ignore_errors=True)
-    shutil.rmtree(results, ignore_errors=True)
+    if main_process:
+        shutil.rmtree(out_dir, ignore_errors=True)
+        shutil.rmtree(results, ignore_errors=True)
     seed_everything(params.seed)
     base = display_id(params.base_model)
     card_data = PipelineCardData(local_files_only=True, train_datasets=[{"name": ds_config.name or dataset}],
@@ -144,6 +183,10 @@ def main(argv: list[str] | None = None) -> None:
     model.model_card_data.base_model = base
     # transformers' MLflow callback logs the model config, whose _name_or_path would be a local path
     model[0].auto_model.config._name_or_path = base
+    if params.train.freeze_word_embeddings:
+        # 11.7M of MiniLM's 22.7M weights are the vocabulary table; fine-tuning moves few rows of it, and
+        # skipping its dense gradient and Adam update saved ~20% of a CPU step (benchmarks/README.md).
+        model[0].auto_model.get_input_embeddings().requires_grad_(False)
     if lora := params.train.lora:
         from peft import LoraConfig, TaskType
 
@@ -155,35 +198,45 @@ def main(argv: list[str] | None = None) -> None:
     if len(train_frame) < 2:
         raise PipelineError(f"{paths.split_file(dataset, 'train')}: only {len(train_frame)} training rows after adaptation ({rule})")
     train_dataset = Dataset.from_pandas(train_frame, preserve_index=False)
-    evaluator = similarity_evaluator(scored_split(dataset, "validation", params), "validation", params.train.batch_size)
+    matryoshka = loss_config.matryoshka
+    dims = truncated_dims(params, loss, model.get_embedding_dimension())
+    evaluator = similarity_evaluator(scored_split(dataset, "validation", params), "validation", params.train.batch_size, dims)
     precision = choose_precision(params.train.precision)
     precision_note = precision if precision == params.train.precision else (
         f"{precision} (auto)" if params.train.precision == "auto"
         else f"{precision} ({params.train.precision} requested; it needs a CUDA GPU)")
-    training_args = training_arguments(params, loss_config.class_name, precision, paths.checkpoints(dataset, loss))
-    loss_object = build_loss(loss_config.class_name, loss_config.params, model)
+    training_args = training_arguments(params, loss_config.class_name, precision, paths.checkpoints(dataset, loss),
+                                       model.tokenizer)
+    loss_object = build_loss(loss_config.class_name, loss_config.params, model, params.base_model,
+                             (matryoshka.dims, matryoshka.weights) if matryoshka else None, params.trust_remote_code)
     ingest_report = paths.ingest_report(dataset)
 
-    with tracking.cell_run(params.mlflow.experiment, dataset, loss, base, new=True) as run:
-        mlflow.log_params({
-            "pipeline.dataset": dataset, "pipeline.loss": loss, "pipeline.loss_class": loss_config.class_name,
-            **{f"pipeline.loss.{k}": v for k, v in loss_config.params.items()},
-            "pipeline.base_model": base, "pipeline.precision": precision, "pipeline.train_rows": len(train_frame),
-            "pipeline.adaptation": rule or "none",
-            **{f"pipeline.train.{k}": v for k, v in params.train.model_dump(exclude={"lora"}).items()},
-            **{f"pipeline.lora.{k}": v for k, v in (lora.model_dump() if lora else {}).items()},
-        })
-        if ingest_report.exists():
-            mlflow.log_dict(json.loads(ingest_report.read_text()), "data/ingest_report.json")
+    run_context = tracking.cell_run(params.mlflow.experiment, dataset, loss, base, new=True) if main_process else nullcontext()
+    with run_context as run:
+        if main_process:
+            mlflow.log_params({
+                "pipeline.dataset": dataset, "pipeline.loss": loss, "pipeline.loss_class": loss_config.class_name,
+                **{f"pipeline.loss.{k}": v for k, v in loss_config.params.items()},
+                **{f"pipeline.matryoshka.{k}": v for k, v in (matryoshka.model_dump() if matryoshka else {}).items()},
+                "pipeline.base_model": base, "pipeline.precision": precision, "pipeline.train_rows": len(train_frame),
+                "pipeline.adaptation": rule or "none",
+                **{f"pipeline.train.{k}": v for k, v in params.train.model_dump(exclude={"lora"}).items()},
+                **{f"pipeline.lora.{k}": v for k, v in (lora.model_dump() if lora else {}).items()},
+            })
+            if ingest_report.exists():
+                mlflow.log_dict(json.loads(ingest_report.read_text()), "data/ingest_report.json")
         trainer = SentenceTransformerTrainer(model=model, args=training_args, train_dataset=train_dataset,
                                              loss=loss_object, evaluator=evaluator)
-        resume = resumable_checkpoint(params, dataset, loss)
-        if resume:
+        with training_args.main_process_first(desc="checkpoint lookup"):  # rank 0 may discard stale checkpoints first
+            resume = resumable_checkpoint(params, dataset, loss)
+        if resume and main_process:
             print(f"train {dataset}/{loss}: resumed from {Path(resume).name} of an interrupted run")
             mlflow.set_tag("resumed_from", Path(resume).name)
         started = time.perf_counter()
         result = trainer.train(resume_from_checkpoint=resume)
         seconds = time.perf_counter() - started
+        if not main_process:
+            return
         mlflow.log_metrics({"train_seconds": seconds, "train_samples_per_second": len(train_frame) * training_args.num_train_epochs / seconds})
 
         staging = out_dir.with_name(f".{out_dir.name}.tmp")
@@ -208,7 +261,8 @@ def main(argv: list[str] | None = None) -> None:
             "card": card_facts,
             "dataset": {"key": dataset, "name": ds_config.name or dataset, "shape": shape, "source": ds_config.source,
                         "train_rows": len(train_frame), "adaptation": rule},
-            "loss": {"name": loss, "class": loss_config.class_name, "params": loss_config.params},
+            "loss": {"name": loss, "class": loss_config.class_name, "params": loss_config.params,
+                     "matryoshka": matryoshka.model_dump() if matryoshka else None},
             "base_model": base, "precision": precision_note, "train_seconds": round(seconds, 2),
             "adapter": (f"LoraConfig(r={lora.rank}, lora_alpha={lora.alpha}, lora_dropout={lora.dropout}, "
                         f"target_modules={list(lora.target_modules)}) via PEFT; only adapter weights are trained and saved")
