@@ -22,16 +22,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     params = load_params()
 
-    from sentence_transformers import SentenceTransformer
-
     from pipeline.evaluation import score_split
-    from pipeline.models import display_id, resolve_model, seed_everything
+    from pipeline.models import display_id, load_base_model, seed_everything
 
     paths.baseline_metrics(args.dataset).unlink(missing_ok=True)
     seed_everything(params.seed)
-    model = SentenceTransformer(resolve_model(params.base_model), trust_remote_code=params.trust_remote_code)
-    model.max_seq_length = params.train.max_seq_length  # same truncation as the fine-tuned models
-    metrics = score_split(model, args.dataset, "test", params, "test")
+    metrics = score_split(load_base_model(params), args.dataset, "test", params, "test")
     paths.write_json(paths.baseline_metrics(args.dataset), {"base_model": display_id(params.base_model), **metrics})
     print(f"baseline {args.dataset}: spearman {metrics['test_spearman_cosine']:.4f}")
 

@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from pipeline import tracking
     from pipeline.evaluation import score, score_split, scored_split, truncated_dims
-    from pipeline.models import resolve_model, seed_everything
+    from pipeline.models import load_base_model, seed_everything
 
     paths.eval_metrics(dataset, loss).unlink(missing_ok=True)
     seed_everything(params.seed)
@@ -44,9 +44,7 @@ def main(argv: list[str] | None = None) -> None:
         "spearman_gain": metrics["test_spearman_cosine"] - baseline["test_spearman_cosine"],
     }
     if dims:  # the base model truncated the same way: what Matryoshka training bought at each size
-        base = SentenceTransformer(resolve_model(params.base_model), trust_remote_code=params.trust_remote_code)
-        base.max_seq_length = params.train.max_seq_length
-        base_scores = score(base, scored_split(dataset, "test", params), "test", dims)
+        base_scores = score(load_base_model(params), scored_split(dataset, "test", params), "test", dims)
         result.update({f"base_{key}": value for key, value in base_scores.items() if key.startswith("test_dim")})
     with tracking.cell_run(params.mlflow.experiment, dataset, loss, baseline["base_model"],
                            run_file=paths.mlflow_run(dataset, loss)):

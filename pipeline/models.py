@@ -7,9 +7,13 @@ import random
 import urllib.request
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pipeline.errors import PipelineError
 from pipeline.params import CANONICAL_BASE_MODEL
+
+if TYPE_CHECKING:
+    from pipeline.params import Params
 
 HUB_PROBE_TIMEOUT_S = 3.0  # a reachable Hub answers in well under this; a closed network fails at DNS
 
@@ -66,6 +70,15 @@ def resolve_model(model: str) -> str:
             f"params.yaml: base_model = {model!r}: the Hugging Face Hub is unreachable and the model is not in the "
             f"local cache; download it where the Hub is reachable and set base_model to that directory"
         ) from None
+
+
+def load_base_model(params: "Params") -> Any:
+    """The untuned base model, truncating like the fine-tuned ones, for scoring it beside them."""
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(resolve_model(params.base_model), trust_remote_code=params.trust_remote_code)
+    model.max_seq_length = params.train.max_seq_length
+    return model
 
 
 def seed_everything(seed: int) -> None:

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -64,3 +68,44 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
     monkeypatch.delenv("DVC_ROOT", raising=False)
     return tmp_path
+
+
+@contextmanager
+def stage_project(root: Path, params: dict, datasets: list[str]) -> Iterator[Path]:
+    """`root` as the cwd the stages run in, with its own MLflow store and `params`, and each of
+    `datasets` ingested, split and scored for the base model (for module-scoped fixtures)."""
+    from pipeline import baseline, ingest, split
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(root)
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
+        patch.delenv("DVC_ROOT", raising=False)
+        (root / "params.yaml").write_text(yaml.safe_dump(params))
+        for dataset in datasets:
+            for stage in (ingest, split, baseline):
+                stage.main(["--dataset", dataset])
+        yield root
+
+
+def run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess:
+    """Run a command, failing the test with its output tails when it fails."""
+    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def dvc_repo(repo: Path, params: dict) -> dict[str, str]:
+    """A fresh git + DVC repository at `repo` holding the pipeline and `params`; returns the env to run
+    git and dvc in (no inherited MLflow/DVC settings, offline Hub, a git identity)."""
+    for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
+        shutil.copy(ROOT / name, repo / name)
+    shutil.copytree(ROOT / "pipeline", repo / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(ROOT / "data" / "raw", repo / "data" / "raw")
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+    env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}", HF_HUB_OFFLINE="1",
+               GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t",
+               DVC_NO_ANALYTICS="1")
+    run(["git", "init", "-q"], repo, env)
+    run([sys.executable, "-m", "dvc", "init", "-q"], repo, env)
+    return env

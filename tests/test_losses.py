@@ -15,10 +15,11 @@ import numpy as np
 import pytest
 import yaml
 
-from pipeline import baseline, card, evaluate, ingest, paths, split, train
+from pipeline import card, evaluate, paths, train
 from pipeline.params import ParamsError, parse_params
-from tests.conftest import tiny_params
+from tests.conftest import stage_project, tiny_params
 
+DATASETS = ["docstrings", "products", "sts"]
 EXTRA_LOSSES = {  # name: (dataset, loss config)
     "cached_mnrl": ("docstrings", {"class": "CachedMultipleNegativesRankingLoss", "params": {"scale": 20.0, "mini_batch_size": 3}}),
     "symmetric": ("docstrings", {"class": "MultipleNegativesSymmetricRankingLoss", "params": {"scale": 20.0}}),
@@ -35,16 +36,9 @@ EXTRA_LOSSES = {  # name: (dataset, loss config)
 @pytest.fixture(scope="module")
 def trained(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("losses")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)
-        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
-        patch.delenv("DVC_ROOT", raising=False)
-        params = tiny_params(tiny_model_dir, ["docstrings", "products", "sts"], ["mnrl"])
-        params["losses"].update({name: config for name, (_, config) in EXTRA_LOSSES.items()})
-        (root / "params.yaml").write_text(yaml.safe_dump(params))
-        for dataset in ("docstrings", "products", "sts"):
-            for stage in (ingest, split, baseline):
-                stage.main(["--dataset", dataset])
+    params = tiny_params(tiny_model_dir, DATASETS, ["mnrl"])
+    params["losses"].update({name: config for name, (_, config) in EXTRA_LOSSES.items()})
+    with stage_project(root, params, DATASETS):
         for loss, (dataset, _) in EXTRA_LOSSES.items():
             train.main(["--dataset", dataset, "--loss", loss])
             evaluate.main(["--dataset", dataset, "--loss", loss])

@@ -5,9 +5,6 @@ what a user looks at — metrics files, MLflow runs with metric histories, cards
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -16,34 +13,18 @@ import mlflow
 import pytest
 import yaml
 
-from tests.conftest import ROOT, tiny_params
+from tests.conftest import dvc_repo, run, tiny_params
 
 DATASETS = ["docstrings", "products", "sts"]
 LOSSES = ["mnrl", "cosent"]
 pytestmark = pytest.mark.slow
 
 
-def run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 900) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
-    assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc
-
-
 @pytest.fixture(scope="module")
 def repo(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     repo = tmp_path_factory.mktemp("repo")
-    for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
-        shutil.copy(ROOT / name, repo / name)
-    shutil.copytree(ROOT / "pipeline", repo / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / "data" / "raw", repo / "data" / "raw")
-    (repo / "params.yaml").write_text(yaml.safe_dump(tiny_params(tiny_model_dir, DATASETS, LOSSES), sort_keys=False))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
-    env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}", HF_HUB_OFFLINE="1",
-               GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t",
-               DVC_NO_ANALYTICS="1")
+    env = dvc_repo(repo, tiny_params(tiny_model_dir, DATASETS, LOSSES))
     dvc = [sys.executable, "-m", "dvc"]
-    run(["git", "init", "-q"], repo, env)
-    run(dvc + ["init", "-q"], repo, env)
     run(["git", "add", "-A"], repo, env)
     run(["git", "commit", "-qm", "tiny pipeline"], repo, env)
     run(dvc + ["repro"], repo, env, timeout=1500)

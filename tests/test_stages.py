@@ -12,8 +12,8 @@ import mlflow
 import pytest
 import yaml
 
-from pipeline import baseline, card, evaluate, ingest, paths, split, train
-from tests.conftest import tiny_params
+from pipeline import card, evaluate, paths, train
+from tests.conftest import stage_project, tiny_params
 
 DATASETS = ["docstrings", "products", "sts"]
 LOSSES = ["mnrl", "triplet", "cosine", "cosent"]
@@ -22,14 +22,7 @@ LOSSES = ["mnrl", "triplet", "cosine", "cosent"]
 @pytest.fixture(scope="module")
 def trained(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("stages")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.chdir(root)
-        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
-        patch.delenv("DVC_ROOT", raising=False)
-        (root / "params.yaml").write_text(yaml.safe_dump(tiny_params(tiny_model_dir, DATASETS, LOSSES)))
-        for dataset in DATASETS:
-            for stage in (ingest, split, baseline):
-                stage.main(["--dataset", dataset])
+    with stage_project(root, tiny_params(tiny_model_dir, DATASETS, LOSSES), DATASETS):
         for dataset in DATASETS:
             for loss in LOSSES:
                 train.main(["--dataset", dataset, "--loss", loss])
