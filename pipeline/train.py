@@ -12,12 +12,8 @@ the run opened here so evaluate and card can re-attach to it).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
-import os
 import shutil
-import subprocess
-import sys
 import time
 from contextlib import nullcontext
 from pathlib import Path
@@ -25,55 +21,10 @@ from typing import Any
 
 from pipeline import paths
 from pipeline.errors import PipelineError, cli
+from pipeline.launch import is_main_process, relaunched
 from pipeline.losses import LOSSES
-from pipeline.params import Params, load_params
-
-
-def training_arguments(params: Params, loss_class: str, precision: str, output_dir: Path, tokenizer: Any = None) -> Any:
-    import functools
-
-    import torch
-    from sentence_transformers import SentenceTransformerTrainingArguments
-
-    train = params.train
-    from pipeline.sampling import LengthBucketBatchSampler, NoDuplicatesLengthBucketBatchSampler
-
-    sampler: Any = train.batch_sampler
-    if sampler == "auto":  # duplicates in a batch would be false in-batch negatives
-        sampler = "no_duplicates_length_bucket" if LOSSES[loss_class].in_batch_negatives else "length_bucket"
-    sampler = {"length_bucket": LengthBucketBatchSampler,
-               "no_duplicates_length_bucket": NoDuplicatesLengthBucketBatchSampler}.get(sampler, sampler)
-    if not isinstance(sampler, str):  # bucket on token counts, with the model's own tokenizer
-        sampler = functools.partial(sampler, tokenizer=tokenizer)
-    on_cpu = not torch.cuda.is_available()
-    return SentenceTransformerTrainingArguments(
-        output_dir=str(output_dir),
-        num_train_epochs=train.epochs,
-        max_steps=train.max_steps,
-        per_device_train_batch_size=train.batch_size,
-        per_device_eval_batch_size=train.batch_size,
-        learning_rate=train.learning_rate,
-        warmup_ratio=train.warmup_ratio,
-        weight_decay=train.weight_decay,
-        lr_scheduler_type=train.lr_scheduler,
-        gradient_accumulation_steps=train.gradient_accumulation_steps,
-        seed=params.seed,
-        data_seed=params.seed,
-        bf16=precision == "bf16",
-        fp16=precision == "fp16",
-        use_cpu=on_cpu,  # transformers 5 only honours bf16 on CPU when told it is a CPU run
-        batch_sampler=sampler,
-        eval_strategy=train.eval_strategy,
-        eval_steps=train.eval_steps if train.eval_strategy == "steps" else None,
-        logging_steps=train.logging_steps,
-        logging_first_step=True,
-        save_strategy="steps" if train.checkpoint_steps else "no",
-        save_steps=train.checkpoint_steps or 500,
-        save_total_limit=1,
-        report_to=["mlflow"],
-        run_name=output_dir.name,
-        disable_tqdm=True,
-    )
+from pipeline.params import load_params
+from pipeline.trainer_setup import resumable_checkpoint, training_arguments
 
 
 def log_history_curves(log_history: list[dict[str, Any]]) -> tuple[str, str]:
@@ -82,50 +33,6 @@ def log_history_curves(log_history: list[dict[str, Any]]) -> tuple[str, str]:
     val_key = "eval_validation_spearman_cosine"
     val_rows = ["step,epoch,spearman"] + [f"{h['step']},{h['epoch']:.4f},{h[val_key]:.6f}" for h in log_history if val_key in h]
     return "\n".join(loss_rows) + "\n", "\n".join(val_rows) + "\n"
-
-
-def resumable_checkpoint(params: Params, dataset: str, loss: str) -> str | None:
-    """The last checkpoint of an interrupted run of this same cell and configuration, if any.
-
-    A fingerprint of everything training reads (params and the training split's bytes) is stored beside
-    the checkpoints; a different fingerprint means a different run, whose checkpoints are discarded."""
-    ckpt_dir = paths.checkpoints(dataset, loss)
-    config = params.model_dump(include={"base_model", "seed", "adapt", "train"}) | {
-        "loss": params.losses[loss].model_dump(), "dataset": params.datasets[dataset].model_dump()}
-    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
-    digest.update(paths.split_file(dataset, "train").read_bytes())
-    stamp = ckpt_dir / "fingerprint.txt"
-    if stamp.exists() and stamp.read_text() == digest.hexdigest():
-        # A kill during a save leaves a checkpoint without trainer_state.json (written last): skip it.
-        for candidate in sorted(ckpt_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]), reverse=True):
-            if (candidate / "trainer_state.json").exists():
-                return str(candidate)
-            shutil.rmtree(candidate, ignore_errors=True)
-        return None
-    shutil.rmtree(ckpt_dir, ignore_errors=True)
-    ckpt_dir.mkdir(parents=True)
-    stamp.write_text(digest.hexdigest())
-    return None
-
-
-LAUNCHED = "PIPELINE_LAUNCHED"  # set for the launched workers, so none of them launches again
-
-
-def launch_command(params: Params, argv: list[str]) -> list[str] | None:
-    """The command that re-runs this stage under torchrun / accelerate, or None to train in this process
-    (no launcher set, or already one of the launched workers)."""
-    train = params.train
-    if train.launcher == "none" or LAUNCHED in os.environ:
-        return None
-    stage = ["-m", "pipeline.train", *argv]
-    if train.launcher == "torchrun":
-        return [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={train.num_processes}", *stage]
-    import torch
-
-    # --multi_gpu is accelerate's torchrun-based multi-process mode; without a GPU the workers use gloo on CPU
-    device = ["--multi_gpu"] if train.num_processes > 1 else [] if torch.cuda.is_available() else ["--cpu"]
-    return [sys.executable, "-m", "accelerate.commands.launch", *device, f"--num_processes={train.num_processes}",
-            "--num_machines=1", "--mixed_precision=no", "--dynamo_backend=no", *stage]
 
 
 def reload_difference(model: Any, saved: Path, texts: list[str]) -> float:
@@ -146,23 +53,18 @@ def main(argv: list[str] | None = None) -> None:
     dataset, loss = args.dataset, args.loss
     if dataset not in params.datasets or loss not in params.losses:
         raise PipelineError(f"params.yaml: no dataset {dataset!r} or loss {loss!r} defined")
-    if command := launch_command(params, ["--dataset", dataset, "--loss", loss]):
-        print(f"train {dataset}/{loss}: launching {params.train.num_processes} processes with {params.train.launcher}")
-        # the workers must import this same `pipeline` package, wherever the stage runs from
-        code_root = str(Path(__file__).resolve().parents[1])
-        env = {**os.environ, LAUNCHED: "1", "PYTHONPATH": os.pathsep.join(filter(None, [code_root, os.environ.get("PYTHONPATH")]))}
-        if (code := subprocess.call(command, env=env)) != 0:
-            raise PipelineError(f"train {dataset}/{loss}: {params.train.launcher} exited with status {code}")
+    if relaunched(params, ["--dataset", dataset, "--loss", loss], f"{dataset}/{loss}"):
         return
     # Under a launcher every process trains; only rank 0 touches outputs, checkpoints' bookkeeping and MLflow.
-    main_process = int(os.environ.get("RANK", "0")) == 0
+    main_process = is_main_process()
     loss_config, ds_config = params.losses[loss], params.datasets[dataset]
 
     import mlflow
+    import torch
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
 
-    from pipeline import tracking
+    from pipeline import fast_dropout, tracking
     from pipeline.card_data import PipelineCardData
     from pipeline.data import adapt, read_split
     from pipeline.evaluation import scored_split, similarity_evaluator, truncated_dims
@@ -187,6 +89,8 @@ def main(argv: list[str] | None = None) -> None:
         # 11.7M of MiniLM's 22.7M weights are the vocabulary table; fine-tuning moves few rows of it, and
         # skipping its dense gradient and Adam update saved ~20% of a CPU step (benchmarks/README.md).
         model[0].auto_model.get_input_embeddings().requires_grad_(False)
+    if params.train.fast_dropout and not torch.cuda.is_available():  # GPU masks are cheap; fused SDPA wins there
+        fast_dropout.install(model[0].auto_model)
     if lora := params.train.lora:
         from peft import LoraConfig, TaskType
 
@@ -201,10 +105,8 @@ def main(argv: list[str] | None = None) -> None:
     matryoshka = loss_config.matryoshka
     dims = truncated_dims(params, loss, model.get_embedding_dimension())
     evaluator = similarity_evaluator(scored_split(dataset, "validation", params), "validation", params.train.batch_size, dims)
-    precision = choose_precision(params.train.precision)
-    precision_note = precision if precision == params.train.precision else (
-        f"{precision} (auto)" if params.train.precision == "auto"
-        else f"{precision} ({params.train.precision} requested; it needs a CUDA GPU)")
+    precision, why = choose_precision(params.train.precision)
+    precision_note = f"{precision} ({why})" if why else precision
     training_args = training_arguments(params, loss_config.class_name, precision, paths.checkpoints(dataset, loss),
                                        model.tokenizer)
     loss_object = build_loss(loss_config.class_name, loss_config.params, model, params.base_model,
@@ -218,7 +120,8 @@ def main(argv: list[str] | None = None) -> None:
                 "pipeline.dataset": dataset, "pipeline.loss": loss, "pipeline.loss_class": loss_config.class_name,
                 **{f"pipeline.loss.{k}": v for k, v in loss_config.params.items()},
                 **{f"pipeline.matryoshka.{k}": v for k, v in (matryoshka.model_dump() if matryoshka else {}).items()},
-                "pipeline.base_model": base, "pipeline.precision": precision, "pipeline.train_rows": len(train_frame),
+                "pipeline.base_model": base, "pipeline.precision": precision, "pipeline.precision_choice": precision_note,
+                "pipeline.train_rows": len(train_frame),
                 "pipeline.adaptation": rule or "none",
                 **{f"pipeline.train.{k}": v for k, v in params.train.model_dump(exclude={"lora"}).items()},
                 **{f"pipeline.lora.{k}": v for k, v in (lora.model_dump() if lora else {}).items()},

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from pipeline.errors import PipelineError
-from pipeline.models import choose_precision, display_id, hub_reachable, resolve_model
+from pipeline.models import BF16_MIN_SPEEDUP, choose_precision, cpu_bf16_speedup, display_id, hub_reachable, resolve_model
 from pipeline.params import CANONICAL_BASE_MODEL
 
 
@@ -39,6 +39,14 @@ def test_unreachable_models_fail_with_one_line() -> None:
 
 
 def test_precision_on_cpu() -> None:
-    assert choose_precision("auto") == "fp32"  # measured: bf16 autocast is 2x slower for MiniLM on this CPU
-    assert choose_precision("fp16") == "fp32"  # fp16 needs CUDA
-    assert choose_precision("bf16") == "bf16"
+    # auto follows this CPU's measured bf16 matmul speed, and says so; plain requests are taken as asked
+    speedup = cpu_bf16_speedup()
+    precision, why = choose_precision("auto")
+    if speedup is None:
+        assert (precision, why) == ("fp32", "auto: CPU without AVX512-BF16/AMX")
+    else:
+        assert precision == ("bf16" if speedup >= BF16_MIN_SPEEDUP else "fp32")
+        assert why.startswith("auto: bf16 matmuls ran ") and why.endswith("x fp32 on this CPU")
+    assert cpu_bf16_speedup({"avx2", "avx512f"}) is None  # no bf16 instructions: never probed, never bf16
+    assert choose_precision("fp16") == ("fp32", "fp16 requested; it needs a CUDA GPU")
+    assert choose_precision("bf16") == ("bf16", "")
