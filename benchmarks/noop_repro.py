@@ -23,11 +23,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=5)
     args = parser.parse_args()
-    try:
-        import _ruamel_yaml  # noqa: F401
-        c_parser = "installed"
-    except ImportError:
-        c_parser = "missing"
+    import importlib.util
+
+    c_parser = "installed" if importlib.util.find_spec("_ruamel_yaml") else "missing"
     dvc = [sys.executable, "-m", "dvc", "repro"]
     env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
     times = []

@@ -106,7 +106,6 @@ def main() -> None:
     from pipeline.builtin_data import docstring_pairs
     from pipeline.evaluation import score
     from pipeline.models import resolve_model
-    from pipeline.params import load_params
     from pipeline.sampling import NoDuplicatesLengthBucketBatchSampler
 
     model_path = resolve_model(args.base_model)
