@@ -89,11 +89,6 @@ def seed_everything(seed: int) -> None:
     set_seed(seed)
 
 
-def cpu_supports_bf16() -> bool:
-    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
-    return "avx512_bf16" in flags or "amx_bf16" in flags
-
-
 BF16_MIN_SPEEDUP = 1.3  # auto takes bf16 on a CPU only when its matmuls clearly beat fp32 there
 
 
