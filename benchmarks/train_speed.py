@@ -4,11 +4,13 @@ Usage: python benchmarks/train_speed.py [--samples 1024] [--base-model sentence-
                                         [--set train.KEY=VALUE ...]   (override (b)'s params, to measure a lever)
 
 Workload: the built-in docstring pairs, 1,024 training samples, MultipleNegativesRankingLoss, batch 32,
-1 epoch, seed 42. In one invocation, each as its own process (so peak RSS is per run):
+1 epoch, seed 42. In one invocation, alternately (--repeats times; times are medians), each run its own
+process (so peak RSS is per run):
   (a) a plain SentenceTransformerTrainer script with library defaults (fp32, default batch sampler);
   (b) `python -m pipeline.train` with the pipeline's default settings.
 Prints wall time, samples/s, real (non-padding) tokens/s, padding fraction, peak RSS, model FLOP
 utilisation against the bf16 matmul peak measured in the same run, and each result's test Spearman.
+Padding is that of the batch tensors; (b)'s feed-forward blocks skip it (pipeline/unpad.py), its attention does not.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -97,6 +100,8 @@ def main() -> None:
     parser.add_argument("--set", action="append", default=[], metavar="train.KEY=VALUE",
                         help="override a train param of (b), e.g. --set train.freeze_word_embeddings=false")
     parser.add_argument("--workdir", help="build the benchmark project here and keep it (default: a temporary dir)")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="run (a) and (b) alternately this many times; times are medians (the VM's speed drifts)")
     args = parser.parse_args()
 
     import pandas as pd
@@ -129,13 +134,20 @@ def main() -> None:
         (project / "params.yaml").write_text(yaml.safe_dump(params))
         env["MLFLOW_TRACKING_URI"] = f"sqlite:///{project / 'mlflow.db'}"
 
-        wall, rss, out = run([sys.executable, "-c", PLAIN_SCRIPT, model_path, str(project / "data/splits/docstrings/train.parquet"),
-                              str(project / "plain")], project, env)
-        results["(a) plain sentence-transformers"] = (wall, rss, json.loads(out.strip().splitlines()[-1])["train_seconds"],
-                                                        project / "plain" / "model")
-        wall, rss, _ = run([sys.executable, "-m", "pipeline.train", "--dataset", "docstrings", "--loss", "mnrl"], project, env)
-        facts = json.loads((project / "results/docstrings/mnrl/train_facts.json").read_text())
-        results["(b) pipeline train stage"] = (wall, rss, facts["train_seconds"], project / "models/docstrings/mnrl")
+        runs: dict[str, list[tuple[float, float, float]]] = {"(a) plain sentence-transformers": [], "(b) pipeline train stage": []}
+        for _ in range(args.repeats):
+            wall, rss, out = run([sys.executable, "-c", PLAIN_SCRIPT, model_path,
+                                  str(project / "data/splits/docstrings/train.parquet"), str(project / "plain")], project, env)
+            runs["(a) plain sentence-transformers"].append((wall, rss, json.loads(out.strip().splitlines()[-1])["train_seconds"]))
+            wall, rss, _ = run([sys.executable, "-m", "pipeline.train", "--dataset", "docstrings", "--loss", "mnrl"], project, env)
+            facts = json.loads((project / "results/docstrings/mnrl/train_facts.json").read_text())
+            runs["(b) pipeline train stage"].append((wall, rss, facts["train_seconds"]))
+        model_dirs = {"(a) plain sentence-transformers": project / "plain" / "model",
+                      "(b) pipeline train stage": project / "models/docstrings/mnrl"}
+        for name, measured in runs.items():  # every repeat trains the same seeded model; peak RSS is the worst run's
+            results[name] = (statistics.median(m[0] for m in measured), max(m[1] for m in measured),
+                             statistics.median(m[2] for m in measured), model_dirs[name])
+        ratios = [a[2] / b[2] for a, b in zip(*runs.values())]
 
         generator = torch.Generator().manual_seed(42)
         order = torch.randperm(len(train), generator=generator).tolist()
@@ -160,14 +172,14 @@ def main() -> None:
             spearman = score(SentenceTransformer(str(model_dir)), test_scored, "test")["test_spearman_cosine"]
             lines.append((name, seconds, len(train) / seconds, real / seconds, padding, rss, mfu, spearman, wall))
     print(f"\nbf16 matmul peak measured: {peak / 1e9:.0f} GFLOP/s (fp32: {fp32_peak / 1e9:.0f}); torch threads {torch.get_num_threads()}; "
-          f"{args.samples} samples, MNRL, batch 32, 1 epoch")
+          f"{args.samples} samples, MNRL, batch 32, 1 epoch; medians of {args.repeats} alternating runs")
     print("| run | train s | samples/s | real tokens/s | padding | peak RSS MiB | MFU (bf16 peak) | test Spearman | process s |")
     print("|:--|--:|--:|--:|--:|--:|--:|--:|--:|")
     for name, seconds, sps, tps, padding, rss, mfu, spearman, wall in lines:
         print(f"| {name} | {seconds:.1f} | {sps:.1f} | {tps:.0f} | {padding:.1%} | {rss:.0f} | {mfu:.1%} | {spearman:.4f} | {wall:.1f} |")
     (a, b) = lines
     print(f"speed-up (b)/(a): {b[2] / a[2]:.2f}x samples/s; Spearman difference {b[7] - a[7]:+.4f}; "
-          f"RSS ratio {b[5] / a[5]:.2f}")
+          f"RSS ratio {b[5] / a[5]:.2f}; per-repeat speed-ups {', '.join(f'{r:.2f}x' for r in ratios)}")
 
 
 if __name__ == "__main__":

@@ -18,14 +18,27 @@ from torch import nn
 ATTENTION = "pipeline_fast_dropout"  # registered with transformers' AttentionInterface; never saved in config.json
 
 
+class _CheapDropout(torch.autograd.Function):
+    """Inverted dropout that keeps a 1-byte keep mask for backward (x * float_mask would keep 4 bytes)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor, p: float) -> torch.Tensor:
+        words = (x.numel() + 3) // 4
+        lanes = torch.randint(-2**63, 2**63 - 1, (words,), dtype=torch.int64, device=x.device).view(torch.int16)
+        keep = lanes[:x.numel()].view(x.shape) >= -2**15 + round(p * 2**16)
+        ctx.save_for_backward(keep)
+        ctx.scale = 1.0 / (1.0 - p)
+        return torch.mul(x, keep).mul_(ctx.scale)  # a bool factor: ~2x faster than masked_fill on CPU
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
+        (keep,) = ctx.saved_tensors
+        return torch.mul(grad, keep).mul_(ctx.scale), None
+
+
 def cheap_dropout(x: torch.Tensor, p: float) -> torch.Tensor:
     """Inverted dropout of x (training mode) with a mask drawn four elements per 64-bit random word."""
-    if p == 0.0:
-        return x
-    words = (x.numel() + 3) // 4
-    lanes = torch.randint(-2**63, 2**63 - 1, (words,), dtype=torch.int64, device=x.device).view(torch.int16)
-    keep = lanes[:x.numel()].view(x.shape) >= -2**15 + round(p * 2**16)
-    return x * (keep.to(x.dtype) * (1.0 / (1.0 - p)))
+    return x if p == 0.0 else _CheapDropout.apply(x, p)
 
 
 class FastDropout(nn.Dropout):

@@ -137,6 +137,7 @@ class TrainParams(_Strict):
     num_processes: int = Field(default=1, gt=0)
     freeze_word_embeddings: bool = True  # train everything but the token-embedding table (see pipeline/train.py)
     fast_dropout: bool = True  # on CPU: same dropout, a cheaper random mask (pipeline/fast_dropout.py)
+    unpad: bool = True  # BERT-style layers: feed-forward work on real tokens only (pipeline/unpad.py)
     lora: LoraParams | None = None
     checkpoint_steps: int = Field(default=50, ge=0)  # save a resumable checkpoint every N steps; 0 = never
 

@@ -24,7 +24,7 @@ from pipeline.errors import PipelineError, cli
 from pipeline.launch import is_main_process, relaunched
 from pipeline.losses import LOSSES
 from pipeline.params import load_params
-from pipeline.trainer_setup import resumable_checkpoint, training_arguments
+from pipeline.trainer_setup import resumable_checkpoint, skip_final_checkpoint, training_arguments
 
 
 def log_history_curves(log_history: list[dict[str, Any]]) -> tuple[str, str]:
@@ -64,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
 
-    from pipeline import fast_dropout, tracking
+    from pipeline import fast_dropout, tracking, unpad
     from pipeline.card_data import PipelineCardData
     from pipeline.data import adapt, read_split
     from pipeline.evaluation import scored_split, similarity_evaluator, truncated_dims
@@ -91,6 +91,8 @@ def main(argv: list[str] | None = None) -> None:
         model[0].auto_model.get_input_embeddings().requires_grad_(False)
     if params.train.fast_dropout and not torch.cuda.is_available():  # GPU masks are cheap; fused SDPA wins there
         fast_dropout.install(model[0].auto_model)
+    if params.train.unpad:
+        unpad.install(model[0], model[0].auto_model)
     if lora := params.train.lora:
         from peft import LoraConfig, TaskType
 
@@ -129,7 +131,7 @@ def main(argv: list[str] | None = None) -> None:
             if ingest_report.exists():
                 mlflow.log_dict(json.loads(ingest_report.read_text()), "data/ingest_report.json")
         trainer = SentenceTransformerTrainer(model=model, args=training_args, train_dataset=train_dataset,
-                                             loss=loss_object, evaluator=evaluator)
+                                             loss=loss_object, evaluator=evaluator, callbacks=[skip_final_checkpoint()])
         with training_args.main_process_first(desc="checkpoint lookup"):  # rank 0 may discard stale checkpoints first
             resume = resumable_checkpoint(params, dataset, loss)
         if resume and main_process:

@@ -134,3 +134,34 @@ def test_matryoshka_dim_larger_than_the_model_is_one_line(trained: Path, tiny_mo
         train.main(["--dataset", "docstrings", "--loss", "matryoshka"])
     assert exit_info.value.code == 2
     assert "matryoshka dims [64, 8]: the model's embeddings have only 32 dimensions" in capsys.readouterr().err
+
+
+def test_matryoshka_evaluator_encodes_once_and_matches_truncate_dim(tiny_model_dir: Path) -> None:
+    import pandas as pd
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
+
+    from pipeline.evaluation import similarity_evaluator
+
+    model = SentenceTransformer(str(tiny_model_dir))
+    words = ["red", "green", "blue", "cat", "dog", "fish", "run", "walk", "swim", "big"]
+    scored = pd.DataFrame({"sentence1": [f"{a} {b}" for a in words for b in words[:3]],
+                           "sentence2": [f"{b} {a} thing" for a in words for b in words[3:6]],
+                           "score": [float((i * 7) % 5) for i in range(30)]})
+    evaluator = similarity_evaluator(scored, "v", dims=[16, 8])
+    calls = []
+    encode = model.encode
+    model.encode = lambda sentences, **kw: calls.append(len(sentences)) or encode(sentences, **kw)
+    for _ in range(2):  # the second call must see the changed weights, not the first call's embeddings
+        ours = evaluator(model)
+        for dim, prefix in ((16, "v_dim16"), (8, "v_dim8"), (None, "v")):
+            plain = EmbeddingSimilarityEvaluator(scored["sentence1"].tolist(), scored["sentence2"].tolist(),
+                                                 scored["score"].tolist(), similarity_fn_names=["cosine"], name="p",
+                                                 truncate_dim=dim)(model)
+            assert ours[f"{prefix}_spearman_cosine"] == pytest.approx(plain["p_spearman_cosine"], abs=1e-6)
+        with torch.no_grad():
+            model[0].auto_model.encoder.layer[0].output.dense.weight.mul_(3.0)
+    assert ours["v_dim8_spearman_cosine"] != ours["v_spearman_cosine"]
+    assert calls[:2] == [30, 30]  # one encode per side for all three sizes (then the plain evaluators' own)
+    assert len(calls) == 2 * (2 + 3 * 2)

@@ -144,3 +144,19 @@ def test_same_seed_is_deterministic_and_other_seed_differs(workdir: Path, tiny_m
     for secret in (str(Path.home()) + "/", str(workdir), str(tiny_model_dir), str(ROOT), "site-packages",
                    "SENTINEL"):
         assert secret not in joined, secret
+
+
+def test_periodic_checkpoints_are_saved_but_not_the_final_one(tmp_path: Path, tiny_model_dir: Path) -> None:
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    from pipeline.trainer_setup import skip_final_checkpoint
+
+    model = SentenceTransformer(str(tiny_model_dir))
+    data = Dataset.from_dict({"anchor": [f"query {i}" for i in range(16)], "positive": [f"answer {i}" for i in range(16)]})
+    args = SentenceTransformerTrainingArguments(output_dir=str(tmp_path), max_steps=4, per_device_train_batch_size=4,
+                                                save_strategy="steps", save_steps=2, report_to="none", use_cpu=True)
+    SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=MultipleNegativesRankingLoss(model),
+                               callbacks=[skip_final_checkpoint()]).train()
+    assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-2"]
