@@ -50,3 +50,15 @@ def test_precision_on_cpu() -> None:
     assert cpu_bf16_speedup({"avx2", "avx512f"}) is None  # no bf16 instructions: never probed, never bf16
     assert choose_precision("fp16") == ("fp32", "fp16 requested; it needs a CUDA GPU")
     assert choose_precision("bf16") == ("bf16", "")
+
+
+def test_precision_auto_on_a_cuda_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    # No GPU here or in CI: the device queries are faked, the choice itself is the real code.
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    assert choose_precision("auto") == ("bf16", "auto: CUDA GPU")
+    assert choose_precision("fp16") == ("fp16", "")
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)  # e.g. a V100 or T4
+    assert choose_precision("auto") == ("fp16", "auto: CUDA GPU")
