@@ -8,28 +8,23 @@ triplet data its retrieval (and triplet accuracy) metrics.
 
 from __future__ import annotations
 
-import argparse
-
 from pipeline import paths
 from pipeline.errors import cli
-from pipeline.params import load_params
+from pipeline.params import stage_params
 
 
 @cli
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True)
-    args = parser.parse_args(argv)
-    params = load_params()
+    params, (dataset,) = stage_params(__doc__, argv, "dataset")
 
     from pipeline.evaluation import score_split
     from pipeline.models import display_id, load_base_model, seed_everything
 
-    paths.baseline_metrics(args.dataset).unlink(missing_ok=True)
+    paths.baseline_metrics(dataset).unlink(missing_ok=True)
     seed_everything(params.seed)
-    metrics = score_split(load_base_model(params), args.dataset, "test", params, "test")
-    paths.write_json(paths.baseline_metrics(args.dataset), {"base_model": display_id(params.base_model), **metrics})
-    print(f"baseline {args.dataset}: spearman {metrics['test_spearman_cosine']:.4f}")
+    metrics = score_split(load_base_model(params), dataset, "test", params, "test")
+    paths.write_json(paths.baseline_metrics(dataset), {"base_model": display_id(params.base_model), **metrics})
+    print(f"baseline {dataset}: spearman {metrics['test_spearman_cosine']:.4f}")
 
 
 if __name__ == "__main__":

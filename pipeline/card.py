@@ -10,7 +10,6 @@ it into the cell's MLflow run.
 
 from __future__ import annotations
 
-import argparse
 import json
 import random
 import re
@@ -19,7 +18,7 @@ from typing import Any
 
 from pipeline import paths
 from pipeline.errors import PipelineError, cli
-from pipeline.params import load_params
+from pipeline.params import stage_params
 
 # (text in the library's template, replacement): what the pipeline states differently or adds.
 TEMPLATE_PATCHES = [
@@ -118,12 +117,7 @@ def render_card(model: Any, facts: dict[str, Any], metrics: dict[str, float], te
 
 @cli
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True)
-    parser.add_argument("--loss", required=True)
-    args = parser.parse_args(argv)
-    params = load_params()
-    dataset, loss = args.dataset, args.loss
+    params, (dataset, loss) = stage_params(__doc__, argv, "dataset", "loss")
 
     import mlflow
     from sentence_transformers import SentenceTransformer

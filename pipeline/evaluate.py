@@ -8,22 +8,16 @@ base model, when the loss is Matryoshka-wrapped) and logs the test and base-mode
 
 from __future__ import annotations
 
-import argparse
 import json
 
 from pipeline import paths
 from pipeline.errors import cli
-from pipeline.params import load_params
+from pipeline.params import stage_params
 
 
 @cli
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True)
-    parser.add_argument("--loss", required=True)
-    args = parser.parse_args(argv)
-    params = load_params()
-    dataset, loss = args.dataset, args.loss
+    params, (dataset, loss) = stage_params(__doc__, argv, "dataset", "loss")
 
     import mlflow
     from sentence_transformers import SentenceTransformer

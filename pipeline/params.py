@@ -240,3 +240,22 @@ def load_params(path: str | Path = "params.yaml") -> Params:
         where = f" line {mark.line + 1}" if mark else ""
         raise ParamsError(f"{path}:{where}: not valid YAML ({getattr(error, 'problem', error)})") from None
     return parse_params(raw, path)
+
+
+def stage_params(doc: str, argv: list[str] | None, *names: str) -> tuple[Params, list[str]]:
+    """A stage's command line: `--help` shows `doc`, each of `names` ("dataset", "loss") is a required flag
+    naming an entry of params.yaml's datasets / losses. Returns the validated params and the flag values;
+    a name params.yaml does not define stops the stage with one line."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    for name in names:
+        parser.add_argument(f"--{name}", required=True)
+    args = parser.parse_args(argv)
+    params = load_params()
+    values = [getattr(args, name) for name in names]
+    for name, value in zip(names, values):
+        section = {"dataset": "datasets", "loss": "losses"}[name]
+        if value not in getattr(params, section):
+            raise ParamsError(f"params.yaml: {section}.{value}: not defined; defined: {', '.join(getattr(params, section))}")
+    return params, values

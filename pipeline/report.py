@@ -8,14 +8,13 @@ dataset x loss table, and logs the reports to an MLflow run named "report".
 
 from __future__ import annotations
 
-import argparse
 import json
 from typing import Any
 
 from pipeline import paths
 from pipeline.errors import cli
 from pipeline.models import display_id
-from pipeline.params import load_params
+from pipeline.params import stage_params
 
 
 def collect(datasets: list[str], losses: list[str]) -> dict[str, dict[str, Any]]:
@@ -109,9 +108,7 @@ def plot_curves(datasets: list[str], losses: list[str], out: Any) -> None:
 
 @cli
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.parse_args(argv)
-    params = load_params()
+    params, _ = stage_params(__doc__, argv)
     datasets, losses = params.run.datasets, params.run.losses
     table = collect(datasets, losses)
     markdown = leaderboard_markdown(table, losses)

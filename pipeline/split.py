@@ -9,38 +9,33 @@ results/NAME/split.json (rows per split).
 
 from __future__ import annotations
 
-import argparse
-
 from pipeline import paths
 from pipeline.errors import PipelineError, cli
-from pipeline.params import load_params
+from pipeline.params import stage_params
 
 
 @cli
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True)
-    args = parser.parse_args(argv)
-    params = load_params()
+    params, (dataset,) = stage_params(__doc__, argv, "dataset")
 
     import pandas as pd
 
     from pipeline.data import grouped_split, shape_of
 
-    frame = pd.read_parquet(paths.ingested(args.dataset))
+    frame = pd.read_parquet(paths.ingested(dataset))
     shape = shape_of(list(frame.columns))
     splits = grouped_split(frame, shape, params.split.validation, params.split.test, params.seed)
     sizes = {name: len(frame) for name, frame in splits.items()}
     empty = [name for name, size in sizes.items() if size == 0]
     if empty:
         raise PipelineError(
-            f"{paths.ingested(args.dataset)}: split {', '.join(empty)} came out empty ({sizes}); "
+            f"{paths.ingested(dataset)}: split {', '.join(empty)} came out empty ({sizes}); "
             f"add rows or raise split fractions in params.yaml"
         )
     for name, frame in splits.items():
-        paths.write_parquet(paths.split_file(args.dataset, name), frame)
-    paths.write_json(paths.RESULTS / args.dataset / "split.json", {"shape": shape, "rows": sizes})
-    print(f"split {args.dataset}: " + ", ".join(f"{name} {size}" for name, size in sizes.items()))
+        paths.write_parquet(paths.split_file(dataset, name), frame)
+    paths.write_json(paths.RESULTS / dataset / "split.json", {"shape": shape, "rows": sizes})
+    print(f"split {dataset}: " + ", ".join(f"{name} {size}" for name, size in sizes.items()))
 
 
 if __name__ == "__main__":

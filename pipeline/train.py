@@ -11,7 +11,6 @@ the run opened here so evaluate and card can re-attach to it).
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import time
@@ -23,7 +22,7 @@ from pipeline import paths
 from pipeline.errors import PipelineError, cli
 from pipeline.launch import is_main_process, relaunched
 from pipeline.losses import LOSSES
-from pipeline.params import load_params
+from pipeline.params import stage_params
 from pipeline.trainer_setup import resumable_checkpoint, skip_final_checkpoint, training_arguments
 
 
@@ -45,14 +44,7 @@ def reload_difference(model: Any, saved: Path, texts: list[str]) -> float:
 
 @cli
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--dataset", required=True)
-    parser.add_argument("--loss", required=True)
-    args = parser.parse_args(argv)
-    params = load_params()
-    dataset, loss = args.dataset, args.loss
-    if dataset not in params.datasets or loss not in params.losses:
-        raise PipelineError(f"params.yaml: no dataset {dataset!r} or loss {loss!r} defined")
+    params, (dataset, loss) = stage_params(__doc__, argv, "dataset", "loss")
     if relaunched(params, ["--dataset", dataset, "--loss", loss], f"{dataset}/{loss}"):
         return
     # Under a launcher every process trains; only rank 0 touches outputs, checkpoints' bookkeeping and MLflow.

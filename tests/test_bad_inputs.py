@@ -129,3 +129,24 @@ def test_bad_params(case: str, workdir: Path, capsys: pytest.CaptureFixture) -> 
     assert re.search(expected, line), line
     assert not (workdir / "models").exists() and not (workdir / "results").exists() and not (workdir / "data").exists()
     assert no_running_runs(workdir / "mlflow.db")
+
+
+CELL_STAGES = ["train", "evaluate", "card"]
+
+
+@pytest.mark.parametrize(("stage", "flag"), [(s, "dataset") for s in ["ingest", "split", "baseline", *CELL_STAGES]]
+                         + [(s, "loss") for s in CELL_STAGES])
+def test_a_name_params_does_not_define_is_one_line(stage: str, flag: str, workdir: Path,
+                                                   capsys: pytest.CaptureFixture) -> None:
+    import importlib
+
+    module = importlib.import_module(f"pipeline.{stage}")
+    takes_loss = stage in CELL_STAGES
+    shutil.copy(ROOT / "params.yaml", workdir / "params.yaml")
+    names = {"dataset": "docstrings", "loss": "mnrl"} | {flag: "nope"}
+    args = ["--dataset", names["dataset"]] + (["--loss", names["loss"]] if takes_loss else [])
+    line = expect_one_line_exit(capsys, lambda: module.main(args))
+    section, defined = (("datasets", "docstrings, products, sts") if flag == "dataset"
+                        else ("losses", "mnrl, triplet, cosine, cosent"))
+    assert line == f"error: params.yaml: {section}.nope: not defined; defined: {defined}"
+    assert sorted(p.name for p in workdir.iterdir()) == ["params.yaml"]  # nothing written, no MLflow store
