@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     if params.train.fast_dropout and not torch.cuda.is_available():  # GPU masks are cheap; fused SDPA wins there
         fast_dropout.install(model[0].auto_model)
     if params.train.unpad:
-        unpad.install(model[0], model[0].auto_model)
+        unpad.install(model[0])
     if lora := params.train.lora:
         from peft import LoraConfig, TaskType
 

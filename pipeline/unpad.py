@@ -31,10 +31,10 @@ def token_wise_layers(transformer: nn.Module) -> list[nn.Module]:
             and not getattr(m, "chunk_size_feed_forward", 0) and not getattr(m, "add_cross_attention", False)]
 
 
-def install(st_module: nn.Module, transformer: nn.Module) -> int:
-    """Hook unpadding into `transformer`'s layers; `st_module` is the sentence-transformers module whose
-    input features carry the 2-D attention mask. Returns the number of layers hooked (0: not a BERT layout)."""
-    layers = token_wise_layers(transformer)
+def install(st_module: nn.Module) -> int:
+    """Hook unpadding into the layers of a sentence-transformers Transformer module's `auto_model`; the
+    module's input features carry the 2-D attention mask. Returns the layers hooked (0: not a BERT layout)."""
+    layers = token_wise_layers(st_module.auto_model)
     if not layers:
         return 0
     batch: dict[str, Any] = {}  # the running forward's real-token index and padded shape
@@ -46,7 +46,7 @@ def install(st_module: nn.Module, transformer: nn.Module) -> int:
             batch["index"], batch["shape"] = mask.reshape(-1).nonzero().squeeze(1), tuple(mask.shape)
 
     def gather(module: nn.Module, args: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...] | None:
-        if not module.training or "index" not in batch or tuple(args[0].shape[:2]) != batch["shape"]:
+        if "index" not in batch or tuple(args[0].shape[:2]) != batch["shape"]:  # index is set in training only
             return None
         return tuple(a.reshape(-1, a.shape[-1]).index_select(0, batch["index"]) for a in args)
 

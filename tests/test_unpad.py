@@ -23,7 +23,7 @@ def load(model_dir: Path, *, hooked: bool) -> tuple[object, list[nn.Module]]:
             module.p = 0.0  # training mode without randomness, so padded and unpadded runs can be compared
     layers = token_wise_layers(model[0].auto_model)
     if hooked:
-        assert install(model[0], model[0].auto_model) == len(layers) > 0
+        assert install(model[0]) == len(layers) > 0
     return model, layers
 
 
@@ -63,4 +63,6 @@ def test_no_effect_in_eval_or_without_padding(tiny_model_dir: Path) -> None:
 
 def test_other_layouts_are_left_alone() -> None:
     assert token_wise_layers(nn.Sequential(nn.Linear(4, 4), nn.LayerNorm(4))) == []
-    assert install(nn.Module(), nn.Sequential(nn.Linear(4, 4))) == 0
+    st_module = nn.Module()
+    st_module.auto_model = nn.Sequential(nn.Linear(4, 4))
+    assert install(st_module) == 0
