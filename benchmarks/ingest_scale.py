@@ -37,7 +37,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=300_000)
     args = parser.parse_args()
-    from pipeline.builtin_data import similarity_pairs
+    from pipeline.data.builtin import similarity_pairs
 
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp)

@@ -108,10 +108,12 @@ def main() -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from pipeline.builtin_data import docstring_pairs
-    from pipeline.evaluation import score
-    from pipeline.models import resolve_model
-    from pipeline.sampling import NoDuplicatesLengthBucketBatchSampler
+    from pipeline.core import paths
+    from pipeline.core.handoffs import FileReport, IngestReport, TrainFacts
+    from pipeline.core.models import resolve_model
+    from pipeline.data.builtin import docstring_pairs
+    from pipeline.evaluation.scoring import similarity_scores
+    from pipeline.training.sampling import NoDuplicatesLengthBucketBatchSampler
 
     model_path = resolve_model(args.base_model)
     rows = pd.DataFrame(docstring_pairs(args.samples + 600, seed=42))
@@ -121,8 +123,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(args.workdir or tmp)
         for split, frame in (("train", train), ("validation", validation), ("test", test)):
-            (project / "data" / "splits" / "docstrings").mkdir(parents=True, exist_ok=True)
-            frame.to_parquet(project / "data" / "splits" / "docstrings" / f"{split}.parquet", index=False)
+            (project / paths.split_file("docstrings", split)).parent.mkdir(parents=True, exist_ok=True)
+            frame.to_parquet(project / paths.split_file("docstrings", split), index=False)
+        report = FileReport(rows_in=len(rows), rows_out=len(rows), dropped={})
+        IngestReport(shape="pairs", source=report).write(project / paths.ingest_report("docstrings"))
         params = yaml.safe_load((ROOT / "params.yaml").read_text())
         params["base_model"] = args.base_model
         params["run"] = {"datasets": ["docstrings"], "losses": ["mnrl"]}
@@ -137,13 +141,13 @@ def main() -> None:
         runs: dict[str, list[tuple[float, float, float]]] = {"(a) plain sentence-transformers": [], "(b) pipeline train stage": []}
         for _ in range(args.repeats):
             wall, rss, out = run([sys.executable, "-c", PLAIN_SCRIPT, model_path,
-                                  str(project / "data/splits/docstrings/train.parquet"), str(project / "plain")], project, env)
+                                  str(project / paths.split_file("docstrings", "train")), str(project / "plain")], project, env)
             runs["(a) plain sentence-transformers"].append((wall, rss, json.loads(out.strip().splitlines()[-1])["train_seconds"]))
             wall, rss, _ = run([sys.executable, "-m", "pipeline.train", "--dataset", "docstrings", "--loss", "mnrl"], project, env)
-            facts = json.loads((project / "results/docstrings/mnrl/train_facts.json").read_text())
-            runs["(b) pipeline train stage"].append((wall, rss, facts["train_seconds"]))
+            facts = TrainFacts.read(project / paths.train_facts("docstrings", "mnrl"))
+            runs["(b) pipeline train stage"].append((wall, rss, facts.train_seconds))
         model_dirs = {"(a) plain sentence-transformers": project / "plain" / "model",
-                      "(b) pipeline train stage": project / "models/docstrings/mnrl"}
+                      "(b) pipeline train stage": project / paths.model_dir("docstrings", "mnrl")}
         for name, measured in runs.items():  # every repeat trains the same seeded model; peak RSS is the worst run's
             results[name] = (statistics.median(m[0] for m in measured), max(m[1] for m in measured),
                              statistics.median(m[2] for m in measured), model_dirs[name])
@@ -153,7 +157,6 @@ def main() -> None:
         order = torch.randperm(len(train), generator=generator).tolist()
         plain_batches = [order[i:i + 32] for i in range(0, len(order), 32)]
         from datasets import Dataset
-
         from transformers import AutoTokenizer
 
         bucketed = NoDuplicatesLengthBucketBatchSampler(Dataset.from_pandas(train, preserve_index=False), 32, False, [], None, 42,
@@ -169,7 +172,7 @@ def main() -> None:
         for name, (wall, rss, seconds, model_dir) in results.items():
             real, padding = token_stats(model_path, train, batches[name])
             mfu = 6 * non_embedding * real / seconds / peak
-            spearman = score(SentenceTransformer(str(model_dir)), test_scored, "test")["test_spearman_cosine"]
+            spearman = similarity_scores(SentenceTransformer(str(model_dir)), test_scored).spearman
             lines.append((name, seconds, len(train) / seconds, real / seconds, padding, rss, mfu, spearman, wall))
     print(f"\nbf16 matmul peak measured: {peak / 1e9:.0f} GFLOP/s (fp32: {fp32_peak / 1e9:.0f}); torch threads {torch.get_num_threads()}; "
           f"{args.samples} samples, MNRL, batch 32, 1 epoch; medians of {args.repeats} alternating runs")

@@ -2,17 +2,16 @@
 
 Usage: python -m pipeline.evaluate --dataset NAME --loss NAME   (reads params.yaml: seed, adapt, mlflow)
 
-Writes results/DATASET/LOSS/eval.json (with Spearman per truncated dimension, for this model and the
-base model, when the loss is Matryoshka-wrapped) and logs the test and base-model metrics into the cell's MLflow run.
+Writes results/evaluate/DATASET/LOSS.json (with Spearman per truncated dimension, for this model and the
+base model, when the loss is Matryoshka-wrapped) and logs the test and base-model metrics into the cell's
+MLflow run.
 """
 
 from __future__ import annotations
 
-import json
-
-from pipeline import paths
-from pipeline.errors import cli
-from pipeline.params import stage_params
+from pipeline.core import files, paths
+from pipeline.core.errors import cli
+from pipeline.core.params import stage_params
 
 
 @cli
@@ -22,30 +21,28 @@ def main(argv: list[str] | None = None) -> None:
     import mlflow
     from sentence_transformers import SentenceTransformer
 
-    from pipeline import tracking
-    from pipeline.evaluation import score, score_split, scored_split, truncated_dims
-    from pipeline.models import load_base_model, seed_everything
+    from pipeline.core.handoffs import BaselineScores, EvalResult, SetResult
+    from pipeline.core.models import load_base_model, seed_everything
+    from pipeline.evaluation.scoring import score_split, scored_split, similarity_scores, truncated_dims
+    from pipeline.tracking import runs
 
-    paths.eval_metrics(dataset, loss).unlink(missing_ok=True)
+    files.remove(paths.eval_result(dataset, loss))
     seed_everything(params.seed)
-    baseline = json.loads(paths.baseline_metrics(dataset).read_text())
+    baseline = BaselineScores.read(paths.baseline_scores(dataset))
     model = SentenceTransformer(str(paths.model_dir(dataset, loss)), trust_remote_code=params.trust_remote_code)
     dims = truncated_dims(params, loss, model.get_embedding_dimension())
-    metrics = score_split(model, dataset, "test", params, "test", dims)
-    result = {
-        **metrics,
-        **{f"base_{key}": value for key, value in baseline.items() if key.startswith("test_")},
-        "spearman_gain": metrics["test_spearman_cosine"] - baseline["test_spearman_cosine"],
-    }
+    tuned = score_split(model, dataset, "test", params, dims)
+    base = baseline.test
     if dims:  # the base model truncated the same way: what Matryoshka training bought at each size
-        base_scores = score(load_base_model(params), scored_split(dataset, "test", params), "test", dims)
-        result.update({f"base_{key}": value for key, value in base_scores.items() if key.startswith("test_dim")})
-    with tracking.cell_run(params.mlflow.experiment, dataset, loss, baseline["base_model"],
-                           run_file=paths.mlflow_run(dataset, loss)):
-        mlflow.log_metrics({key.replace("@", "_at_"): value for key, value in result.items()})  # MLflow forbids "@"
-    paths.write_json(paths.eval_metrics(dataset, loss), result)
-    print(f"evaluate {dataset}/{loss}: spearman {metrics['test_spearman_cosine']:.4f} "
-          f"(base {baseline['test_spearman_cosine']:.4f}, gain {result['spearman_gain']:+.4f})")
+        base_dims = similarity_scores(load_base_model(params), scored_split(dataset, "test", params), dims).dims
+        base = base.model_copy(update={"dims": base_dims})
+    result = EvalResult(test=SetResult(tuned=tuned, base=base))
+    with runs.cell_run(params.mlflow.experiment, dataset, loss, baseline.base_model, run_file=paths.mlflow_run(dataset, loss)):
+        # MLflow forbids "@" in metric names (retrieval metrics are named like cosine_ndcg@10)
+        mlflow.log_metrics({key.replace("@", "_at_"): value for key, value in result.flat().items()})
+    result.write(paths.eval_result(dataset, loss))
+    print(f"evaluate {dataset}/{loss}: spearman {tuned.spearman:.4f} "
+          f"(base {base.spearman:.4f}, gain {result.test.gain:+.4f})")
 
 
 if __name__ == "__main__":

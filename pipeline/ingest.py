@@ -2,15 +2,16 @@
 
 Usage: python -m pipeline.ingest --dataset NAME   (reads params.yaml: seed, datasets.NAME)
 
-Writes data/ingested/NAME.parquet (the raw source is never modified) and results/NAME/ingest.json
+Writes data/ingested/NAME.parquet (the raw source is never modified) and results/ingest/NAME.json
 (rows in, rows out, drops per reason).
 """
 
 from __future__ import annotations
 
-from pipeline import paths
-from pipeline.errors import cli
-from pipeline.params import stage_params
+from pipeline.core import files, paths
+from pipeline.core.errors import cli
+from pipeline.core.handoffs import FileReport, IngestReport
+from pipeline.core.params import stage_params
 
 
 @cli
@@ -18,17 +19,17 @@ def main(argv: list[str] | None = None) -> None:
     params, (dataset,) = stage_params(__doc__, argv, "dataset")
     config = params.datasets[dataset]
 
-    from pipeline.data import normalise, read_source
+    from pipeline.data.cleaning import normalise
+    from pipeline.data.readers import read_source
 
-    for out in (paths.ingested(dataset), paths.ingest_report(dataset)):
-        out.unlink(missing_ok=True)  # a failed run must not leave the previous output looking current
+    files.remove(paths.ingested(dataset), paths.ingest_report(dataset))
     frame = read_source(config.source, config, params.seed)
     # CSV/TSV rows are numbered from the first data row (the header is line 1); others from 1.
     frame, shape, report = normalise(frame, config, config.source, row_offset=1)
     if config.rows and not config.source.startswith("builtin:"):
         frame = frame.head(config.rows)
-    paths.write_parquet(paths.ingested(dataset), frame)
-    paths.write_json(paths.ingest_report(dataset), {"shape": shape, **report.as_dict()})
+    files.write_parquet(paths.ingested(dataset), frame)
+    IngestReport(shape=shape, source=FileReport(**report.as_dict())).write(paths.ingest_report(dataset))
     dropped = ", ".join(f"{reason}: {n}" for reason, n in sorted(report.dropped.items())) or "none"
     print(f"ingest {dataset}: {shape}, {report.rows_in} rows in, {len(frame)} rows out; dropped: {dropped}")
 

@@ -8,66 +8,76 @@ dataset x loss table, and logs the reports to an MLflow run named "report".
 
 from __future__ import annotations
 
-import json
+from dataclasses import dataclass
 from typing import Any
 
-from pipeline import paths
-from pipeline.errors import cli
-from pipeline.models import display_id
-from pipeline.params import stage_params
+from pipeline.core import files, paths
+from pipeline.core.errors import cli
+from pipeline.core.handoffs import EvalResult, SplitReport
+from pipeline.core.models import display_id
+from pipeline.core.params import stage_params
 
 
-def collect(datasets: list[str], losses: list[str]) -> dict[str, dict[str, Any]]:
-    """{dataset: {"base_spearman": x, "losses": {loss: eval.json}}} for the cells of the run matrix."""
-    table: dict[str, dict[str, Any]] = {}
+@dataclass(frozen=True)
+class DatasetRow:
+    """One dataset's line of the leaderboard: the base model and every loss on its test split."""
+
+    base_spearman: float
+    cells: dict[str, EvalResult]  # loss -> its evaluation
+    rows: dict[str, int]  # rows per split
+
+
+def collect(datasets: list[str], losses: list[str]) -> dict[str, DatasetRow]:
+    """The leaderboard's data, read from every cell of the run matrix."""
+    table = {}
     for dataset in datasets:
-        baseline = json.loads(paths.baseline_metrics(dataset).read_text())
-        cells = {loss: json.loads(paths.eval_metrics(dataset, loss).read_text()) for loss in losses}
-        sizes = json.loads((paths.RESULTS / dataset / "split.json").read_text())["rows"]
-        table[dataset] = {"base_spearman": baseline["test_spearman_cosine"], "losses": cells, "rows": sizes}
+        cells = {loss: EvalResult.read(paths.eval_result(dataset, loss)) for loss in losses}
+        base = next(iter(cells.values())).test.base.spearman  # every cell holds the same base-model score
+        table[dataset] = DatasetRow(base, cells, SplitReport.read(paths.split_report(dataset)).rows)
     return table
 
 
-def leaderboard_markdown(table: dict[str, dict[str, Any]], losses: list[str]) -> str:
+def leaderboard_markdown(table: dict[str, DatasetRow], losses: list[str]) -> str:
     """One row per dataset, one column per loss: test Spearman (gain over the base model); best in bold."""
     lines = ["| dataset | base model | " + " | ".join(losses) + " |", "|:--|--:|" + "--:|" * len(losses)]
     for dataset, row in table.items():
-        best = max(losses, key=lambda loss: row["losses"][loss]["test_spearman_cosine"])
+        best = max(losses, key=lambda loss: row.cells[loss].test.tuned.spearman)
         cells = []
         for loss in losses:
-            metrics = row["losses"][loss]
-            text = f"{metrics['test_spearman_cosine']:.4f} ({metrics['spearman_gain']:+.4f})"
+            test = row.cells[loss].test
+            text = f"{test.tuned.spearman:.4f} ({test.gain:+.4f})"
             cells.append(f"**{text}**" if loss == best else text)
-        lines.append(f"| {dataset} | {row['base_spearman']:.4f} | " + " | ".join(cells) + " |")
+        lines.append(f"| {dataset} | {row.base_spearman:.4f} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
-def leaderboard_csv(table: dict[str, dict[str, Any]]) -> str:
+def leaderboard_csv(table: dict[str, DatasetRow]) -> str:
     rows = ["dataset,loss,test_spearman_cosine,test_pearson_cosine,base_spearman_cosine,spearman_gain"]
     for dataset, row in table.items():
-        for loss, m in row["losses"].items():
-            rows.append(f"{dataset},{loss},{m['test_spearman_cosine']:.6f},{m['test_pearson_cosine']:.6f},"
-                        f"{row['base_spearman']:.6f},{m['spearman_gain']:.6f}")
+        for loss, result in row.cells.items():
+            test = result.test
+            rows.append(f"{dataset},{loss},{test.tuned.spearman:.6f},{test.tuned.similarity['pearson_cosine']:.6f},"
+                        f"{row.base_spearman:.6f},{test.gain:.6f}")
     return "\n".join(rows) + "\n"
 
 
-def dvc_metrics(table: dict[str, dict[str, Any]]) -> dict[str, Any]:
+def dvc_metrics(table: dict[str, DatasetRow]) -> dict[str, Any]:
     """One file for `dvc metrics show` / `dvc exp show`: <dataset>.<loss> = test Spearman, plus the base
     model's and the rows per split."""
-    return {dataset: {"base": round(row["base_spearman"], 6),
-                      **{loss: round(m["test_spearman_cosine"], 6) for loss, m in row["losses"].items()},
-                      **{f"rows_{split}": n for split, n in row["rows"].items()}}
+    return {dataset: {"base": round(row.base_spearman, 6),
+                      **{loss: round(result.test.tuned.spearman, 6) for loss, result in row.cells.items()},
+                      **{f"rows_{split}": n for split, n in row.rows.items()}}
             for dataset, row in table.items()}
 
 
-def plot_heatmap(table: dict[str, dict[str, Any]], losses: list[str], out: Any) -> None:
+def plot_heatmap(table: dict[str, DatasetRow], losses: list[str], out: Any) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     datasets = list(table)
-    gains = [[table[d]["losses"][loss]["spearman_gain"] for loss in losses] for d in datasets]
+    gains = [[table[d].cells[loss].test.gain for loss in losses] for d in datasets]
     fig, ax = plt.subplots(figsize=(1.8 + 1.6 * len(losses), 1.2 + 0.7 * len(datasets)))
     limit = max(1e-6, max(abs(g) for row in gains for g in row))
     image = ax.imshow(gains, cmap="RdYlGn", vmin=-limit, vmax=limit)
@@ -75,7 +85,7 @@ def plot_heatmap(table: dict[str, dict[str, Any]], losses: list[str], out: Any) 
     ax.set_yticks(range(len(datasets)), datasets)
     for i, dataset in enumerate(datasets):
         for j, loss in enumerate(losses):
-            spearman = table[dataset]["losses"][loss]["test_spearman_cosine"]
+            spearman = table[dataset].cells[loss].test.tuned.spearman
             ax.text(j, i, f"{spearman:.3f}\n{gains[i][j]:+.3f}", ha="center", va="center", fontsize=8)
     fig.colorbar(image, ax=ax, label="test Spearman gain over base model")
     ax.set_title("Test Spearman (cosine) and gain over the base model")
@@ -112,21 +122,21 @@ def main(argv: list[str] | None = None) -> None:
     datasets, losses = params.run.datasets, params.run.losses
     table = collect(datasets, losses)
     markdown = leaderboard_markdown(table, losses)
-    paths.write_text(paths.LEADERBOARD_MD, "# Leaderboard: test Spearman (cosine), gain over the untuned base model\n\n"
+    files.write_text(paths.LEADERBOARD_MD, "# Leaderboard: test Spearman (cosine), gain over the untuned base model\n\n"
                      + f"Base model: {display_id(params.base_model)}. Best loss per dataset in bold.\n\n" + markdown)
-    paths.write_text(paths.LEADERBOARD_CSV, leaderboard_csv(table))
-    paths.write_json(paths.METRICS, dvc_metrics(table))
+    files.write_text(paths.LEADERBOARD_CSV, leaderboard_csv(table))
+    files.write_json(paths.METRICS, dvc_metrics(table))
     plot_heatmap(table, losses, paths.HEATMAP)
     plot_curves(datasets, losses, paths.CURVES_PNG)
 
     import mlflow
 
-    from pipeline import tracking
+    from pipeline.tracking import runs
 
-    experiment_id = tracking.configure(params.mlflow.experiment)
+    experiment_id = runs.configure(params.mlflow.experiment)
     tags = {"kind": "report", "base_model": display_id(params.base_model),
-            **tracking.provenance_tags()}
-    if parent := tracking.parent_run_id(experiment_id):
+            **runs.provenance_tags()}
+    if parent := runs.parent_run_id(experiment_id):
         tags["mlflow.parentRunId"] = parent
     with mlflow.start_run(experiment_id=experiment_id, run_name="report", tags=tags):
         mlflow.log_metrics({f"{d}.{key}": value for d, row in dvc_metrics(table).items() for key, value in row.items()})

@@ -3,15 +3,16 @@
 Usage: python -m pipeline.split --dataset NAME   (reads params.yaml: seed, split)
 
 Rows that share a normalised text (anchor or positive; sentence1 or sentence2) stay in one split, so
-test scores are not inflated by sentences the model trained on. Writes data/splits/NAME/*.parquet and
-results/NAME/split.json (rows per split).
+test scores are not inflated by sentences the model trained on. Writes data/splits/NAME/{train,validation}.parquet,
+data/test/NAME.parquet and results/split/NAME.json (rows per split).
 """
 
 from __future__ import annotations
 
-from pipeline import paths
-from pipeline.errors import PipelineError, cli
-from pipeline.params import stage_params
+from pipeline.core import files, paths
+from pipeline.core.errors import PipelineError, cli
+from pipeline.core.handoffs import SplitReport
+from pipeline.core.params import stage_params
 
 
 @cli
@@ -20,8 +21,11 @@ def main(argv: list[str] | None = None) -> None:
 
     import pandas as pd
 
-    from pipeline.data import grouped_split, shape_of
+    from pipeline.data.cleaning import shape_of
+    from pipeline.data.splitting import grouped_split
 
+    outputs = [paths.split_file(dataset, name) for name in ("train", "validation", "test")]
+    files.remove(*outputs, paths.split_report(dataset))
     frame = pd.read_parquet(paths.ingested(dataset))
     shape = shape_of(list(frame.columns))
     splits = grouped_split(frame, shape, params.split.validation, params.split.test, params.seed)
@@ -33,8 +37,8 @@ def main(argv: list[str] | None = None) -> None:
             f"add rows or raise split fractions in params.yaml"
         )
     for name, frame in splits.items():
-        paths.write_parquet(paths.split_file(dataset, name), frame)
-    paths.write_json(paths.RESULTS / dataset / "split.json", {"shape": shape, "rows": sizes})
+        files.write_parquet(paths.split_file(dataset, name), frame)
+    SplitReport(shape=shape, rows=sizes).write(paths.split_report(dataset))
     print(f"split {dataset}: " + ", ".join(f"{name} {size}" for name, size in sizes.items()))
 
 

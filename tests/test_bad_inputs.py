@@ -13,7 +13,8 @@ import mlflow
 import pytest
 import yaml
 
-from pipeline import ingest, paths, train
+from pipeline import ingest, train
+from pipeline.core import paths
 from tests.conftest import ROOT
 
 CORPUS = Path(__file__).parent / "bad_inputs"

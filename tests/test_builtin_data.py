@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from pipeline import builtin_data
-from pipeline.builtin_data import GENERATORS, docstring_pairs, product_triplets, similarity_pairs
+from pipeline.data import builtin as builtin_data
+from pipeline.data.builtin import GENERATORS, docstring_pairs, product_triplets, similarity_pairs
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 CALLS = {

@@ -9,9 +9,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from pipeline.data import adapt, grouped_split, lexical_negatives, normalise, read_file
-from pipeline.errors import PipelineError
-from pipeline.params import AdaptParams, DatasetParams
+from pipeline.core.errors import PipelineError
+from pipeline.core.params import AdaptParams, DatasetParams
+from pipeline.data.adaptation import adapt, lexical_negatives
+from pipeline.data.cleaning import normalise
+from pipeline.data.readers import read_file
+from pipeline.data.splitting import grouped_split
 
 SCORED = DatasetParams(source="x.csv", score_range=(0, 5))
 
@@ -159,7 +162,7 @@ def test_every_local_format_reads_the_same_rows(tmp_path: Path) -> None:
 
 
 def test_unreachable_hub_dataset_is_one_line_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
-    from pipeline.data import read_source
+    from pipeline.data.readers import read_source
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # what a closed network amounts to, without waiting on DNS
     params = DatasetParams(source="hf:sentence-transformers/stsb", hf_split="train")

@@ -10,7 +10,7 @@ import pytest
 import torch
 from torch import nn
 
-from pipeline.fast_dropout import ATTENTION, FastDropout, attention, cheap_dropout, install
+from pipeline.training.fast_dropout import ATTENTION, FastDropout, attention, cheap_dropout, install
 
 
 def test_keep_rate_scaling_and_gradient() -> None:

@@ -3,14 +3,15 @@ processes (gloo): one model, one set of outputs and one MLflow run, written by r
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import mlflow
 import pytest
 import yaml
 
-from pipeline import ingest, paths, split, train
+from pipeline import ingest, split, train
+from pipeline.core import paths
+from pipeline.core.handoffs import RunRef, TrainFacts
 from tests.conftest import tiny_params
 
 
@@ -25,8 +26,8 @@ def test_two_process_training_writes_once(workdir: Path, tiny_model_dir: Path, l
     train.main(["--dataset", "docstrings", "--loss", "mnrl"])
 
     assert f"launching 2 processes with {launcher}" in capsys.readouterr().out
-    facts = json.loads((workdir / paths.train_facts("docstrings", "mnrl")).read_text())
-    assert facts["global_step"] == 4 and facts["reload_max_abs_diff"] <= 1e-5
+    facts = TrainFacts.read(workdir / paths.train_facts("docstrings", "mnrl"))
+    assert facts.global_step == 4 and facts.reload_max_abs_diff <= 1e-5
     assert (workdir / paths.model_dir("docstrings", "mnrl") / "model.safetensors").exists()
     assert not paths.checkpoints("docstrings", "mnrl").exists()  # cleaned up after a finished run
     client = mlflow.MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
@@ -34,7 +35,7 @@ def test_two_process_training_writes_once(workdir: Path, tiny_model_dir: Path, l
     cell_runs = [r for r in runs if r.info.run_name == "docstrings/mnrl"]
     assert len(cell_runs) == 1 and cell_runs[0].info.status == "FINISHED"  # rank 1 opened no run of its own
     run_id = cell_runs[0].info.run_id
-    assert json.loads((workdir / paths.mlflow_run("docstrings", "mnrl")).read_text())["run_id"] == run_id
+    assert RunRef.read(workdir / paths.mlflow_run("docstrings", "mnrl")).run_id == run_id
     assert len(client.get_metric_history(run_id, "loss")) >= 3
     assert cell_runs[0].data.params["pipeline.train.num_processes"] == "2"
 

@@ -5,7 +5,6 @@ evaluation reports Spearman per truncated dimension for the model and the base m
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,8 +14,10 @@ import numpy as np
 import pytest
 import yaml
 
-from pipeline import card, evaluate, paths, train
-from pipeline.params import ParamsError, parse_params
+from pipeline import card, evaluate, train
+from pipeline.core import paths
+from pipeline.core.handoffs import EvalResult, RunRef, TrainFacts
+from pipeline.core.params import ParamsError, parse_params
 from tests.conftest import stage_project, tiny_params
 
 DATASETS = ["docstrings", "products", "sts"]
@@ -52,16 +53,16 @@ def test_loss_trains_and_is_tracked(trained: Path, tiny_model_dir: Path, loss: s
     from sentence_transformers import SentenceTransformer
 
     dataset, config = EXTRA_LOSSES[loss]
-    facts = json.loads((trained / paths.train_facts(dataset, loss)).read_text())
-    assert facts["loss"]["class"] == config["class"] and facts["global_step"] == 4
-    assert math.isfinite(facts["train_loss"])
+    facts = TrainFacts.read(trained / paths.train_facts(dataset, loss))
+    assert facts.loss.class_name == config["class"] and facts.global_step == 4
+    assert math.isfinite(facts.train_loss)
     # training moved the weights: the fine-tuned model embeds differently from the base model
     texts = ["def add(a, b)", "Return the sum of two numbers."]
     tuned = SentenceTransformer(str(trained / paths.model_dir(dataset, loss))).encode(texts)
     untuned = SentenceTransformer(str(tiny_model_dir)).encode(texts)
     assert np.abs(tuned - untuned).max() > 1e-4
 
-    run_id = json.loads((trained / paths.mlflow_run(dataset, loss)).read_text())["run_id"]
+    run_id = RunRef.read(trained / paths.mlflow_run(dataset, loss)).run_id
     client = mlflow.MlflowClient(f"sqlite:///{trained / 'mlflow.db'}")
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
@@ -69,7 +70,7 @@ def test_loss_trains_and_is_tracked(trained: Path, tiny_model_dir: Path, loss: s
     for key, value in config["params"].items():
         assert run.data.params[f"pipeline.loss.{key}"] == str(value)
     assert all(math.isfinite(m.value) for m in client.get_metric_history(run_id, "loss"))
-    result = json.loads((trained / paths.eval_metrics(dataset, loss)).read_text())
+    result = EvalResult.read(trained / paths.eval_result(dataset, loss)).flat()
     assert run.data.metrics["test_spearman_cosine"] == pytest.approx(result["test_spearman_cosine"])
 
 
@@ -82,7 +83,7 @@ def test_gist_uses_the_base_model_as_guide_and_card_names_it(trained: Path) -> N
 
 
 def test_matryoshka_reports_spearman_per_dimension(trained: Path) -> None:
-    result = json.loads((trained / paths.eval_metrics("docstrings", "matryoshka")).read_text())
+    result = EvalResult.read(trained / paths.eval_result("docstrings", "matryoshka")).flat()
     for dim in (16, 8):
         for prefix in ("test", "base_test"):
             assert -1 <= result[f"{prefix}_dim{dim}_spearman_cosine"] <= 1
@@ -90,7 +91,7 @@ def test_matryoshka_reports_spearman_per_dimension(trained: Path) -> None:
     # truncation is real: the 8-dim score differs from the full-size one
     assert result["test_dim8_spearman_cosine"] != result["test_spearman_cosine"]
 
-    run_id = json.loads((trained / paths.mlflow_run("docstrings", "matryoshka")).read_text())["run_id"]
+    run_id = RunRef.read(trained / paths.mlflow_run("docstrings", "matryoshka")).run_id
     client = mlflow.MlflowClient(f"sqlite:///{trained / 'mlflow.db'}")
     assert len(client.get_metric_history(run_id, "eval_validation_dim8_spearman_cosine")) >= 2
     assert client.get_run(run_id).data.metrics["test_dim16_spearman_cosine"] == pytest.approx(result["test_dim16_spearman_cosine"])
@@ -142,7 +143,7 @@ def test_matryoshka_evaluator_encodes_once_and_matches_truncate_dim(tiny_model_d
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
 
-    from pipeline.evaluation import similarity_evaluator
+    from pipeline.evaluation.evaluators import similarity_evaluator
 
     model = SentenceTransformer(str(tiny_model_dir))
     words = ["red", "green", "blue", "cat", "dog", "fish", "run", "walk", "swim", "big"]

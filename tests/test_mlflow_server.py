@@ -16,6 +16,8 @@ import pytest
 import yaml
 
 from pipeline import baseline, card, evaluate, ingest, split, train
+from pipeline.core import paths
+from pipeline.core.handoffs import EvalResult
 from tests.conftest import tiny_params
 
 pytestmark = pytest.mark.slow
@@ -87,7 +89,7 @@ def test_runs_params_and_histories_via_rest(server: str, tiny_model_dir: Path, t
         assert params["learning_rate"] == str(yaml.safe_load((tmp_path / "params.yaml").read_text())["train"]["learning_rate"])
         assert params["pipeline.loss_class"] in {"CoSENTLoss", "MultipleNegativesRankingLoss"}
         metrics = {m["key"]: m["value"] for m in found_run["data"]["metrics"]}
-        local = json.loads((tmp_path / "results" / "sts" / name.split("/")[1] / "eval.json").read_text())
+        local = EvalResult.read(tmp_path / paths.eval_result("sts", name.split("/")[1])).flat()
         assert metrics["test_spearman_cosine"] == pytest.approx(local["test_spearman_cosine"])
         history = api(server, f"metrics/get-history?run_id={run_id}&metric_key=loss")["metrics"]
         assert [m["step"] for m in history] == sorted(m["step"] for m in history) and len(history) >= 3

@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.errors import PipelineError
-from pipeline.models import BF16_MIN_SPEEDUP, choose_precision, cpu_bf16_speedup, display_id, hub_reachable, resolve_model
-from pipeline.params import CANONICAL_BASE_MODEL
+from pipeline.core.errors import PipelineError
+from pipeline.core.models import display_id, hub_reachable, resolve_model
+from pipeline.core.params import CANONICAL_BASE_MODEL
+from pipeline.training.precision import BF16_MIN_SPEEDUP, choose_precision, cpu_bf16_speedup
 
 
 @pytest.fixture(autouse=True)

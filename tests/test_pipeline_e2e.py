@@ -13,6 +13,8 @@ import mlflow
 import pytest
 import yaml
 
+from pipeline.core import paths
+from pipeline.core.handoffs import BaselineScores, EvalResult, RunRef, SplitReport, TrainFacts
 from tests.conftest import dvc_repo, run, tiny_params
 
 DATASETS = ["docstrings", "products", "sts"]
@@ -39,12 +41,11 @@ def test_every_cell_has_metrics_mlflow_history_and_card(repo: tuple[Path, dict[s
     root, _ = repo
     store = client(root)
     for dataset in DATASETS:
-        base = json.loads((root / "results" / dataset / "baseline.json").read_text())
+        base = BaselineScores.read(root / paths.baseline_scores(dataset)).test.flat("test")
         for loss in LOSSES:
-            cell = root / "results" / dataset / loss
-            result = json.loads((cell / "eval.json").read_text())
+            result = EvalResult.read(root / paths.eval_result(dataset, loss)).flat()
             assert result["base_test_spearman_cosine"] == base["test_spearman_cosine"]
-            run_id = json.loads((cell / "mlflow_run.json").read_text())["run_id"]
+            run_id = RunRef.read(root / paths.mlflow_run(dataset, loss)).run_id
             mlrun = store.get_run(run_id)
             assert mlrun.info.status == "FINISHED" and mlrun.info.run_name == f"{dataset}/{loss}"
             assert len(store.get_metric_history(run_id, "loss")) >= 3
@@ -54,8 +55,8 @@ def test_every_cell_has_metrics_mlflow_history_and_card(repo: tuple[Path, dict[s
             artifacts = [a.path for a in store.list_artifacts(run_id, "card")]
             assert artifacts == ["card/README.md"]
             card = (root / "cards" / dataset / loss / "README.md").read_text()
-            facts = json.loads((cell / "train_facts.json").read_text())
-            assert f"dataset_size:{facts['dataset']['train_rows']}" in card
+            facts = TrainFacts.read(root / paths.train_facts(dataset, loss))
+            assert f"dataset_size:{facts.dataset.train_rows}" in card
             assert str(root) not in card and "base_model: tiny-bert" in card
     runs = store.search_runs([store.get_experiment_by_name("sentence-embedding-finetune").experiment_id])
     assert all(r.info.status == "FINISHED" for r in runs)
@@ -75,9 +76,9 @@ def test_report_and_dvc_metrics(repo: tuple[Path, dict[str, str]]) -> None:
     assert board.count("**") == 2 * len(DATASETS)  # one best cell per dataset
     shown = json.loads(run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], root, env).stdout)
     metrics = next(iter(shown.values()))["data"]["reports/metrics.json"]["data"]
-    result = json.loads((root / "results" / "sts" / "cosent" / "eval.json").read_text())
+    result = EvalResult.read(root / paths.eval_result("sts", "cosent")).flat()
     assert metrics["sts"]["cosent"] == pytest.approx(result["test_spearman_cosine"], abs=1e-6)
-    sizes = json.loads((root / "results" / "sts" / "split.json").read_text())["rows"]
+    sizes = SplitReport.read(root / paths.split_report("sts")).rows
     assert metrics["sts"]["rows_test"] == sizes["test"] > 0
     assert (root / "reports" / "heatmap.png").stat().st_size > 1000
 
@@ -95,9 +96,10 @@ def test_status_clean_then_one_loss_change_dirties_only_its_cells(repo: tuple[Pa
         changed = set(json.loads(run(dvc + ["status", "--json"], root, env).stdout))
     finally:
         params_path.write_text(original)
-    # DVC reports the stages whose own params changed; evaluate/card/report of those cells follow from
-    # their changed deps when `dvc repro` runs. No other loss's cell and no dataset stage is touched.
-    assert changed == {f"train@{d}-cosent" for d in DATASETS}
+    # DVC reports the stages whose own params changed (evaluate reads the loss's Matryoshka dims); card and
+    # report of those cells follow from their changed deps when `dvc repro` runs. No other loss's cell and no
+    # dataset stage is touched.
+    assert changed == {f"{stage}@{d}-cosent" for d in DATASETS for stage in ("train", "evaluate")}
 
 
 def test_queued_experiment_logs_into_the_same_store(repo: tuple[Path, dict[str, str]]) -> None:

@@ -3,7 +3,6 @@ MLflow runs FAILED, a dead tracking server fails fast, runs are deterministic, n
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
@@ -16,7 +15,9 @@ import mlflow
 import pytest
 import yaml
 
-from pipeline import baseline, card, evaluate, ingest, paths, split, train
+from pipeline import baseline, card, evaluate, ingest, split, train
+from pipeline.core import paths
+from pipeline.core.handoffs import EvalResult
 from tests.conftest import ROOT, tiny_params
 
 
@@ -114,7 +115,7 @@ def run_cell(root: Path, tiny_model_dir: Path, seed: int) -> dict:
     train.main(["--dataset", "docstrings", "--loss", "mnrl"])
     evaluate.main(["--dataset", "docstrings", "--loss", "mnrl"])
     card.main(["--dataset", "docstrings", "--loss", "mnrl"])
-    return json.loads((root / paths.eval_metrics("docstrings", "mnrl")).read_text())
+    return EvalResult.read(root / paths.eval_result("docstrings", "mnrl")).flat()
 
 
 def test_same_seed_is_deterministic_and_other_seed_differs(workdir: Path, tiny_model_dir: Path,
@@ -125,7 +126,7 @@ def test_same_seed_is_deterministic_and_other_seed_differs(workdir: Path, tiny_m
     monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", "SENTINELpassword789")
     first = run_cell(workdir / "a", tiny_model_dir, seed=7)
     second = run_cell(workdir / "b", tiny_model_dir, seed=7)
-    for name in paths.SPLIT_NAMES:
+    for name in ("train", "validation", "test"):
         a = (workdir / "a" / paths.split_file("docstrings", name)).read_bytes()
         assert a == (workdir / "b" / paths.split_file("docstrings", name)).read_bytes()
     assert abs(first["test_spearman_cosine"] - second["test_spearman_cosine"]) <= 1e-6
@@ -151,7 +152,7 @@ def test_periodic_checkpoints_are_saved_but_not_the_final_one(tmp_path: Path, ti
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
-    from pipeline.trainer_setup import skip_final_checkpoint
+    from pipeline.training.checkpoints import skip_final_checkpoint
 
     model = SentenceTransformer(str(tiny_model_dir))
     data = Dataset.from_dict({"anchor": [f"query {i}" for i in range(16)], "positive": [f"answer {i}" for i in range(16)]})

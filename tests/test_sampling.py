@@ -8,10 +8,14 @@ import torch
 from datasets import Dataset
 from transformers import AutoTokenizer
 
-from pipeline.builtin_data import docstring_pairs
-from pipeline.models import packaged_model_dir
-from pipeline.sampling import (LengthBucketBatchSampler, NoDuplicatesLengthBucketBatchSampler, padding_fraction,
-                               row_lengths)
+from pipeline.core.models import packaged_model_dir
+from pipeline.data.builtin import docstring_pairs
+from pipeline.training.sampling import (
+    LengthBucketBatchSampler,
+    NoDuplicatesLengthBucketBatchSampler,
+    padding_fraction,
+    row_lengths,
+)
 
 
 @pytest.fixture(scope="module")

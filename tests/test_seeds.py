@@ -3,14 +3,15 @@ shows that setup: loss and its parameters, hyperparameters, adapter, precision."
 
 from __future__ import annotations
 
-import json
 import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
-from pipeline import baseline, card, evaluate, ingest, paths, split, train
+from pipeline import baseline, card, evaluate, ingest, split, train
+from pipeline.core import paths
+from pipeline.core.handoffs import TrainFacts
 from tests.conftest import ROOT, tiny_params
 
 CONFIGS = sorted((ROOT / "configs").glob("seed_*.yaml"))
@@ -59,8 +60,8 @@ def test_seed_setup_runs_and_card_shows_it(config: Path, tiny_model_dir: Path, w
     text = (workdir / paths.card(dataset, loss)).read_text()
     for expected in EXPECTED[config.stem]:
         assert expected in text, expected
-    facts = json.loads((workdir / paths.train_facts(dataset, loss)).read_text())
-    assert facts["reload_max_abs_diff"] <= 1e-5  # the saved model (adapter included) gives the trained embeddings
+    facts = TrainFacts.read(workdir / paths.train_facts(dataset, loss))
+    assert facts.reload_max_abs_diff <= 1e-5  # the saved model (adapter included) gives the trained embeddings
     if params["train"].get("lora"):
         saved = workdir / paths.model_dir(dataset, loss)
         assert (saved / "adapter_config.json").exists() and not (saved / "model.safetensors").exists()

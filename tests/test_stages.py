@@ -3,7 +3,6 @@ evaluates against the base model, lands in MLflow with metric histories, and get
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -12,7 +11,9 @@ import mlflow
 import pytest
 import yaml
 
-from pipeline import card, evaluate, paths, train
+from pipeline import card, evaluate, train
+from pipeline.core import paths
+from pipeline.core.handoffs import BaselineScores, EvalResult, RunRef, TrainFacts
 from tests.conftest import stage_project, tiny_params
 
 DATASETS = ["docstrings", "products", "sts"]
@@ -36,14 +37,14 @@ def trained(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
 @pytest.mark.parametrize("dataset", DATASETS)
 @pytest.mark.parametrize("loss", LOSSES)
 def test_cell_outputs_and_mlflow_run(trained: Path, dataset: str, loss: str) -> None:
-    result = json.loads((trained / paths.eval_metrics(dataset, loss)).read_text())
-    base = json.loads((trained / paths.baseline_metrics(dataset)).read_text())
+    result = EvalResult.read(trained / paths.eval_result(dataset, loss)).flat()
+    base = BaselineScores.read(trained / paths.baseline_scores(dataset)).test.flat("test")
     assert -1 <= result["test_spearman_cosine"] <= 1
     assert result["base_test_spearman_cosine"] == base["test_spearman_cosine"]
     assert result["spearman_gain"] == pytest.approx(result["test_spearman_cosine"] - base["test_spearman_cosine"])
     assert (trained / paths.model_dir(dataset, loss) / "model.safetensors").exists()
 
-    run_id = json.loads((trained / paths.mlflow_run(dataset, loss)).read_text())["run_id"]
+    run_id = RunRef.read(trained / paths.mlflow_run(dataset, loss)).run_id
     client = mlflow.MlflowClient(f"sqlite:///{trained / 'mlflow.db'}")
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
@@ -78,9 +79,9 @@ def test_card_has_every_section_in_order_with_real_numbers(trained: Path) -> Non
     assert -1 not in positions, [s for s, p in zip(SECTIONS, positions) if p == -1]
     assert positions == sorted(positions)
     front = yaml.safe_load(text.split("---")[1])
-    facts = json.loads((trained / paths.train_facts("sts", "cosent")).read_text())
-    result = json.loads((trained / paths.eval_metrics("sts", "cosent")).read_text())
-    assert f"dataset_size:{facts['dataset']['train_rows']}" in front["tags"]
+    facts = TrainFacts.read(trained / paths.train_facts("sts", "cosent"))
+    result = EvalResult.read(trained / paths.eval_result("sts", "cosent")).flat()
+    assert f"dataset_size:{facts.dataset.train_rows}" in front["tags"]
     assert {"sentence-transformers", "sentence-similarity", "feature-extraction", "generated_from_trainer",
             "loss:CoSENTLoss"} <= set(front["tags"])
     assert front["base_model"] == "tiny-bert" and front["pipeline_tag"] == "sentence-similarity"

@@ -8,7 +8,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from pipeline.unpad import install, token_wise_layers
+from pipeline.training.unpad import install, token_wise_layers
 
 TEXTS = ["a short sentence", "a rather longer sentence with many more words in it than the others", "x"]
 

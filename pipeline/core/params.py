@@ -14,8 +14,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from pipeline.errors import PipelineError
-from pipeline.losses import LOSSES, loss_accepts
+from pipeline.core.errors import PipelineError
+from pipeline.core.loss_specs import LOSSES, loss_accepts
 
 Shape = Literal["pairs", "triplets", "scored"]
 # Columns each shape is normalised to by ingest; `score` is always in [0, 1] after ingest.
@@ -75,7 +75,7 @@ class MatryoshkaParams(_Strict):
     weights: list[float] | None = None  # one per dim; default 1 each
 
     @model_validator(mode="after")
-    def _valid_dims(self) -> "MatryoshkaParams":
+    def _valid_dims(self) -> MatryoshkaParams:
         if any(d <= 0 for d in self.dims) or len(set(self.dims)) != len(self.dims):
             raise ValueError(f"dims must be distinct positive integers, got {self.dims}")
         if self.weights is not None and len(self.weights) != len(self.dims):
@@ -97,7 +97,7 @@ class LossParams(_Strict):
         return value
 
     @model_validator(mode="after")
-    def _known_loss_params(self) -> "LossParams":
+    def _known_loss_params(self) -> LossParams:
         allowed = LOSSES[self.class_name].params
         for key, value in self.params.items():
             if key not in allowed:
@@ -152,7 +152,7 @@ class SplitParams(_Strict):
     test: float = Field(default=0.2, gt=0, lt=1)
 
     @model_validator(mode="after")
-    def _leaves_training_data(self) -> "SplitParams":
+    def _leaves_training_data(self) -> SplitParams:
         if self.validation + self.test >= 0.9:
             raise ValueError(f"validation + test = {self.validation + self.test} leaves under 10% to train")
         return self
@@ -186,7 +186,7 @@ class Params(_Strict):
     mlflow: MlflowParams = MlflowParams()
 
     @model_validator(mode="after")
-    def _matrix_names_exist(self) -> "Params":
+    def _matrix_names_exist(self) -> Params:
         for kind, names, defined in (("datasets", self.run.datasets, self.datasets), ("losses", self.run.losses, self.losses)):
             for name in names:
                 if name not in defined:
@@ -253,6 +253,9 @@ def stage_params(doc: str, argv: list[str] | None, *names: str) -> tuple[Params,
         parser.add_argument(f"--{name}", required=True)
     args = parser.parse_args(argv)
     params = load_params()
+    from pipeline.core.inputs import check_inputs
+
+    check_inputs(params)
     values = [getattr(args, name) for name in names]
     for name, value in zip(names, values):
         section = {"dataset": "datasets", "loss": "losses"}[name]

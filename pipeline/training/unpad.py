@@ -3,7 +3,7 @@
 A BERT-style layer is self-attention, which needs the padded [batch, length] layout, and then blocks that
 treat every token on its own: the attention output projection + LayerNorm and the feed-forward block.
 Those blocks hold 9 of the layer's 12 hidden^2 multiply-adds per token. Length buckets still leave ~27% of a
-docstrings batch as padding (pipeline/sampling.py). Here forward hooks gather the batch's real tokens into one
+docstrings batch as padding (pipeline/training/sampling.py). Here forward hooks gather the batch's real tokens into one
 [tokens, hidden] matrix before the attention output block and scatter the layer's output back into the
 padded layout after the feed-forward block, so that work is done for real tokens only.
 

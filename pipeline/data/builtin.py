@@ -342,7 +342,7 @@ class _Group(NamedTuple):
     size: int
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _query_space(language: str, attribute_count: int) -> tuple[tuple[_Group, ...], tuple[int, ...]]:
     """All (category, named kinds, phrasing) groups of queries naming `attribute_count` attributes, with
     cumulative sizes, so a query can be drawn by index without listing all 170k (zh) to 300k (en) of them."""

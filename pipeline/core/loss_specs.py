@@ -1,8 +1,8 @@
-"""Loss registry: which sentence-transformers losses the pipeline offers, what input each needs,
-which parameters it takes (checked at params load), and how to build it.
+"""Loss registry: which sentence-transformers losses the pipeline offers, what input each needs and which
+parameters it takes, checked when params.yaml is loaded (pipeline/training/losses.py builds them).
 
 `needs` is the input format the loss consumes; data of another shape is adapted by the rules in
-`pipeline.data.adapt_for_loss` (documented in the README and on every card that used one).
+`pipeline.data.adaptation` (documented in the README and on every card that used one).
 Nothing here imports torch: params validation must stay instant.
 """
 
@@ -120,39 +120,3 @@ LOSSES: dict[str, LossSpec] = {
 
 def loss_accepts(class_name: str, shape: str) -> bool:
     return shape in LOSSES[class_name].accepts
-
-
-def build_loss(class_name: str, params: dict[str, Any], model: Any, base_model: str,
-               matryoshka: tuple[list[int], list[float] | None] | None = None, trust_remote_code: bool = False) -> Any:
-    """Instantiate the sentence-transformers loss, turning the YAML strings into library objects;
-    wrap it in MatryoshkaLoss when `matryoshka` gives (dims, weights)."""
-    from sentence_transformers import SentenceTransformer, util
-    from sentence_transformers.sentence_transformer import losses
-
-    from pipeline.models import display_id, resolve_model
-
-    kwargs = dict(params)
-    if "similarity_fct" in kwargs:
-        kwargs["similarity_fct"] = getattr(util, kwargs["similarity_fct"])
-    if "distance_metric" in kwargs:
-        metric_enum = losses.TripletDistanceMetric if class_name == "TripletLoss" else losses.SiameseDistanceMetric
-        kwargs["distance_metric"] = getattr(metric_enum, kwargs["distance_metric"])
-    guide_id = kwargs.pop("guide", base_model)
-    if LOSSES[class_name].guided:
-        guide = SentenceTransformer(resolve_model(guide_id), trust_remote_code=trust_remote_code)
-        guide.max_seq_length = max(guide.max_seq_length, model.max_seq_length)  # the library refuses a shorter guide
-        kwargs["guide"] = guide.requires_grad_(False)
-    loss = getattr(losses, class_name)(model, **kwargs)
-    if LOSSES[class_name].guided:
-        # the card and MLflow show the loss config; the guide must appear as its id, not as a module repr with a local path
-        config = loss.get_config_dict()
-        loss.get_config_dict = lambda: {**config, "guide": display_id(guide_id)}
-    if matryoshka:
-        dims, weights = matryoshka
-        if max(dims) > model.get_embedding_dimension():
-            from pipeline.errors import PipelineError
-
-            raise PipelineError(f"params.yaml: matryoshka dims {dims}: the model's embeddings have only "
-                                f"{model.get_embedding_dimension()} dimensions")
-        loss = losses.MatryoshkaLoss(model, loss, matryoshka_dims=dims, matryoshka_weights=weights)
-    return loss

@@ -9,7 +9,6 @@ remote server come from the environment only: MLFLOW_TRACKING_USERNAME / _PASSWO
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import subprocess
@@ -19,7 +18,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import PipelineError
+from pipeline.core.errors import PipelineError
+from pipeline.core.handoffs import RunRef
 
 
 def repo_root() -> Path:
@@ -161,7 +161,7 @@ def cell_run(experiment: str, dataset: str, loss: str, base_model: str, run_file
     experiment_id = configure(experiment)
     run_id = None
     if not new and run_file is not None and run_file.exists():
-        recorded = json.loads(run_file.read_text())["run_id"]
+        recorded = RunRef.read(run_file).run_id
         try:
             mlflow.get_run(recorded)
             run_id = recorded
@@ -189,6 +189,23 @@ def cell_run(experiment: str, dataset: str, loss: str, base_model: str, run_file
         mlflow.end_run("FINISHED")
 
 
-def write_run_file(path: Path, run: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"run_id": run.info.run_id, "experiment_id": run.info.experiment_id}, indent=2) + "\n")
+def log_training_params(params: Any, dataset: str, loss: str, precision: str, precision_note: str, train_rows: int,
+                        adaptation: str | None) -> None:
+    """The cell's own params beside the trainer's (which transformers' MLflow callback logs itself):
+    what was trained, on what, how, and the choices the pipeline made (precision, adaptation)."""
+    import mlflow
+
+    from pipeline.core.models import display_id
+
+    loss_config, lora = params.losses[loss], params.train.lora
+    matryoshka = loss_config.matryoshka
+    mlflow.log_params({
+        "pipeline.dataset": dataset, "pipeline.loss": loss, "pipeline.loss_class": loss_config.class_name,
+        **{f"pipeline.loss.{k}": v for k, v in loss_config.params.items()},
+        **{f"pipeline.matryoshka.{k}": v for k, v in (matryoshka.model_dump() if matryoshka else {}).items()},
+        "pipeline.base_model": display_id(params.base_model), "pipeline.precision": precision,
+        "pipeline.precision_choice": precision_note, "pipeline.train_rows": train_rows,
+        "pipeline.adaptation": adaptation or "none",
+        **{f"pipeline.train.{k}": v for k, v in params.train.model_dump(exclude={"lora"}).items()},
+        **{f"pipeline.lora.{k}": v for k, v in (lora.model_dump() if lora else {}).items()},
+    })

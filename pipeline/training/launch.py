@@ -12,8 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
-from pipeline.errors import PipelineError
-from pipeline.params import Params
+from pipeline.core.errors import PipelineError
+from pipeline.core.params import Params
 
 LAUNCHED = "PIPELINE_LAUNCHED"  # set for the launched workers, so none of them launches again
 
@@ -46,7 +46,7 @@ def relaunched(params: Params, argv: list[str], cell: str) -> bool:
         return False
     print(f"train {cell}: launching {params.train.num_processes} processes with {params.train.launcher}")
     # the workers must import this same `pipeline` package, wherever the stage runs from
-    code_root = str(Path(__file__).resolve().parents[1])
+    code_root = str(Path(__file__).resolve().parents[2])
     env = {**os.environ, LAUNCHED: "1", "PYTHONPATH": os.pathsep.join(filter(None, [code_root, os.environ.get("PYTHONPATH")]))}
     if (code := subprocess.call(command, env=env)) != 0:
         raise PipelineError(f"train {cell}: {params.train.launcher} exited with status {code}")

@@ -1,32 +1,17 @@
-"""Test-time evaluation shared by baseline, train (validation) and evaluate (test).
+"""The library's evaluators, as the pipeline uses them for validation during training and for test scores.
 
-Every split is scored as scored pairs (Spearman / Pearson of cosine similarity). Pair and triplet data
-also get retrieval metrics (each anchor queries a corpus of all the split's positives and negatives:
-MRR@10, NDCG@10, Recall@1/@10) and triplet data triplet accuracy.
+Every set is scored as scored pairs (Pearson / Spearman of cosine similarity, EmbeddingSimilarityEvaluator).
+Pair and triplet sets also get retrieval metrics (each anchor queries a corpus of all the set's positives
+and negatives: MRR@10, NDCG@10, Recall@1/@10; InformationRetrievalEvaluator) and triplet sets triplet
+accuracy (TripletEvaluator).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from pipeline.data import adapt, read_split
-from pipeline.params import Params
 
-
-def scored_split(dataset: str, split: str, params: Params) -> "Any":
-    """A split as scored pairs (the adaptation rules of pipeline.data), the form Spearman needs."""
-    frame, shape = read_split(dataset, split)
-    scored, _ = adapt(frame, shape, "scored", params.adapt, params.seed)
-    return scored
-
-
-def truncated_dims(params: Params, loss: str, full_dim: int) -> list[int]:
-    """The Matryoshka dimensions of a loss that are smaller than the model's own (evaluated separately)."""
-    matryoshka = params.losses[loss].matryoshka
-    return [d for d in matryoshka.dims if d < full_dim] if matryoshka else []
-
-
-def similarity_evaluator(scored: "Any", name: str, batch_size: int = 64, dims: list[int] | None = None) -> Any:
+def similarity_evaluator(scored: Any, name: str, batch_size: int = 64, dims: list[int] | None = None) -> Any:
     """sentence-transformers' EmbeddingSimilarityEvaluator (Pearson and Spearman of cosine similarity).
 
     With Matryoshka `dims`, one evaluator per truncated dimension follows the full-size one, named
@@ -75,7 +60,7 @@ def similarity_evaluator(scored: "Any", name: str, batch_size: int = 64, dims: l
     return OneEncodeSequentialEvaluator([build(f"_dim{d}", d) for d in dims] + [build("", None)])
 
 
-def retrieval_evaluators(frame: "Any", shape: str, name: str) -> list[Any]:
+def retrieval_evaluators(frame: Any, shape: str, name: str) -> list[Any]:
     """InformationRetrievalEvaluator (and TripletEvaluator for triplets) for pair / triplet splits."""
     if shape == "scored":
         return []
@@ -96,20 +81,3 @@ def retrieval_evaluators(frame: "Any", shape: str, name: str) -> list[Any]:
         evaluators.append(TripletEvaluator(frame["anchor"].tolist(), frame["positive"].tolist(), frame["negative"].tolist(),
                                            name=f"{name}_triplet", write_csv=False, similarity_fn_names=["cosine"]))
     return evaluators
-
-
-def score(model: Any, scored: "Any", name: str, dims: list[int] | None = None) -> dict[str, float]:
-    """{'<name>_pearson_cosine': .., '<name>_spearman_cosine': ..} for one model on scored pairs
-    (plus '<name>_dim<D>_...' per Matryoshka dimension)."""
-    results = similarity_evaluator(scored, name, dims=dims)(model)
-    return {key: float(value) for key, value in results.items() if key.startswith(name + "_")}
-
-
-def score_split(model: Any, dataset: str, split: str, params: Params, name: str,
-                dims: list[int] | None = None) -> dict[str, float]:
-    """Spearman / Pearson on the split as scored pairs, plus retrieval and triplet metrics where the shape has them."""
-    frame, shape = read_split(dataset, split)
-    metrics = score(model, scored_split(dataset, split, params), name, dims)
-    for evaluator in retrieval_evaluators(frame, shape, name):
-        metrics.update({key: float(value) for key, value in evaluator(model).items()})
-    return metrics

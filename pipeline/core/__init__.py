@@ -1,0 +1,1 @@
+"""What every stage needs: typed params, output paths, typed hand-offs, errors, base-model resolution."""

@@ -1,0 +1,182 @@
+"""What one stage hands to another: typed records, each written by one stage and read back through the
+same class, so a renamed or missing field fails on read with one line, never as an empty card column.
+
+A record is validated on read (unknown or missing fields, wrong types): a file written by another
+version of the pipeline stops the reading stage and asks for `dvc repro`. Scores are grouped by metric
+family and keyed by the library's own metric names (`spearman_cosine`, `cosine_ndcg@10`), so readers
+take them by structure; the flat names MLflow and `eval.json` users see are built in one place,
+`Scores.flat`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from pipeline.core import files
+from pipeline.core.errors import PipelineError
+
+Shape = Literal["pairs", "triplets", "scored"]
+H = TypeVar("H", bound="Handoff")
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Handoff(_Record):
+    WRITER: ClassVar[str]  # the stage that writes it, named in the error when it is missing
+
+    def write(self, path: Path) -> None:
+        # sorted keys: a stable file for DVC, and the order the card lists hyperparameters in
+        files.write_json(path, self.model_dump(mode="json"))
+
+    @classmethod
+    def read(cls: type[H], path: Path) -> H:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise PipelineError(f"{path}: not found; the {cls.WRITER} stage writes it: run `dvc repro`") from None
+        try:
+            return cls.model_validate_json(text)
+        except ValidationError as error:
+            first = error.errors()[0]
+            where = ".".join(str(part) for part in first["loc"]) or "(top level)"
+            raise PipelineError(f"{path}: not a {cls.__name__} this pipeline reads ({where}: {first['msg']}); "
+                                f"it was written by another version: run `dvc repro`") from None
+
+
+# --- ingest ----------------------------------------------------------------------------------------------
+
+class FileReport(_Record):
+    rows_in: int
+    rows_out: int
+    dropped: dict[str, int]  # reason -> rows dropped for it
+
+
+class IngestReport(Handoff):
+    """results/ingest/<set>.json: rows in and out of the source, drops per reason."""
+
+    WRITER = "ingest"
+    shape: Shape
+    source: FileReport
+
+
+# --- split -----------------------------------------------------------------------------------------------
+
+class SplitReport(Handoff):
+    """results/split/<set>.json: rows per split."""
+
+    WRITER = "split"
+    shape: Shape
+    rows: dict[str, int]  # train / validation / test -> rows
+
+
+# --- scores (baseline, evaluate) -------------------------------------------------------------------------
+
+class Scores(_Record):
+    """One model on one set, by metric family, keyed by the metric names of the library's evaluators."""
+
+    similarity: dict[str, float]  # EmbeddingSimilarityEvaluator: pearson_cosine, spearman_cosine
+    dims: dict[int, dict[str, float]] = {}  # the same at each truncated Matryoshka dimension
+    retrieval: dict[str, float] = {}  # InformationRetrievalEvaluator (pair and triplet sets)
+    triplet: dict[str, float] = {}  # TripletEvaluator (triplet sets)
+
+    @property
+    def spearman(self) -> float:
+        return self.similarity["spearman_cosine"]
+
+    def families(self, name: str, suffix: str = "") -> dict[str, dict[str, float]]:
+        """{evaluator name: its metrics}, named as the card and MLflow show them: `name`, `name_dim<D>`,
+        `name_retrieval`, `name_triplet`, with `suffix` after the dimension or before the family
+        (`test_dim64_base_model`, `test_base_model_retrieval`)."""
+        families = {name + suffix: self.similarity, **{f"{name}_dim{dim}{suffix}": m for dim, m in self.dims.items()}}
+        if self.retrieval:
+            families[f"{name}{suffix}_retrieval"] = self.retrieval
+        if self.triplet:
+            families[f"{name}{suffix}_triplet"] = self.triplet
+        return families
+
+    def flat(self, name: str) -> dict[str, float]:
+        """`<evaluator>_<metric>` keys, as the library's evaluators return them (e.g. test_spearman_cosine)."""
+        return {f"{evaluator}_{metric}": value
+                for evaluator, metrics in self.families(name).items() for metric, value in metrics.items()}
+
+
+class BaselineScores(Handoff):
+    """results/baseline/<set>.json: the untuned base model on the set's test split."""
+
+    WRITER = "baseline"
+    base_model: str  # as cards and MLflow show it: the Hub id or a local directory's name
+    test: Scores
+
+
+class SetResult(_Record):
+    """A fine-tuned model and the base model on one set."""
+
+    tuned: Scores
+    base: Scores
+
+    @property
+    def gain(self) -> float:
+        return self.tuned.spearman - self.base.spearman
+
+
+class EvalResult(Handoff):
+    """results/evaluate/<dataset>/<loss>.json: the cell's test scores beside the base model's."""
+
+    WRITER = "evaluate"
+    test: SetResult
+
+    def flat(self) -> dict[str, float]:
+        """The metric names MLflow shows: test_*, base_test_*, spearman_gain."""
+        return {**self.test.tuned.flat("test"), **{f"base_{k}": v for k, v in self.test.base.flat("test").items()},
+                "spearman_gain": self.test.gain}
+
+
+# --- train -----------------------------------------------------------------------------------------------
+
+class DatasetFacts(_Record):
+    key: str
+    name: str
+    shape: Shape
+    source: str
+    train_rows: int
+    adaptation: str | None  # the adaptation rule used, None when the loss takes the shape natively
+
+
+class LossFacts(_Record):
+    name: str
+    class_name: str
+    params: dict[str, Any]
+    matryoshka: dict[str, Any] | None
+
+    @property
+    def display_name(self) -> str:
+        return f"MatryoshkaLoss({self.class_name})" if self.matryoshka else self.class_name
+
+
+class TrainFacts(Handoff):
+    """results/train/<dataset>/<loss>/facts.json: what the card needs from training."""
+
+    WRITER = "train"
+    card: dict[str, Any]  # sentence-transformers' card data (its own structure, restored as is by the card stage)
+    dataset: DatasetFacts
+    loss: LossFacts
+    base_model: str
+    precision: str  # e.g. "fp32 (auto: CPU without AVX512-BF16/AMX)"
+    adapter: str | None  # the LoRA adapter's config when one was trained
+    train_seconds: float
+    train_loss: float
+    global_step: int
+    reload_max_abs_diff: float  # the saved model against the trained one, on a few training texts
+
+
+class RunRef(Handoff):
+    """results/train/<dataset>/<loss>/run.json: the cell's MLflow run, which evaluate and card log into."""
+
+    WRITER = "train"
+    run_id: str
+    experiment_id: str

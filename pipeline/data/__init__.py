@@ -1,0 +1,1 @@
+"""Reading sources, cleaning rows, splitting without leakage and adapting shapes to what a loss needs."""

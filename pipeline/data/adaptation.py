@@ -1,0 +1,146 @@
+"""The shape-adaptation rules, used when a loss needs another input than the dataset's shape (the card states
+the rule it used):
+- scored -> pairs: rows with score >= adapt.positive_threshold become (anchor=sentence1, positive=sentence2).
+- scored -> triplets: for each sentence1, a sentence2 scored >= threshold is the positive and one scored
+  below it the negative; if it has none below, a random other sentence2 is the negative.
+- pairs -> triplets: the negative is another row's positive: by default (adapt.negatives = lexical) the one
+  sharing the most words with the pair's positive, or a random one (random), or the hardest non-positive
+  found by sentence_transformers.util.mine_hard_negatives using the base model (mined).
+- pairs -> scored: each pair scores 1.0, plus one negative per anchor (chosen as for triplets; mined falls
+  back to random here so test pairs never depend on a model) at 0.0.
+- triplets -> scored: (anchor, positive) scores 1.0 and (anchor, negative) 0.0.
+- triplets -> pairs: nothing to adapt; in-batch-negative losses take the negative column as a hard negative.
+- any -> binary (ContrastiveLoss): scored pairs with score >= threshold -> 1.0, else 0.0.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter, defaultdict
+from typing import Any
+
+from pipeline.core.errors import PipelineError
+from pipeline.core.params import AdaptParams
+
+
+def _other_index(rng: random.Random, index: int, size: int) -> int:
+    other = rng.randrange(size - 1)
+    return other + 1 if other >= index else other
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[^\W_]+", text.casefold()))
+
+
+def lexical_negatives(positives: list[str], rng: random.Random) -> list[str]:
+    """For each row, another row's positive sharing the most words with its own positive (ties broken at
+    random, seeded); a random other positive when none shares a word. Model-independent hard negatives:
+    random ones are so easy that a good base model already ranks them near the Spearman ceiling."""
+    words = [_words(text) for text in positives]
+    postings: dict[str, list[int]] = defaultdict(list)
+    for index, row_words in enumerate(words):
+        for word in row_words:
+            postings[word].append(index)
+    common = max(20, len(positives) // 20)  # words in >5% of rows say nothing about relatedness
+    negatives = []
+    for index, row_words in enumerate(words):
+        overlap: Counter = Counter()
+        for word in row_words:
+            if len(postings[word]) <= common:
+                overlap.update(i for i in postings[word] if positives[i] != positives[index])
+        if overlap:
+            best = max(overlap.values())
+            choice = rng.choice(sorted(i for i, n in overlap.items() if n == best))
+        else:
+            choice = _other_index(rng, index, len(positives))
+        negatives.append(positives[choice])
+    return negatives
+
+
+def adapt(frame: Any, shape: str, needs: str, adapt_params: AdaptParams, seed: int,
+          mining_model: Any = None) -> tuple[Any, str | None]:
+    """Return the data in the input format a loss needs, and the rule used (None when native)."""
+    import pandas as pd
+
+    rng = random.Random(seed)
+    threshold = adapt_params.positive_threshold
+    target = "scored" if needs == "binary" else needs
+    if shape == target or (shape == "triplets" and target == "pairs"):
+        out, rule = frame, None
+    elif target == "scored" and shape == "pairs":
+        positives = frame["positive"].tolist()
+        negatives = _sampled_negatives(positives, adapt_params.negatives, rng)
+        rows = []
+        for anchor, positive, negative in zip(frame["anchor"], positives, negatives):
+            rows.append((anchor, positive, 1.0))
+            if negative != positive:
+                rows.append((anchor, negative, 0.0))
+        out = pd.DataFrame(rows, columns=["sentence1", "sentence2", "score"])
+        rule = f"pairs -> scored pairs: each pair scores 1.0, plus one {NEGATIVE_RULES[adapt_params.negatives]} at 0.0"
+    elif target == "scored" and shape == "triplets":
+        pos = frame[["anchor", "positive"]].set_axis(["sentence1", "sentence2"], axis=1).assign(score=1.0)
+        neg = frame[["anchor", "negative"]].set_axis(["sentence1", "sentence2"], axis=1).assign(score=0.0)
+        out = pd.concat([pos, neg]).sort_index(kind="stable").reset_index(drop=True)
+        rule = "triplets -> scored pairs: (anchor, positive) scores 1.0, (anchor, negative) 0.0"
+    elif target == "pairs" and shape == "scored":
+        out = frame[frame["score"] >= threshold][["sentence1", "sentence2"]].set_axis(["anchor", "positive"], axis=1)
+        rule = f"scored pairs -> pairs: rows with normalised score >= {threshold} become (anchor, positive)"
+    elif target == "triplets" and shape == "pairs":
+        if adapt_params.negatives == "mined" and mining_model is not None:
+            out = _mine_negatives(frame, mining_model)
+            rule = "pairs -> triplets: hardest non-positive mined with util.mine_hard_negatives using the base model"
+        else:
+            negatives = _sampled_negatives(frame["positive"].tolist(), adapt_params.negatives, rng)
+            out = frame.assign(negative=negatives)
+            out = out[out["negative"] != out["positive"]]
+            rule = f"pairs -> triplets: the negative is {NEGATIVE_RULES[adapt_params.negatives]}"
+    elif target == "triplets" and shape == "scored":
+        out = _scored_to_triplets(frame, threshold, rng)
+        rule = (f"scored pairs -> triplets: per sentence1, a sentence2 scored >= {threshold} is the positive and one "
+                f"scored below it (else a random other sentence2) the negative")
+    else:
+        raise PipelineError(f"no adaptation rule from {shape} to {needs}")
+    if needs == "binary":
+        out = out.assign(score=(out["score"] >= threshold).astype(float))
+        rule = (rule + "; " if rule else "") + f"scores binarised at {threshold} for a 0/1 label"
+    return out.reset_index(drop=True), rule
+
+
+NEGATIVE_RULES = {
+    "lexical": "other row's positive sharing the most words with the pair's positive (seeded tie-break)",
+    "random": "other row's positive chosen at random (seeded)",
+    "mined": "other row's positive chosen at random (seeded)",  # mining applies to pairs -> triplets only
+}
+
+
+def _sampled_negatives(positives: list[str], how: str, rng: random.Random) -> list[str]:
+    if how == "lexical":
+        return lexical_negatives(positives, rng)
+    return [positives[_other_index(rng, i, len(positives))] for i in range(len(positives))]
+
+
+def _scored_to_triplets(frame: Any, threshold: float, rng: random.Random) -> Any:
+    import pandas as pd
+
+    by_anchor: dict[str, tuple[list[str], list[str]]] = {}
+    for s1, s2, score in zip(frame["sentence1"], frame["sentence2"], frame["score"]):
+        good, bad = by_anchor.setdefault(s1, ([], []))
+        (good if score >= threshold else bad).append(s2)
+    all_second = frame["sentence2"].tolist()
+    rows = []
+    for anchor, (good, bad) in by_anchor.items():
+        for positive in good:
+            negative = bad[rng.randrange(len(bad))] if bad else all_second[rng.randrange(len(all_second))]
+            if negative != positive:
+                rows.append((anchor, positive, negative))
+    return pd.DataFrame(rows, columns=["anchor", "positive", "negative"])
+
+
+def _mine_negatives(frame: Any, model: Any) -> Any:
+    from datasets import Dataset
+    from sentence_transformers.util import mine_hard_negatives
+
+    mined = mine_hard_negatives(Dataset.from_pandas(frame, preserve_index=False), model, num_negatives=1,
+                                sampling_strategy="top", output_format="triplet", verbose=False)
+    return mined.to_pandas().set_axis(["anchor", "positive", "negative"], axis=1)

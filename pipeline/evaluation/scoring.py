@@ -1,0 +1,52 @@
+"""Scoring a model on a set: its split read and adapted to scored pairs, every metric family the set's shape
+has, returned as typed Scores (shared by baseline, train's validation and evaluate)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipeline.core.handoffs import Scores
+from pipeline.core.params import Params
+from pipeline.data.adaptation import adapt
+from pipeline.data.splitting import read_split
+from pipeline.evaluation.evaluators import retrieval_evaluators, similarity_evaluator
+
+
+def scored_split(name: str, split: str, params: Params) -> Any:
+    """A split as scored pairs (the adaptation rules of pipeline.data.adaptation), the form Spearman needs."""
+    frame, shape = read_split(name, split)
+    scored, _ = adapt(frame, shape, "scored", params.adapt, params.seed)
+    return scored
+
+
+def truncated_dims(params: Params, loss: str, full_dim: int) -> list[int]:
+    """The Matryoshka dimensions of a loss that are smaller than the model's own (evaluated separately)."""
+    matryoshka = params.losses[loss].matryoshka
+    return [d for d in matryoshka.dims if d < full_dim] if matryoshka else []
+
+
+def _own_metrics(results: dict[str, float], evaluator_name: str) -> dict[str, float]:
+    """The metrics of one evaluator, by the library's metric name (it prefixes each with its own name)."""
+    prefix = evaluator_name + "_"
+    return {key[len(prefix):]: float(value) for key, value in results.items() if key.startswith(prefix)}
+
+
+def similarity_scores(model: Any, scored: Any, dims: list[int] | None = None) -> Scores:
+    """Pearson / Spearman of cosine similarity at full size and at each truncated dimension."""
+    evaluator = similarity_evaluator(scored, "s", dims=dims)
+    results = evaluator(model)
+    # the full-size evaluator's name ("s") prefixes the truncated ones' too ("s_dim64"): take theirs first
+    by_dim = {dim: _own_metrics(results, f"s_dim{dim}") for dim in dims or []}
+    claimed = {f"s_dim{dim}_{metric}" for dim, metrics in by_dim.items() for metric in metrics}
+    return Scores(similarity=_own_metrics({k: v for k, v in results.items() if k not in claimed}, "s"), dims=by_dim)
+
+
+def score_split(model: Any, name: str, split: str, params: Params, dims: list[int] | None = None) -> Scores:
+    """Every metric family of a split: similarity (and per Matryoshka dimension), retrieval and triplet
+    accuracy where the set's shape has them."""
+    frame, shape = read_split(name, split)
+    scores = similarity_scores(model, scored_split(name, split, params), dims)
+    families: dict[str, dict[str, float]] = {}
+    for evaluator in retrieval_evaluators(frame, shape, "s"):
+        families[evaluator.name.removeprefix("s_")] = _own_metrics(evaluator(model), evaluator.name)
+    return scores.model_copy(update=families)

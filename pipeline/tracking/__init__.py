@@ -1,0 +1,1 @@
+"""MLflow runs and Hugging Face model cards."""

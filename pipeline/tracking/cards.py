@@ -1,0 +1,97 @@
+"""Rendering a cell's Hugging Face model card with sentence-transformers' own card data and template.
+
+The card data is restored from what the train stage saved (TrainFacts); the test scores come from the
+evaluate stage (EvalResult) by structure: each metric family becomes one library evaluator's results,
+shown as this model's column and, beside it, the untuned base model's. The library's template is
+patched only where the pipeline knows more (TEMPLATE_PATCHES).
+"""
+
+from __future__ import annotations
+
+import random
+from pathlib import Path
+from typing import Any
+
+from pipeline.core.errors import PipelineError
+from pipeline.core.handoffs import EvalResult, Scores, TrainFacts
+from pipeline.evaluation.evaluators import retrieval_evaluators
+from pipeline.tracking.card_data import BASE_SUFFIX
+
+# (text in the library's template, replacement): what the pipeline states differently or adds.
+TEMPLATE_PATCHES = [
+    ("* Approximate statistics based on the first {{ [dataset['size'], 100] | min }} samples:",
+     "* Statistics over all {{ \"{:,}\".format(dataset['size']) }} training samples (tokens of the model's tokenizer):"),
+    ("{{ dataset[\"loss\"][\"config_code\"] }}{% endif %}\n",
+     "{{ dataset[\"loss\"][\"config_code\"] }}{% endif %}\n"
+     "{% if dataset['adaptation'] %}* Adaptation: {{ dataset['adaptation'] }}\n{% endif %}"),
+    ("```\n{{ model_string }}\n```\n",
+     "```\n{{ model_string }}\n{% if adapter %}  (adapter): {{ adapter }}\n{% endif %}```\n"),
+    ("### Framework Versions\n",
+     "### Training Precision\n- {{ precision }}\n\n### Framework Versions\n"),
+]
+# The metric the card bolds in each family's table.
+PRIMARY = {"similarity": "spearman_cosine", "retrieval": "cosine_ndcg@10", "triplet": "cosine_accuracy"}
+
+
+def patched_template(template_path: Path) -> str:
+    template = template_path.read_text(encoding="utf-8")
+    for old, new in TEMPLATE_PATCHES:
+        if old not in template:  # the library changed its template: fail loudly, not silently
+            raise PipelineError(f"{template_path}: expected template text not found: {old[:60]!r}")
+        template = template.replace(old, new)
+    return template
+
+
+def _family(evaluator_name: str) -> str:
+    return next((kind for kind in ("retrieval", "triplet") if evaluator_name.endswith(f"_{kind}")), "similarity")
+
+
+def card_evaluators(scores: Scores, suffix: str, test_native: Any, test_scored: Any) -> dict[Any, dict[str, float]]:
+    """{library evaluator: its results} for every metric family in `scores`, named "test..." (+ `suffix`)
+    the way the evaluators name their own results (the card groups them into one table per evaluator class)."""
+    from pipeline.data.cleaning import shape_of
+
+    from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
+
+    families = scores.families("test", suffix)
+    # the library's own class (never run here): the card names and links the evaluator by its class
+    evaluators = [EmbeddingSimilarityEvaluator(test_scored["sentence1"].tolist(), test_scored["sentence2"].tolist(),
+                                               test_scored["score"].tolist(), main_similarity="cosine",
+                                               similarity_fn_names=["cosine"], name=evaluator_name)
+                  for evaluator_name in families if _family(evaluator_name) == "similarity"]
+    evaluators += retrieval_evaluators(test_native, shape_of(list(test_native.columns)), "test" + suffix)
+    results = {}
+    for evaluator in evaluators:
+        if evaluator.name not in families:
+            continue
+        # set by an evaluator only when it runs; the card needs it to bold the primary row
+        evaluator.primary_metric = f"{evaluator.name}_{PRIMARY[_family(evaluator.name)]}"
+        results[evaluator] = {f"{evaluator.name}_{metric}": value for metric, value in families[evaluator.name].items()}
+    return results
+
+
+def render_card(model: Any, facts: TrainFacts, result: EvalResult, test_native: Any, test_scored: Any) -> str:
+    """Restore the card data saved by training, add the test scores and widget examples, render the text."""
+    from datasets import Dataset
+    from huggingface_hub import ModelCard
+
+    data = model.model_card_data
+    data.restore(facts.card)
+    data.base_model = facts.base_model
+    data.model_name = f"{facts.base_model} fine-tuned on {facts.dataset.name} with {facts.loss.display_name}"
+    data.train_datasets[0]["adaptation"] = facts.dataset.adaptation
+    random.seed(0)  # the library samples widget rows with the global RNG
+    text_columns = [c for c in test_native.columns if c != "score"]
+    data.set_widget_examples(Dataset.from_pandas(test_native[text_columns], preserve_index=False))
+    # Set directly rather than via set_evaluation_metrics, which would add a step-0 row to the training logs.
+    # Each family appears twice, as this model ("test...") and the untuned base ("test_base_model..."),
+    # which the library renders as two columns of one table.
+    ours = card_evaluators(result.test.tuned, "", test_native, test_scored)
+    base = card_evaluators(result.test.base, f"_{BASE_SUFFIX}", test_native, test_scored)
+    data.eval_results_dict = {}
+    for (evaluator, metrics), (base_evaluator, base_metrics) in zip(ours.items(), base.items()):
+        data.eval_results_dict[evaluator] = metrics
+        data.eval_results_dict[base_evaluator] = base_metrics
+    card = ModelCard.from_template(card_data=data, template_str=patched_template(Path(data.template_path)),
+                                   hf_emoji="🤗", precision=facts.precision, adapter=facts.adapter)
+    return str(card)

@@ -1,0 +1,49 @@
+"""Checkpoints: resuming an interrupted run of the same cell, and not paying for a checkpoint nobody reads."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from typing import Any
+
+from pipeline.core import paths
+from pipeline.core.params import Params
+
+
+def skip_final_checkpoint() -> Any:
+    """A callback that cancels the checkpoint the trainer saves when the last step ends. train.py saves the
+    model right after and then deletes the checkpoints; that save (model, optimizer, RNG states) took 1.1 s
+    of a 26 s benchmark run. Periodic checkpoints for resuming are kept."""
+    from transformers import TrainerCallback
+
+    class SkipFinalCheckpoint(TrainerCallback):
+        def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            if state.global_step >= state.max_steps:
+                control.should_save = False
+
+    return SkipFinalCheckpoint()
+
+
+def resumable_checkpoint(params: Params, dataset: str, loss: str) -> str | None:
+    """The last checkpoint of an interrupted run of this same cell and configuration, if any.
+
+    A fingerprint of everything training reads (params and the training split's bytes) is stored beside
+    the checkpoints; a different fingerprint means a different run, whose checkpoints are discarded."""
+    ckpt_dir = paths.checkpoints(dataset, loss)
+    config = params.model_dump(include={"base_model", "seed", "adapt", "train"}) | {
+        "loss": params.losses[loss].model_dump(), "dataset": params.datasets[dataset].model_dump()}
+    digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
+    digest.update(paths.split_file(dataset, "train").read_bytes())
+    stamp = ckpt_dir / "fingerprint.txt"
+    if stamp.exists() and stamp.read_text() == digest.hexdigest():
+        # A kill during a save leaves a checkpoint without trainer_state.json (written last): skip it.
+        for candidate in sorted(ckpt_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]), reverse=True):
+            if (candidate / "trainer_state.json").exists():
+                return str(candidate)
+            shutil.rmtree(candidate, ignore_errors=True)
+        return None
+    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    ckpt_dir.mkdir(parents=True)
+    stamp.write_text(digest.hexdigest())
+    return None

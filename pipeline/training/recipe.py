@@ -1,0 +1,145 @@
+"""The steps of one cell's fine-tune, in the order of sentence-transformers' training examples: the model
+(with the pipeline's speed-ups and an optional LoRA adapter), the training data adapted to the loss, the
+validation evaluator, and after training the verified save, the curves and the facts the card needs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pipeline.core import paths
+from pipeline.core.errors import PipelineError
+from pipeline.core.handoffs import DatasetFacts, LossFacts, TrainFacts
+from pipeline.core.loss_specs import LOSSES
+from pipeline.core.params import Params
+
+VALIDATION_METRIC = "eval_validation_spearman_cosine"  # what the trainer logs for the evaluator named "validation"
+
+
+def build_model(params: Params, dataset: str) -> Any:
+    """The base model ready to fine-tune: card data, sequence length, the CPU speed-ups params ask for, and
+    a LoRA adapter when `train.lora` is set."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from pipeline.core.models import display_id, resolve_model
+    from pipeline.tracking.card_data import PipelineCardData
+    from pipeline.training import fast_dropout, unpad
+
+    config, base = params.datasets[dataset], display_id(params.base_model)
+    card_data = PipelineCardData(local_files_only=True, train_datasets=[{"name": config.name or dataset}],
+                                 language=config.language)
+    model = SentenceTransformer(resolve_model(params.base_model), model_card_data=card_data,
+                                trust_remote_code=params.trust_remote_code)
+    model.max_seq_length = params.train.max_seq_length
+    model.model_card_data.base_model = base
+    # transformers' MLflow callback logs the model config, whose _name_or_path would be a local path
+    model[0].auto_model.config._name_or_path = base
+    if params.train.freeze_word_embeddings:
+        # 11.7M of MiniLM's 22.7M weights are the vocabulary table; fine-tuning moves few rows of it, and
+        # skipping its dense gradient and Adam update saved ~20% of a CPU step (benchmarks/README.md).
+        model[0].auto_model.get_input_embeddings().requires_grad_(False)
+    if params.train.fast_dropout and not torch.cuda.is_available():  # GPU masks are cheap; fused SDPA wins there
+        fast_dropout.install(model[0].auto_model)
+    if params.train.unpad:
+        unpad.install(model[0])
+    if lora := params.train.lora:
+        from peft import LoraConfig, TaskType
+
+        model.add_adapter(LoraConfig(task_type=TaskType.FEATURE_EXTRACTION, r=lora.rank, lora_alpha=lora.alpha,
+                                     lora_dropout=lora.dropout, target_modules=list(lora.target_modules)))
+    return model
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    frame: Any  # the rows the loss trains on, in its input format
+    shape: str  # the dataset's own shape
+    rule: str | None  # the adaptation rule that made `frame`, None when the loss takes the shape natively
+
+    def as_dataset(self) -> Any:
+        from datasets import Dataset
+
+        return Dataset.from_pandas(self.frame, preserve_index=False)
+
+
+def training_data(params: Params, dataset: str, loss: str, model: Any) -> TrainingData:
+    """The training split in the input format the loss needs (pipeline.data.adaptation)."""
+    from pipeline.data.adaptation import adapt
+    from pipeline.data.splitting import read_split
+
+    frame, shape = read_split(dataset, "train")
+    adapted, rule = adapt(frame, shape, LOSSES[params.losses[loss].class_name].needs, params.adapt, params.seed, model)
+    if len(adapted) < 2:
+        raise PipelineError(f"{paths.split_file(dataset, 'train')}: only {len(adapted)} training rows after adaptation ({rule})")
+    return TrainingData(adapted, shape, rule)
+
+
+def validation_evaluator(params: Params, dataset: str, loss: str, model: Any) -> Any:
+    """Spearman on the validation split (and per Matryoshka dimension), run by the trainer every eval step."""
+    from pipeline.evaluation.evaluators import similarity_evaluator
+    from pipeline.evaluation.scoring import scored_split, truncated_dims
+
+    dims = truncated_dims(params, loss, model.get_embedding_dimension())
+    return similarity_evaluator(scored_split(dataset, "validation", params), "validation", params.train.batch_size, dims)
+
+
+def save_verified(model: Any, out_dir: Path, texts: list[str]) -> float:
+    """Save the model next to `out_dir` and move it into place only once it reproduces the trained
+    embeddings when loaded back; returns the largest embedding difference seen."""
+    import shutil
+
+    from sentence_transformers import SentenceTransformer
+
+    staging = out_dir.with_name(f".{out_dir.name}.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    model.save(str(staging), create_model_card=False)
+    reloaded = SentenceTransformer(str(staging), device=str(model.device))
+    difference = float(abs(model.encode(texts) - reloaded.encode(texts)).max())
+    if difference > 1e-5:  # e.g. an adapter saved without its base weights
+        raise PipelineError(f"{out_dir}: the saved model does not reproduce the trained embeddings (max diff {difference:.2e})")
+    staging.rename(out_dir)
+    return difference
+
+
+def curves_csv(log_history: list[dict[str, Any]]) -> tuple[str, str]:
+    """CSV text for the DVC plots: training loss per logging step, validation Spearman per evaluation."""
+    loss_rows = ["step,epoch,loss"] + [f"{h['step']},{h['epoch']:.4f},{h['loss']:.6f}" for h in log_history if "loss" in h]
+    val_rows = ["step,epoch,spearman"] + [f"{h['step']},{h['epoch']:.4f},{h[VALIDATION_METRIC]:.6f}"
+                                          for h in log_history if VALIDATION_METRIC in h]
+    return "\n".join(loss_rows) + "\n", "\n".join(val_rows) + "\n"
+
+
+def card_facts(model: Any, params: Params) -> dict[str, Any]:
+    """sentence-transformers' card data as it stands after training, with the evaluation schedule, which the
+    library leaves out of the card and the seed cards list."""
+    facts = model.model_card_data.facts()
+    schedule: dict[str, Any] = {"eval_strategy": params.train.eval_strategy}
+    if params.train.eval_strategy == "steps":
+        schedule["eval_steps"] = params.train.eval_steps
+    facts["all_hyperparameters"] = {**schedule, **facts["all_hyperparameters"]}
+    if params.train.eval_strategy != "no":
+        facts["non_default_hyperparameters"] = {**schedule, **facts["non_default_hyperparameters"]}
+    return facts
+
+
+def train_facts(model: Any, params: Params, dataset: str, loss: str, data: TrainingData, precision_note: str,
+                seconds: float, result: Any, reload_diff: float) -> TrainFacts:
+    """Everything the card stage needs from this training run."""
+    from pipeline.core.models import display_id
+
+    config, loss_config, lora = params.datasets[dataset], params.losses[loss], params.train.lora
+    matryoshka = loss_config.matryoshka
+    return TrainFacts(
+        card=card_facts(model, params),
+        dataset=DatasetFacts(key=dataset, name=config.name or dataset, shape=data.shape, source=config.source,
+                             train_rows=len(data.frame), adaptation=data.rule),
+        loss=LossFacts(name=loss, class_name=loss_config.class_name, params=loss_config.params,
+                       matryoshka=matryoshka.model_dump() if matryoshka else None),
+        base_model=display_id(params.base_model), precision=precision_note, train_seconds=round(seconds, 2),
+        adapter=(f"LoraConfig(r={lora.rank}, lora_alpha={lora.alpha}, lora_dropout={lora.dropout}, "
+                 f"target_modules={list(lora.target_modules)}) via PEFT; only adapter weights are trained and saved")
+                if lora else None,
+        train_loss=result.training_loss, global_step=result.global_step, reload_max_abs_diff=reload_diff,
+    )

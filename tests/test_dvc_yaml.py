@@ -1,0 +1,122 @@
+"""dvc.yaml keeps DVC's promise: every stage lists exactly the project modules it runs, its matrix and data
+inputs match params.yaml (dvc.inputs.yaml), outputs match pipeline/core/paths.py, and the package imports
+point down (stages -> sub-packages -> core) with no cycle."""
+
+from __future__ import annotations
+
+import ast
+import importlib.util
+
+import pytest
+import yaml
+
+from pipeline.core import paths
+from pipeline.core.inputs import INPUTS_FILE, render
+from pipeline.core.params import load_params
+from tests.conftest import ROOT
+
+spec = importlib.util.spec_from_file_location("code_deps", ROOT / "scripts" / "code_deps.py")
+code_deps = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(code_deps)
+DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+STAGES = code_deps.stage_bodies(DVC_YAML)
+# Which sub-packages each layer may import: stages (the top-level modules) anything below them.
+LAYERS = {"core": set(), "data": {"core"}, "evaluation": {"core", "data"}, "tracking": {"core", "data", "evaluation"},
+          "training": {"core", "data", "evaluation", "tracking"}}
+
+
+def test_every_stage_lists_exactly_the_modules_it_runs() -> None:
+    problems = code_deps.problems(DVC_YAML)
+    assert not problems, f"run `python scripts/code_deps.py --write`: {problems}"
+
+
+def test_code_deps_follow_lazy_imports_inside_functions() -> None:
+    # the stages import their heavy helpers inside main(); those count as much as top-level imports
+    train = code_deps.code_deps("pipeline.train")
+    assert "pipeline/training/recipe.py" in train and "pipeline/training/unpad.py" in train
+    assert "pipeline/tracking/cards.py" not in train  # train never renders a card
+    assert "pipeline/data/readers.py" not in code_deps.code_deps("pipeline.evaluate")
+
+
+def test_dvc_inputs_match_params_yaml() -> None:
+    assert (ROOT / INPUTS_FILE).read_text() == render(load_params(ROOT / "params.yaml")), \
+        "dvc.inputs.yaml is stale: any stage run by DVC refreshes it, or pipeline.core.inputs.write_inputs"
+
+
+def test_each_ingest_depends_on_its_own_source_only() -> None:
+    ingest = DVC_YAML["stages"]["ingest"]["do"]
+    data_deps = [dep for dep in ingest["deps"] if not dep.startswith("pipeline/")]
+    assert data_deps == ["${item.files[0]}", "${item.files[1]}", "${item.files[2]}"]
+    assert "data/raw" not in str(DVC_YAML)
+
+
+@pytest.mark.parametrize("stage", sorted(STAGES))
+def test_stage_runs_its_own_module(stage: str) -> None:
+    assert code_deps.stage_module(STAGES[stage]) == f"pipeline.{stage}"
+    assert (ROOT / "pipeline" / f"{stage}.py").is_file()
+
+
+def test_outputs_match_paths_module() -> None:
+    text = (ROOT / "dvc.yaml").read_text()
+    templated = {  # each path function rendered with the placeholders dvc.yaml uses
+        paths.ingested("${key}"), paths.ingest_report("${key}"), paths.split_file("${key}", "test"),
+        paths.split_report("${key}"), paths.baseline_scores("${key}"),
+        paths.model_dir("${item.dataset}", "${item.loss}"), paths.train_facts("${item.dataset}", "${item.loss}"),
+        paths.mlflow_run("${item.dataset}", "${item.loss}"), paths.eval_result("${item.dataset}", "${item.loss}"),
+        paths.card("${item.dataset}", "${item.loss}"), paths.loss_curve("${item.dataset}", "${item.loss}"),
+        paths.val_curve("${item.dataset}", "${item.loss}"), paths.LEADERBOARD_MD, paths.METRICS, paths.HEATMAP,
+    }
+    missing = sorted(str(p) for p in templated if str(p) not in text)
+    assert not missing, missing
+
+
+def _package_imports() -> dict[str, set[str]]:
+    """{module: project modules it imports} for every module of the package."""
+    graph = {}
+    for path in sorted((ROOT / "pipeline").rglob("*.py")):
+        module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
+        graph[module] = code_deps._imports(path)
+    return graph
+
+
+def test_sub_packages_import_only_downwards() -> None:
+    wrong = []
+    for module, imported in _package_imports().items():
+        parts = module.split(".")
+        if len(parts) < 3:  # a stage module or the package itself: it may import anything
+            continue
+        allowed = LAYERS[parts[1]] | {parts[1]}
+        for name in imported:
+            target = name.split(".")
+            if len(target) < 2 or target[1] not in allowed:
+                wrong.append(f"{module} -> {name}")
+    assert not wrong, wrong
+
+
+def test_no_import_cycles() -> None:
+    graph = _package_imports()
+    state: dict[str, int] = {}  # 1 on the current path, 2 done
+
+    def visit(module: str, trail: list[str]) -> None:
+        state[module] = 1
+        for name in graph.get(module, ()):
+            if state.get(name) == 1:
+                pytest.fail("import cycle: " + " -> ".join(trail[trail.index(name):] + [name]) if name in trail
+                            else f"import cycle through {name}")
+            if name not in state:
+                visit(name, trail + [name])
+        state[module] = 2
+
+    for module in graph:
+        if module not in state:
+            visit(module, [module])
+
+
+def test_stage_modules_do_no_work_at_import() -> None:
+    # stages import heavy libraries inside main() only, so `--help` and params errors are instant
+    heavy = {"torch", "sentence_transformers", "transformers", "mlflow", "datasets", "pandas", "matplotlib"}
+    for stage in STAGES:
+        tree = ast.parse((ROOT / "pipeline" / f"{stage}.py").read_text())
+        top = {alias.name.split(".")[0] for node in tree.body if isinstance(node, ast.Import) for alias in node.names}
+        top |= {node.module.split(".")[0] for node in tree.body if isinstance(node, ast.ImportFrom) and node.module}
+        assert not top & heavy, (stage, top & heavy)
