@@ -31,12 +31,14 @@ def main(argv: list[str] | None = None) -> None:
 
     import mlflow
     from sentence_transformers import SentenceTransformerTrainer
+    from transformers import PrinterCallback
 
     from pipeline.core.handoffs import IngestReport, RunRef
     from pipeline.core.models import display_id, seed_everything
     from pipeline.tracking import runs
     from pipeline.training import recipe
-    from pipeline.training.arguments import training_arguments
+    from pipeline.training.arguments import eval_steps, training_arguments
+    from pipeline.training.callbacks import BestCheckpoint, CompactProgress
     from pipeline.training.checkpoints import resumable_checkpoint, skip_final_checkpoint
     from pipeline.training.losses import build_loss
     from pipeline.training.precision import choose_precision
@@ -51,12 +53,17 @@ def main(argv: list[str] | None = None) -> None:
     matryoshka = loss_config.matryoshka
     loss_object = build_loss(loss_config.class_name, loss_config.params, model, params.base_model,
                              (matryoshka.dims, matryoshka.weights) if matryoshka else None, params.trust_remote_code)
-    evaluator = recipe.validation_evaluator(params, dataset, loss, model)
+    checked = recipe.validation(params, dataset, loss, model)
     precision, why = choose_precision(params.train.precision)
     precision_note = f"{precision} ({why})" if why else precision
-    args = training_arguments(params, loss_config.class_name, precision, paths.checkpoints(dataset, loss), model.tokenizer)
+    args = training_arguments(params, loss_config.class_name, precision, paths.checkpoints(dataset, loss),
+                              len(data.frame), model.tokenizer)
+    best = BestCheckpoint(model, recipe.VALIDATION_METRIC, params.train.select, params.train.early_stopping_patience)
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data.as_dataset(), loss=loss_object,
-                                         evaluator=evaluator, callbacks=[skip_final_checkpoint()])
+                                         evaluator=checked.evaluator, callbacks=[best, skip_final_checkpoint()])
+    if args.disable_tqdm:  # no terminal: one compact line per log instead of the library's raw dicts
+        trainer.remove_callback(PrinterCallback)
+        trainer.add_callback(CompactProgress(f"{dataset}/{loss}", recipe.VALIDATION_METRIC))
 
     base = display_id(params.base_model)
     run_context = runs.cell_run(params.mlflow.experiment, dataset, loss, base, new=True) if main_process else nullcontext()
@@ -66,27 +73,33 @@ def main(argv: list[str] | None = None) -> None:
             mlflow.log_dict(IngestReport.read(paths.ingest_report(dataset)).model_dump(), "data/ingest_report.json")
         with args.main_process_first(desc="checkpoint lookup"):  # rank 0 may discard stale checkpoints first
             resume = resumable_checkpoint(params, dataset, loss)
+        best.resume_from(resume)
         if resume and main_process:
             print(f"train {dataset}/{loss}: resumed from {Path(resume).name} of an interrupted run")
             mlflow.set_tag("resumed_from", Path(resume).name)
         started = time.perf_counter()
         result = trainer.train(resume_from_checkpoint=resume)
         seconds = time.perf_counter() - started
+        best.restore_best()
         if not main_process:
             return
+        selection = best.selection(result.global_step)
         mlflow.log_metrics({"train_seconds": seconds,
-                          "train_samples_per_second": len(data.frame) * args.num_train_epochs / seconds})
+                            "train_samples_per_second": len(data.frame) * args.num_train_epochs / seconds})
+        runs.log_selection(selection, checked.pairs, checked.total)
 
         reload_diff = recipe.save_verified(model, out_dir, data.frame.iloc[:8, 0].tolist())
         loss_csv, val_csv = recipe.curves_csv(trainer.state.log_history)
         files.write_text(paths.loss_curve(dataset, loss), loss_csv)
         files.write_text(paths.val_curve(dataset, loss), val_csv)
-        recipe.train_facts(model, params, dataset, loss, data, precision_note, seconds, result,
-                           reload_diff).write(paths.train_facts(dataset, loss))
+        choices = recipe.recipe_choices(params, loss, loss_object, model, data, selection, checked,
+                                        recipe.uses_fast_dropout(params))
+        recipe.train_facts(model, params, dataset, loss, data, precision_note, seconds, result, selection, checked,
+                           eval_steps(params.train, len(data.frame)), choices, reload_diff).write(paths.train_facts(dataset, loss))
         RunRef(run_id=run.info.run_id, experiment_id=run.info.experiment_id).write(paths.mlflow_run(dataset, loss))
     files.remove(paths.checkpoints(dataset, loss))
     print(f"train {dataset}/{loss}: {len(data.frame)} rows, {result.global_step} steps, {seconds:.1f}s, "
-          f"precision {precision}, final loss {result.training_loss:.4f}")
+          f"precision {precision}, kept {selection.statement}")
 
 
 if __name__ == "__main__":

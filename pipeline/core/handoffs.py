@@ -158,6 +158,35 @@ class LossFacts(_Record):
         return f"MatryoshkaLoss({self.class_name})" if self.matryoshka else self.class_name
 
 
+class Selection(_Record):
+    """Which weights the train stage kept, and why (for the card and MLflow)."""
+
+    rule: Literal["best", "last"]
+    kept_step: int
+    kept_spearman: float | None  # validation Spearman of the kept weights (None: never evaluated)
+    best_step: int | None
+    best_spearman: float | None
+    last_step: int
+    last_spearman: float | None  # of the evaluation at the last step, which the trainer always runs
+    evaluations: int
+    stopped_early_at: int | None  # the step at which early stopping ended training
+
+    @property
+    def statement(self) -> str:
+        """One sentence for the card: which step's weights these are, and why."""
+        if self.kept_spearman is None:
+            return f"the weights of the last step ({self.last_step}); no validation ran to choose by"
+        if self.rule == "last":
+            return (f"the weights of the last step ({self.last_step}, validation Spearman {self.kept_spearman:.4f}), "
+                    f"as `train.select: last` asks")
+        last = f"{self.last_spearman:.4f}" if self.last_spearman is not None else "not evaluated"
+        text = (f"the weights of step {self.kept_step} of {self.last_step}: the best validation Spearman "
+                f"({self.kept_spearman:.4f}) of {self.evaluations} evaluations; the last step had {last}")
+        if self.stopped_early_at is not None:
+            text += f". Early stopping ended training at step {self.stopped_early_at}"
+        return text
+
+
 class TrainFacts(Handoff):
     """results/train/<dataset>/<loss>/facts.json: what the card needs from training."""
 
@@ -171,6 +200,11 @@ class TrainFacts(Handoff):
     train_seconds: float
     train_loss: float
     global_step: int
+    selection: Selection
+    validation_pairs: int  # pairs each validation pass scored
+    validation_total: int  # pairs in the validation split (more than validation_pairs when subsampled)
+    eval_steps: int | None  # steps between validation passes (None: evaluated per epoch or not at all)
+    recipe: list[str]  # every choice that differs from a plain fine-tune with the library's defaults, stated
     reload_max_abs_diff: float  # the saved model against the trained one, on a few training texts
 
 

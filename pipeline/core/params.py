@@ -129,7 +129,11 @@ class TrainParams(_Strict):
     batch_sampler: Literal["auto", "length_bucket", "no_duplicates_length_bucket", "batch_sampler", "no_duplicates",
                            "group_by_label"] = "auto"
     eval_strategy: Literal["no", "steps", "epoch"] = "steps"
-    eval_steps: int = Field(default=10, gt=0)
+    # auto: spaced for about EVALUATIONS_PER_RUN validation passes per run, whatever the data size
+    eval_steps: int | Literal["auto"] = "auto"
+    validation_pairs: int = Field(default=1000, gt=1)  # larger validation splits are subsampled (seeded) to this
+    select: Literal["best", "last"] = "best"  # keep the weights of the best validation Spearman, or the last step's
+    early_stopping_patience: int | None = Field(default=None, gt=0)  # stop after N evaluations without a new best
     logging_steps: int = Field(default=5, gt=0)
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
     # Several processes (GPUs) for one cell, through an existing launcher; rank 0 alone writes outputs and MLflow.
@@ -145,6 +149,20 @@ class TrainParams(_Strict):
     @classmethod
     def _yaml_no(cls, value: Any) -> Any:
         return "no" if value is False else value  # YAML 1.1 reads a bare `no` as false
+
+    @field_validator("eval_steps")
+    @classmethod
+    def _positive_steps(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value <= 0:
+            raise ValueError("must be a number of steps > 0, or auto")
+        return value
+
+    @model_validator(mode="after")
+    def _selection_needs_evaluation(self) -> TrainParams:
+        if self.eval_strategy == "no" and (self.select == "best" or self.early_stopping_patience):
+            raise ValueError("select: best and early_stopping_patience need validation during training; "
+                             "set eval_strategy: steps (or epoch), or select: last without early stopping")
+        return self
 
 
 class SplitParams(_Strict):

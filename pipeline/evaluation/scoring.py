@@ -19,6 +19,16 @@ def scored_split(name: str, split: str, params: Params) -> Any:
     return scored
 
 
+def validation_pairs(name: str, params: Params) -> tuple[Any, int]:
+    """The validation split as scored pairs, subsampled (seeded) to at most `train.validation_pairs` so a pass
+    stays cheap on large data; and the number of pairs before subsampling."""
+    scored = scored_split(name, "validation", params)
+    limit = params.train.validation_pairs
+    if len(scored) <= limit:
+        return scored, len(scored)
+    return scored.sample(n=limit, random_state=params.seed).sort_index().reset_index(drop=True), len(scored)
+
+
 def truncated_dims(params: Params, loss: str, full_dim: int) -> list[int]:
     """The Matryoshka dimensions of a loss that are smaller than the model's own (evaluated separately)."""
     matryoshka = params.losses[loss].matryoshka

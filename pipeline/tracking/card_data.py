@@ -15,7 +15,7 @@ from sentence_transformers.sentence_transformer.model_card import SentenceTransf
 
 BASE_SUFFIX = "base_model"  # evaluator name suffix marking the untuned model's column
 FACT_FIELDS = ("train_datasets", "eval_datasets", "citations", "tags", "all_hyperparameters",
-               "non_default_hyperparameters", "training_logs", "version", "language")
+               "non_default_hyperparameters", "training_logs", "best_model_step", "version", "language")
 
 
 class PipelineCardData(SentenceTransformerModelCardData):

@@ -28,6 +28,10 @@ TEMPLATE_PATCHES = [
      "```\n{{ model_string }}\n{% if adapter %}  (adapter): {{ adapter }}\n{% endif %}```\n"),
     ("### Framework Versions\n",
      "### Training Precision\n- {{ precision }}\n\n### Framework Versions\n"),
+    ("{% if all_hyperparameters %}\n### Training Hyperparameters\n",
+     "{% if recipe %}### Training Recipe\nWhere this fine-tune differs from a plain one with the library's defaults:\n\n"
+     "{% for choice in recipe %}- {{ choice }}\n{% endfor %}{% endif %}"
+     "{% if all_hyperparameters %}\n### Training Hyperparameters\n"),
 ]
 # The metric the card bolds in each family's table.
 PRIMARY = {"similarity": "spearman_cosine", "retrieval": "cosine_ndcg@10", "triplet": "cosine_accuracy"}
@@ -49,9 +53,9 @@ def _family(evaluator_name: str) -> str:
 def card_evaluators(scores: Scores, suffix: str, test_native: Any, test_scored: Any) -> dict[Any, dict[str, float]]:
     """{library evaluator: its results} for every metric family in `scores`, named "test..." (+ `suffix`)
     the way the evaluators name their own results (the card groups them into one table per evaluator class)."""
-    from pipeline.data.cleaning import shape_of
-
     from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
+
+    from pipeline.data.cleaning import shape_of
 
     families = scores.families("test", suffix)
     # the library's own class (never run here): the card names and links the evaluator by its class
@@ -93,5 +97,5 @@ def render_card(model: Any, facts: TrainFacts, result: EvalResult, test_native: 
         data.eval_results_dict[evaluator] = metrics
         data.eval_results_dict[base_evaluator] = base_metrics
     card = ModelCard.from_template(card_data=data, template_str=patched_template(Path(data.template_path)),
-                                   hf_emoji="🤗", precision=facts.precision, adapter=facts.adapter)
+                                   hf_emoji="🤗", precision=facts.precision, adapter=facts.adapter, recipe=facts.recipe)
     return str(card)

@@ -209,3 +209,17 @@ def log_training_params(params: Any, dataset: str, loss: str, precision: str, pr
         **{f"pipeline.train.{k}": v for k, v in params.train.model_dump(exclude={"lora"}).items()},
         **{f"pipeline.lora.{k}": v for k, v in (lora.model_dump() if lora else {}).items()},
     })
+
+
+def log_selection(selection: Any, validation_pairs: int, validation_total: int) -> None:
+    """Which weights were kept and why: metrics to compare runs by, and the sentence the card states."""
+    import mlflow
+
+    metrics = {"kept_step": selection.kept_step, "validation_evaluations": selection.evaluations,
+               "validation_pairs": validation_pairs, "validation_pairs_total": validation_total}
+    if selection.kept_spearman is not None:
+        metrics["kept_validation_spearman"] = selection.kept_spearman
+    if selection.stopped_early_at is not None:
+        metrics["stopped_early_at"] = selection.stopped_early_at
+    mlflow.log_metrics(metrics)
+    mlflow.set_tags({"select": selection.rule, "kept": selection.statement})

@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
+import math
+import sys
 from pathlib import Path
 from typing import Any
 
 from pipeline.core.loss_specs import LOSSES
-from pipeline.core.params import Params
+from pipeline.core.params import Params, TrainParams
+
+EVALUATIONS_PER_RUN = 10  # eval_steps: auto spaces validation passes so a run makes about this many
 
 
-def training_arguments(params: Params, loss_class: str, precision: str, output_dir: Path, tokenizer: Any = None) -> Any:
+def total_steps(train: TrainParams, rows: int) -> int:
+    """Optimizer steps of a run over `rows` training rows (every process takes batch_size rows a step)."""
+    if train.max_steps > 0:
+        return train.max_steps
+    batches = math.ceil(rows / (train.batch_size * train.num_processes))
+    return max(1, math.ceil(math.ceil(batches / train.gradient_accumulation_steps) * train.epochs))
+
+
+def eval_steps(train: TrainParams, rows: int) -> int | None:
+    """Steps between validation passes: as given, or spaced for about EVALUATIONS_PER_RUN passes (auto)."""
+    if train.eval_strategy != "steps":
+        return None
+    if train.eval_steps == "auto":
+        return max(1, math.ceil(total_steps(train, rows) / EVALUATIONS_PER_RUN))
+    return train.eval_steps
+
+
+def training_arguments(params: Params, loss_class: str, precision: str, output_dir: Path, train_rows: int,
+                       tokenizer: Any = None) -> Any:
     import functools
 
     import torch
@@ -33,7 +55,7 @@ def training_arguments(params: Params, loss_class: str, precision: str, output_d
         per_device_train_batch_size=train.batch_size,
         per_device_eval_batch_size=train.batch_size,
         learning_rate=train.learning_rate,
-        warmup_ratio=train.warmup_ratio,
+        warmup_steps=train.warmup_ratio,  # a float below 1 is a share of the steps (warmup_ratio is deprecated)
         weight_decay=train.weight_decay,
         lr_scheduler_type=train.lr_scheduler,
         gradient_accumulation_steps=train.gradient_accumulation_steps,
@@ -44,7 +66,7 @@ def training_arguments(params: Params, loss_class: str, precision: str, output_d
         use_cpu=on_cpu,  # transformers 5 only honours bf16 on CPU when told it is a CPU run
         batch_sampler=sampler,
         eval_strategy=train.eval_strategy,
-        eval_steps=train.eval_steps if train.eval_strategy == "steps" else None,
+        eval_steps=eval_steps(train, train_rows),
         logging_steps=train.logging_steps,
         logging_first_step=True,
         save_strategy="steps" if train.checkpoint_steps else "no",
@@ -52,5 +74,5 @@ def training_arguments(params: Params, loss_class: str, precision: str, output_d
         save_total_limit=1,
         report_to=["mlflow"],
         run_name=output_dir.name,
-        disable_tqdm=True,
+        disable_tqdm=not sys.stderr.isatty(),  # a bar on a terminal; elsewhere CompactProgress prints lines
     )

@@ -39,3 +39,15 @@ def build_loss(class_name: str, params: dict[str, Any], model: Any, base_model: 
                                 f"{model.get_embedding_dimension()} dimensions")
         loss = losses.MatryoshkaLoss(model, loss, matryoshka_dims=dims, matryoshka_weights=weights)
     return loss
+
+
+
+def non_default_params(loss: Any, model: Any) -> dict[str, tuple[Any, Any]]:
+    """{parameter: (value used, the library's default)} where the loss differs from its class's defaults,
+    compared through the library's own config of each, so enums and functions compare by name. A
+    Matryoshka wrapper is looked through (its dims are stated apart)."""
+    inner = getattr(loss, "loss", loss) if type(loss).__name__ == "MatryoshkaLoss" else loss
+    extra = {"guide": inner.guide} if LOSSES.get(type(inner).__name__) and LOSSES[type(inner).__name__].guided else {}
+    default = type(inner)(model, **extra).get_config_dict()
+    used = inner.get_config_dict()
+    return {key: (value, default.get(key)) for key, value in used.items() if key != "guide" and value != default.get(key)}

@@ -10,17 +10,22 @@ from typing import Any
 
 from pipeline.core import paths
 from pipeline.core.errors import PipelineError
-from pipeline.core.handoffs import DatasetFacts, LossFacts, TrainFacts
+from pipeline.core.handoffs import DatasetFacts, LossFacts, Selection, TrainFacts
 from pipeline.core.loss_specs import LOSSES
 from pipeline.core.params import Params
 
 VALIDATION_METRIC = "eval_validation_spearman_cosine"  # what the trainer logs for the evaluator named "validation"
 
 
+def uses_fast_dropout(params: Params) -> bool:
+    import torch
+
+    return params.train.fast_dropout and not torch.cuda.is_available()  # GPU masks are cheap; fused SDPA wins there
+
+
 def build_model(params: Params, dataset: str) -> Any:
     """The base model ready to fine-tune: card data, sequence length, the CPU speed-ups params ask for, and
     a LoRA adapter when `train.lora` is set."""
-    import torch
     from sentence_transformers import SentenceTransformer
 
     from pipeline.core.models import display_id, resolve_model
@@ -40,7 +45,7 @@ def build_model(params: Params, dataset: str) -> Any:
         # 11.7M of MiniLM's 22.7M weights are the vocabulary table; fine-tuning moves few rows of it, and
         # skipping its dense gradient and Adam update saved ~20% of a CPU step (benchmarks/README.md).
         model[0].auto_model.get_input_embeddings().requires_grad_(False)
-    if params.train.fast_dropout and not torch.cuda.is_available():  # GPU masks are cheap; fused SDPA wins there
+    if uses_fast_dropout(params):
         fast_dropout.install(model[0].auto_model)
     if params.train.unpad:
         unpad.install(model[0])
@@ -76,13 +81,21 @@ def training_data(params: Params, dataset: str, loss: str, model: Any) -> Traini
     return TrainingData(adapted, shape, rule)
 
 
-def validation_evaluator(params: Params, dataset: str, loss: str, model: Any) -> Any:
-    """Spearman on the validation split (and per Matryoshka dimension), run by the trainer every eval step."""
+@dataclass(frozen=True)
+class Validation:
+    evaluator: Any  # run by the trainer at every evaluation
+    pairs: int  # pairs it scores
+    total: int  # pairs in the validation split before subsampling
+
+
+def validation(params: Params, dataset: str, loss: str, model: Any) -> Validation:
+    """Spearman on the validation split (subsampled where large; and per Matryoshka dimension)."""
     from pipeline.evaluation.evaluators import similarity_evaluator
-    from pipeline.evaluation.scoring import scored_split, truncated_dims
+    from pipeline.evaluation.scoring import truncated_dims, validation_pairs
 
     dims = truncated_dims(params, loss, model.get_embedding_dimension())
-    return similarity_evaluator(scored_split(dataset, "validation", params), "validation", params.train.batch_size, dims)
+    scored, total = validation_pairs(dataset, params)
+    return Validation(similarity_evaluator(scored, "validation", params.train.batch_size, dims), len(scored), total)
 
 
 def save_verified(model: Any, out_dir: Path, texts: list[str]) -> float:
@@ -111,28 +124,60 @@ def curves_csv(log_history: list[dict[str, Any]]) -> tuple[str, str]:
     return "\n".join(loss_rows) + "\n", "\n".join(val_rows) + "\n"
 
 
-def card_facts(model: Any, params: Params) -> dict[str, Any]:
+def card_facts(model: Any, params: Params, eval_steps: int | None, kept_step: int) -> dict[str, Any]:
     """sentence-transformers' card data as it stands after training, with the evaluation schedule, which the
-    library leaves out of the card and the seed cards list."""
+    library leaves out of the card and the seed cards list, and the kept step (the library bolds its row)."""
+    model.model_card_data.set_best_model_step(kept_step)
     facts = model.model_card_data.facts()
     schedule: dict[str, Any] = {"eval_strategy": params.train.eval_strategy}
-    if params.train.eval_strategy == "steps":
-        schedule["eval_steps"] = params.train.eval_steps
+    if eval_steps is not None:
+        schedule["eval_steps"] = eval_steps
     facts["all_hyperparameters"] = {**schedule, **facts["all_hyperparameters"]}
     if params.train.eval_strategy != "no":
         facts["non_default_hyperparameters"] = {**schedule, **facts["non_default_hyperparameters"]}
     return facts
 
 
+def recipe_choices(params: Params, loss: str, loss_object: Any, model: Any, data: TrainingData, selection: Selection,
+                   checked: Validation, fast_dropout: bool) -> list[str]:
+    """What this fine-tune does differently from a plain one with the library's defaults, one sentence each,
+    for the card (precision and a LoRA adapter have their own places on it)."""
+    from pipeline.core.loss_specs import LOSSES
+    from pipeline.training.losses import non_default_params
+
+    train, loss_config = params.train, params.losses[loss]
+    choices = [f"Checkpoint kept: {selection.statement}."]
+    if checked.pairs < checked.total:
+        choices.append(f"Validation Spearman computed on {checked.pairs:,} of the {checked.total:,} validation pairs "
+                       f"(a seeded sample; `train.validation_pairs`).")
+    changed = non_default_params(loss_object, model)
+    if changed:
+        choices.append(f"{loss_config.class_name} parameters: " + ", ".join(
+            f"{name} {value} (library default {default})" for name, (value, default) in changed.items()) + ".")
+    if data.rule:
+        choices.append(f"Training rows adapted to the loss's input: {data.rule}.")
+    if train.freeze_word_embeddings and not train.lora:
+        choices.append("The token-embedding table is frozen (`train.freeze_word_embeddings`); every other weight trains.")
+    if train.batch_sampler == "auto":
+        no_duplicates = LOSSES[loss_config.class_name].in_batch_negatives
+        choices.append("Batches hold rows of similar token length (shuffled pools of 16 batches, "
+                       "`pipeline/training/sampling.py`)" + (", and never the same text twice" if no_duplicates else "") + ".")
+    if fast_dropout:
+        choices.append("Dropout masks are drawn four to a 64-bit random number (same rates, another random stream; "
+                       "`train.fast_dropout`).")
+    return choices
+
+
 def train_facts(model: Any, params: Params, dataset: str, loss: str, data: TrainingData, precision_note: str,
-                seconds: float, result: Any, reload_diff: float) -> TrainFacts:
+                seconds: float, result: Any, selection: Selection, checked: Validation, eval_steps: int | None,
+                recipe: list[str], reload_diff: float) -> TrainFacts:
     """Everything the card stage needs from this training run."""
     from pipeline.core.models import display_id
 
     config, loss_config, lora = params.datasets[dataset], params.losses[loss], params.train.lora
     matryoshka = loss_config.matryoshka
     return TrainFacts(
-        card=card_facts(model, params),
+        card=card_facts(model, params, eval_steps, selection.kept_step),
         dataset=DatasetFacts(key=dataset, name=config.name or dataset, shape=data.shape, source=config.source,
                              train_rows=len(data.frame), adaptation=data.rule),
         loss=LossFacts(name=loss, class_name=loss_config.class_name, params=loss_config.params,
@@ -141,5 +186,7 @@ def train_facts(model: Any, params: Params, dataset: str, loss: str, data: Train
         adapter=(f"LoraConfig(r={lora.rank}, lora_alpha={lora.alpha}, lora_dropout={lora.dropout}, "
                  f"target_modules={list(lora.target_modules)}) via PEFT; only adapter weights are trained and saved")
                 if lora else None,
-        train_loss=result.training_loss, global_step=result.global_step, reload_max_abs_diff=reload_diff,
+        train_loss=result.training_loss, global_step=result.global_step, selection=selection,
+        validation_pairs=checked.pairs, validation_total=checked.total, eval_steps=eval_steps, recipe=recipe,
+        reload_max_abs_diff=reload_diff,
     )

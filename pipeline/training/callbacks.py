@@ -1,0 +1,132 @@
+"""Trainer callbacks: keep the best checkpoint (and stop early), and report progress in one line per log.
+
+Best checkpoint: the library's way is `load_best_model_at_end`, which writes a full checkpoint (weights,
+optimizer and RNG state) at every evaluation and reloads the best one at the end, and its
+EarlyStoppingCallback is built on that. Here the trainable weights of the best evaluation so far are kept
+in memory instead (a copy of ~11M floats for MiniLM with frozen token embeddings, milliseconds) and put back
+when training ends; the periodic resume checkpoints carry them along, so a resumed run still knows its best.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from transformers import TrainerCallback
+
+from pipeline.core.handoffs import Selection
+
+BEST_FILE = "best_weights.safetensors"  # beside a resume checkpoint: the best weights seen up to it
+BEST_STATE = "best_state.json"
+
+
+class BestCheckpoint(TrainerCallback):
+    """Track validation Spearman; keep the best weights; stop after `patience` evaluations without a new best."""
+
+    def __init__(self, model: Any, metric: str, select: str, patience: int | None) -> None:
+        self.model, self.metric, self.select, self.patience = model, metric, select, patience
+        self.best: float | None = None
+        self.best_step: int | None = None
+        self.misses = 0
+        self.history: list[tuple[int, float]] = []  # (step, validation Spearman) of every evaluation
+        self.stopped_early_at: int | None = None
+        self.weights: dict[str, Any] | None = None
+
+    def _trainable(self) -> dict[str, Any]:
+        # frozen weights (token embeddings, a LoRA base) never change: only trainable ones need keeping
+        return {name: p for name, p in self.model.named_parameters() if p.requires_grad}
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None, **kwargs: Any) -> None:
+        value = (metrics or {}).get(self.metric)
+        if value is None:
+            return
+        self.history.append((state.global_step, float(value)))
+        if self.best is None or value > self.best:
+            self.best, self.best_step, self.misses = float(value), state.global_step, 0
+            if self.select == "best":
+                self.weights = {name: p.detach().clone() for name, p in self._trainable().items()}
+        else:
+            self.misses += 1
+            if self.patience and self.misses >= self.patience and state.global_step < state.max_steps:
+                control.should_training_stop = True
+                self.stopped_early_at = state.global_step
+
+    def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        checkpoint = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+        if not checkpoint.is_dir():
+            return
+        if self.weights is not None:
+            from safetensors.torch import save_file
+
+            save_file({name: t.contiguous() for name, t in self.weights.items()}, str(checkpoint / BEST_FILE))
+        state_json = {"best": self.best, "best_step": self.best_step, "misses": self.misses, "history": self.history}
+        (checkpoint / BEST_STATE).write_text(json.dumps(state_json))
+
+    def resume_from(self, checkpoint: str | None) -> None:
+        """Take over the best-so-far of an interrupted run from its resume checkpoint."""
+        if checkpoint is None or not (Path(checkpoint) / BEST_STATE).exists():
+            return
+        saved = json.loads((Path(checkpoint) / BEST_STATE).read_text())
+        self.best, self.best_step, self.misses = saved["best"], saved["best_step"], saved["misses"]
+        self.history = [tuple(item) for item in saved["history"]]
+        if (Path(checkpoint) / BEST_FILE).exists():
+            from safetensors.torch import load_file
+
+            self.weights = load_file(str(Path(checkpoint) / BEST_FILE))
+
+    def restore_best(self) -> None:
+        """Put the best weights back into the model (select: best)."""
+        if self.weights is None:
+            return
+        import torch
+
+        with torch.no_grad():
+            for name, parameter in self._trainable().items():
+                parameter.copy_(self.weights[name].to(parameter.device))
+
+    def selection(self, last_step: int) -> Selection:
+        last = self.history[-1] if self.history else (None, None)
+        keep_best = self.select == "best" and self.best_step is not None
+        return Selection(
+            rule=self.select, kept_step=self.best_step if keep_best else last_step,
+            kept_spearman=self.best if keep_best else (last[1] if last[0] == last_step else None),
+            best_step=self.best_step, best_spearman=self.best, last_step=last_step,
+            last_spearman=last[1] if last[0] == last_step else None, evaluations=len(self.history),
+            stopped_early_at=self.stopped_early_at,
+        )
+
+
+class CompactProgress(TrainerCallback):
+    """One line per logging step where no terminal shows a progress bar (DVC's captured output, CI):
+    step, share done, loss, the last validation Spearman, elapsed time and an estimate of the rest."""
+
+    def __init__(self, cell: str, metric: str, stream: Any = None) -> None:
+        self.cell, self.metric, self.stream = cell, metric, stream or sys.stdout
+        self.started = time.perf_counter()
+        self.validation: float | None = None
+
+    def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.started, self.first_step = time.perf_counter(), state.global_step  # a resumed run starts later
+
+    def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None, **kwargs: Any) -> None:
+        self.validation = (metrics or {}).get(self.metric, self.validation)
+        self._line(state, f"validation spearman {self.validation:.4f}" if self.validation is not None else "")
+
+    def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any) -> None:
+        if logs and "loss" in logs:
+            self._line(state, f"loss {float(logs['loss']):.4f}")
+
+    def _line(self, state: Any, what: str) -> None:
+        elapsed = time.perf_counter() - self.started
+        done = max(state.global_step - self.first_step, 1)
+        left = elapsed / done * (state.max_steps - state.global_step)
+        print(f"train {self.cell}: step {state.global_step}/{state.max_steps} ({state.global_step / state.max_steps:.0%}) "
+              f"{what} | {_clock(elapsed)} elapsed, ~{_clock(left)} left", file=self.stream, flush=True)
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    return f"{minutes}:{secs:02d}"
