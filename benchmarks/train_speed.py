@@ -9,7 +9,8 @@ process (so peak RSS is per run):
   (a) a plain SentenceTransformerTrainer script with library defaults (fp32, default batch sampler);
   (b) `python -m pipeline.train` with the pipeline's default settings.
 Prints wall time, samples/s, real (non-padding) tokens/s, padding fraction, peak RSS, model FLOP
-utilisation against the bf16 matmul peak measured in the same run, and each result's test Spearman.
+utilisation against the matmul peak of the precision the runs trained in (measured in the same run, bounded
+in time: a CPU without bf16 instructions emulates bf16 matmuls slowly), and each result's test Spearman.
 Padding is that of the batch tensors; (b)'s feed-forward blocks skip it (pipeline/unpad.py), its attention does not.
 """
 
@@ -63,19 +64,28 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, s
     return time.perf_counter() - started, usage.ru_maxrss / 1024, out
 
 
-def matmul_peak(dtype_name: str = "bfloat16") -> float:
-    """Sustained matmul FLOP/s on this machine (2048^3 products)."""
+PEAK_SECONDS = 5.0  # time spent measuring a matmul peak, whatever the CPU
+
+
+def matmul_peak(dtype_name: str, max_size: int = 2048, budget_s: float = PEAK_SECONDS) -> float:
+    """Sustained matmul FLOP/s in this dtype, measured for about `budget_s` seconds at most: products grow from
+    256^3 to `max_size`^3 while one takes under a tenth of the budget (an emulated dtype stays small)."""
     import torch
 
-    dtype = getattr(torch, dtype_name)
-    a = torch.randn(2048, 2048, dtype=dtype)
-    b = torch.randn(2048, 2048, dtype=dtype)
-    for _ in range(2):
-        a @ b
-    started, reps = time.perf_counter(), 10
+    dtype, size = getattr(torch, dtype_name), 256
+    while True:
+        a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+        started = time.perf_counter()
+        a @ b  # warm-up, and an estimate of one product's time
+        one = time.perf_counter() - started
+        if size >= max_size or one * 8 > budget_s / 10:  # the next size costs 8x
+            break
+        size *= 2
+    reps = max(1, int(budget_s / 2 / max(one, 1e-6)))
+    started = time.perf_counter()
     for _ in range(reps):
         a @ b
-    return reps * 2 * 2048**3 / (time.perf_counter() - started)
+    return reps * 2 * size**3 / (time.perf_counter() - started)
 
 
 def token_stats(model_path: str, frame, batches: list[list[int]]) -> tuple[int, float]:
@@ -162,7 +172,9 @@ def main() -> None:
         bucketed = NoDuplicatesLengthBucketBatchSampler(Dataset.from_pandas(train, preserve_index=False), 32, False, [], None, 42,
                                                         tokenizer=AutoTokenizer.from_pretrained(model_path))
         batches = {"(a) plain sentence-transformers": plain_batches, "(b) pipeline train stage": list(bucketed)}
-        peak, fp32_peak = matmul_peak("bfloat16"), matmul_peak("float32")
+        trained = facts.precision.split()[0]  # what (b) trained in, e.g. "fp32 (auto: ...)" -> fp32
+        dtype = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}[trained]
+        peak = matmul_peak(dtype)
         reference = SentenceTransformer(model_path)
         non_embedding = sum(p.numel() for n, p in reference.named_parameters() if "embeddings" not in n)
         test_scored = pd.DataFrame({"sentence1": list(test["anchor"]) * 2,
@@ -171,12 +183,13 @@ def main() -> None:
         lines = []
         for name, (wall, rss, seconds, model_dir) in results.items():
             real, padding = token_stats(model_path, train, batches[name])
-            mfu = 6 * non_embedding * real / seconds / peak
+            mfu = 6 * non_embedding * real / seconds / peak  # (a) trains in fp32; on CPU so does (b) unless bf16 pays
             spearman = similarity_scores(SentenceTransformer(str(model_dir)), test_scored).spearman
             lines.append((name, seconds, len(train) / seconds, real / seconds, padding, rss, mfu, spearman, wall))
-    print(f"\nbf16 matmul peak measured: {peak / 1e9:.0f} GFLOP/s (fp32: {fp32_peak / 1e9:.0f}); torch threads {torch.get_num_threads()}; "
+    print(f"\n{dtype} matmul peak measured: {peak / 1e9:.0f} GFLOP/s (the precision (b) trained in: {facts.precision}); "
+          f"torch threads {torch.get_num_threads()}; "
           f"{args.samples} samples, MNRL, batch 32, 1 epoch; medians of {args.repeats} alternating runs")
-    print("| run | train s | samples/s | real tokens/s | padding | peak RSS MiB | MFU (bf16 peak) | test Spearman | process s |")
+    print(f"| run | train s | samples/s | real tokens/s | padding | peak RSS MiB | MFU ({trained} peak) | test Spearman | process s |")
     print("|:--|--:|--:|--:|--:|--:|--:|--:|--:|")
     for name, seconds, sps, tps, padding, rss, mfu, spearman, wall in lines:
         print(f"| {name} | {seconds:.1f} | {sps:.1f} | {tps:.0f} | {padding:.1%} | {rss:.0f} | {mfu:.1%} | {spearman:.4f} | {wall:.1f} |")

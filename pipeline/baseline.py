@@ -1,9 +1,11 @@
-"""Score the untuned base model on one dataset's test split — once per dataset, not once per cell.
+"""Score the untuned base model on one set's test split — once per dataset or eval set, not once per cell.
 
-Usage: python -m pipeline.baseline --dataset NAME   (reads params.yaml: base_model, seed, adapt)
+Usage: python -m pipeline.baseline --dataset NAME
+       (reads params.yaml: base_model, seed, adapt, train.max_seq_length, train.validation_pairs)
 
-Writes results/baseline/NAME.json: test Pearson / Spearman (cosine) of the base model, and for pair and
-triplet data its retrieval (and triplet accuracy) metrics.
+Writes results/baseline/NAME.json: test Pearson / Spearman (cosine) of the base model, for pair and triplet
+data its retrieval (and triplet accuracy) metrics, and for a dataset its Spearman on the validation pairs
+training is scored on: every cell's validation curve starts there, at step 0.
 """
 
 from __future__ import annotations
@@ -16,16 +18,22 @@ from pipeline.core.params import stage_params
 
 @cli
 def main(argv: list[str] | None = None) -> None:
-    params, (dataset,) = stage_params(__doc__, argv, "dataset")
+    params, (dataset,) = stage_params(__doc__, argv, "set")
 
     from pipeline.core.models import display_id, load_base_model, seed_everything
-    from pipeline.evaluation.scoring import score_split
+    from pipeline.evaluation.scoring import score_split, similarity_scores, validation_pairs
 
     files.remove(paths.baseline_scores(dataset))
     seed_everything(params.seed)
-    scores = score_split(load_base_model(params), dataset, "test", params)
-    BaselineScores(base_model=display_id(params.base_model), test=scores).write(paths.baseline_scores(dataset))
-    print(f"baseline {dataset}: spearman {scores.spearman:.4f}")
+    model = load_base_model(params)
+    scores = score_split(model, dataset, "test", params)
+    validation = None
+    if dataset in params.datasets:
+        validation = similarity_scores(model, validation_pairs(dataset, params)[0])
+    BaselineScores(base_model=display_id(params.base_model), test=scores, validation=validation).write(
+        paths.baseline_scores(dataset))
+    on_validation = f", validation {validation.spearman:.4f}" if validation else ""
+    print(f"baseline {dataset}: spearman {scores.spearman:.4f}{on_validation}")
 
 
 if __name__ == "__main__":

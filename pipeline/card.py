@@ -1,10 +1,10 @@
 """Write the Hugging Face model card of one cell, in the seeds' format, with real values only.
 
-Usage: python -m pipeline.card --dataset NAME --loss NAME   (reads params.yaml: seed, adapt, mlflow)
+Usage: python -m pipeline.card --dataset NAME --loss NAME   (reads params.yaml: seed, adapt, eval_sets, mlflow)
 
 Rebuilds sentence-transformers' card data from what train saved (results/train/DATASET/LOSS/facts.json),
-adds the test scores beside the base model's (results/evaluate/DATASET/LOSS.json), widget examples from
-the test split and the adaptation rule, renders the library's template (pipeline/tracking/cards.py) to
+adds the test scores beside the base model's (results/evaluate/DATASET/LOSS.json) on its own test split and
+on every other set, widget examples from the test split and the adaptation rule, renders the library's template (pipeline/tracking/cards.py) to
 cards/DATASET/LOSS/README.md and logs it into the cell's MLflow run.
 """
 
@@ -19,7 +19,6 @@ from pipeline.core.params import stage_params
 def main(argv: list[str] | None = None) -> None:
     params, (dataset, loss) = stage_params(__doc__, argv, "dataset", "loss")
 
-    import mlflow
     from sentence_transformers import SentenceTransformer
 
     from pipeline.core.handoffs import EvalResult, TrainFacts
@@ -36,10 +35,11 @@ def main(argv: list[str] | None = None) -> None:
     model = SentenceTransformer(str(paths.model_dir(dataset, loss)), model_card_data=PipelineCardData(local_files_only=True),
                                 trust_remote_code=params.trust_remote_code)
     test_native, _ = read_split(dataset, "test")
-    text = render_card(model, facts, result, test_native, scored_split(dataset, "test", params))
+    text = render_card(model, facts, result, test_native, scored_split(dataset, "test", params), list(params.eval_sets),
+                       model_id=paths.model_dir(dataset, loss).as_posix())
     files.write_text(out, text)
-    with runs.cell_run(params.mlflow.experiment, dataset, loss, facts.base_model, run_file=paths.mlflow_run(dataset, loss)):
-        mlflow.log_artifact(str(out), artifact_path="card")
+    run_id = runs.cell_run_id(params.mlflow.experiment, dataset, loss, facts.base_model, paths.mlflow_run(dataset, loss))
+    runs.log_artifact(run_id, out, "card")
     print(f"card {dataset}/{loss}: {out} ({len(text.splitlines())} lines)")
 
 

@@ -1,10 +1,12 @@
-"""Evaluate one fine-tuned cell on its dataset's held-out test split, beside the untuned base model.
+"""Evaluate one fine-tuned cell on its dataset's held-out test split, and on the test split of every other
+set of the run (the other datasets, params.yaml eval_sets), each beside the untuned base model.
 
-Usage: python -m pipeline.evaluate --dataset NAME --loss NAME   (reads params.yaml: seed, adapt, mlflow)
+Usage: python -m pipeline.evaluate --dataset NAME --loss NAME
+       (reads params.yaml: seed, adapt, losses.LOSS, run.datasets, eval_sets, mlflow)
 
 Writes results/evaluate/DATASET/LOSS.json (with Spearman per truncated dimension, for this model and the
-base model, when the loss is Matryoshka-wrapped) and logs the test and base-model metrics into the cell's
-MLflow run.
+base model, when the loss is Matryoshka-wrapped) and logs the metrics into the cell's MLflow run: the own
+test split as test_*, every other set as transfer/<set>/*.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ from pipeline.core.params import stage_params
 def main(argv: list[str] | None = None) -> None:
     params, (dataset, loss) = stage_params(__doc__, argv, "dataset", "loss")
 
-    import mlflow
     from sentence_transformers import SentenceTransformer
 
     from pipeline.core.handoffs import BaselineScores, EvalResult, SetResult
@@ -36,13 +37,19 @@ def main(argv: list[str] | None = None) -> None:
     if dims:  # the base model truncated the same way: what Matryoshka training bought at each size
         base_dims = similarity_scores(load_base_model(params), scored_split(dataset, "test", params), dims).dims
         base = base.model_copy(update={"dims": base_dims})
-    result = EvalResult(test=SetResult(tuned=tuned, base=base))
-    with runs.cell_run(params.mlflow.experiment, dataset, loss, baseline.base_model, run_file=paths.mlflow_run(dataset, loss)):
-        # MLflow forbids "@" in metric names (retrieval metrics are named like cosine_ndcg@10)
-        mlflow.log_metrics({key.replace("@", "_at_"): value for key, value in result.flat().items()})
+    transfer = {}
+    for other in params.evaluation_sets:
+        if other != dataset:  # how the fine-tune carries over to data it never trained on
+            other_base = BaselineScores.read(paths.baseline_scores(other)).test
+            transfer[other] = SetResult(tuned=score_split(model, other, "test", params), base=other_base)
+    result = EvalResult(test=SetResult(tuned=tuned, base=base), transfer=transfer)
+    run_id = runs.cell_run_id(params.mlflow.experiment, dataset, loss, baseline.base_model, paths.mlflow_run(dataset, loss))
+    # MLflow forbids "@" in metric names (retrieval metrics are named like cosine_ndcg@10)
+    runs.log_metrics(run_id, {key.replace("@", "_at_"): value for key, value in result.flat().items()})
     result.write(paths.eval_result(dataset, loss))
+    elsewhere = "".join(f"; {name} {r.tuned.spearman:.4f} ({r.gain:+.4f})" for name, r in transfer.items())
     print(f"evaluate {dataset}/{loss}: spearman {tuned.spearman:.4f} "
-          f"(base {base.spearman:.4f}, gain {result.test.gain:+.4f})")
+          f"(base {base.spearman:.4f}, gain {result.test.gain:+.4f}){elsewhere}")
 
 
 if __name__ == "__main__":

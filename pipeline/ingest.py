@@ -1,6 +1,6 @@
 """Ingest one dataset: read its source, map columns, drop or reject bad rows, scale scores to [0, 1].
 
-Usage: python -m pipeline.ingest --dataset NAME   (reads params.yaml: seed, datasets.NAME)
+Usage: python -m pipeline.ingest --dataset NAME   (reads params.yaml: seed, datasets.NAME or eval_sets.NAME)
 
 Writes data/ingested/NAME.parquet (the raw source is never modified) and results/ingest/NAME.json
 (rows in, rows out, drops per reason).
@@ -16,8 +16,8 @@ from pipeline.core.params import stage_params
 
 @cli
 def main(argv: list[str] | None = None) -> None:
-    params, (dataset,) = stage_params(__doc__, argv, "dataset")
-    config = params.datasets[dataset]
+    params, (dataset,) = stage_params(__doc__, argv, "set")
+    config = params.data_config(dataset)
 
     from pipeline.data.cleaning import normalise
     from pipeline.data.readers import read_source

@@ -4,7 +4,8 @@ Usage: python -m pipeline.split --dataset NAME   (reads params.yaml: seed, split
 
 Rows that share a normalised text (anchor or positive; sentence1 or sentence2) stay in one split, so
 test scores are not inflated by sentences the model trained on. Writes data/splits/NAME/{train,validation}.parquet,
-data/test/NAME.parquet and results/split/NAME.json (rows per split).
+data/test/NAME.parquet and results/split/NAME.json (rows per split). An eval set (params.yaml eval_sets) is
+held out whole: all of it is its test set.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from pipeline.core.params import stage_params
 
 @cli
 def main(argv: list[str] | None = None) -> None:
-    params, (dataset,) = stage_params(__doc__, argv, "dataset")
+    params, (dataset,) = stage_params(__doc__, argv, "set")
 
     import pandas as pd
 
@@ -28,7 +29,10 @@ def main(argv: list[str] | None = None) -> None:
     files.remove(*outputs, paths.split_report(dataset))
     frame = pd.read_parquet(paths.ingested(dataset))
     shape = shape_of(list(frame.columns))
-    splits = grouped_split(frame, shape, params.split.validation, params.split.test, params.seed)
+    if dataset in params.eval_sets:
+        splits = {"test": frame}
+    else:
+        splits = grouped_split(frame, shape, params.split.validation, params.split.test, params.seed)
     sizes = {name: len(frame) for name, frame in splits.items()}
     empty = [name for name, size in sizes.items() if size == 0]
     if empty:

@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     from sentence_transformers import SentenceTransformerTrainer
     from transformers import PrinterCallback
 
-    from pipeline.core.handoffs import IngestReport, RunRef
+    from pipeline.core.handoffs import BaselineScores, IngestReport, RunRef
     from pipeline.core.models import display_id, seed_everything
     from pipeline.tracking import runs
     from pipeline.training import recipe
@@ -44,6 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     from pipeline.training.precision import choose_precision
 
     out_dir, loss_config = paths.model_dir(dataset, loss), params.losses[loss]
+    base_validation = BaselineScores.read(paths.baseline_scores(dataset)).validation
     if main_process:
         files.remove(out_dir, paths.train_results(dataset, loss))
     seed_everything(params.seed)
@@ -66,11 +67,13 @@ def main(argv: list[str] | None = None) -> None:
         trainer.add_callback(CompactProgress(f"{dataset}/{loss}", recipe.VALIDATION_METRIC))
 
     base = display_id(params.base_model)
-    run_context = runs.cell_run(params.mlflow.experiment, dataset, loss, base, new=True) if main_process else nullcontext()
+    run_context = runs.cell_run(params.mlflow.experiment, dataset, loss, base, params) if main_process else nullcontext()
     with run_context as run:
         if main_process:
             runs.log_training_params(params, dataset, loss, precision, precision_note, len(data.frame), data.rule)
             mlflow.log_dict(IngestReport.read(paths.ingest_report(dataset)).model_dump(), "data/ingest_report.json")
+            # the validation curve starts at step 0 with the untuned base model on the same pairs
+            mlflow.log_metric(recipe.VALIDATION_METRIC, base_validation.spearman, step=0)
         with args.main_process_first(desc="checkpoint lookup"):  # rank 0 may discard stale checkpoints first
             resume = resumable_checkpoint(params, dataset, loss)
         best.resume_from(resume)
@@ -89,7 +92,7 @@ def main(argv: list[str] | None = None) -> None:
         runs.log_selection(selection, checked.pairs, checked.total)
 
         reload_diff = recipe.save_verified(model, out_dir, data.frame.iloc[:8, 0].tolist())
-        loss_csv, val_csv = recipe.curves_csv(trainer.state.log_history)
+        loss_csv, val_csv = recipe.curves_csv(trainer.state.log_history, base_validation.spearman)
         files.write_text(paths.loss_curve(dataset, loss), loss_csv)
         files.write_text(paths.val_curve(dataset, loss), val_csv)
         choices = recipe.recipe_choices(params, loss, loss_object, model, data, selection, checked,

@@ -119,7 +119,7 @@ def main() -> int:
     document = yaml.load(path)
     issues = problems(document)
     if "--write" in sys.argv[1:]:
-        for name, body in stage_bodies(document).items():
+        for body in stage_bodies(document).values():
             data_deps = [dep for dep in body["deps"] if not dep.startswith(f"{PACKAGE}/")]
             body["deps"][:] = data_deps + code_deps(stage_module(body))
         yaml.dump(document, path)

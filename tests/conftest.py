@@ -110,4 +110,5 @@ def dvc_repo(repo: Path, params: dict) -> dict[str, str]:
                DVC_NO_ANALYTICS="1")
     run(["git", "init", "-q"], repo, env)
     run([sys.executable, "-m", "dvc", "init", "-q"], repo, env)
+    shutil.copytree(ROOT / ".dvc" / "plots", repo / ".dvc" / "plots")  # the report's DVC plot template
     return env

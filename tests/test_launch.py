@@ -9,7 +9,7 @@ import mlflow
 import pytest
 import yaml
 
-from pipeline import ingest, split, train
+from pipeline import baseline, ingest, split, train
 from pipeline.core import paths
 from pipeline.core.handoffs import RunRef, TrainFacts
 from tests.conftest import tiny_params
@@ -21,7 +21,7 @@ def test_two_process_training_writes_once(workdir: Path, tiny_model_dir: Path, l
     params = tiny_params(tiny_model_dir, ["docstrings"], ["mnrl"])
     params["train"].update({"launcher": launcher, "num_processes": 2, "checkpoint_steps": 2})
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
-    for stage in (ingest, split):
+    for stage in (ingest, split, baseline):
         stage.main(["--dataset", "docstrings"])
     train.main(["--dataset", "docstrings", "--loss", "mnrl"])
 

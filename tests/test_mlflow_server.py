@@ -1,5 +1,6 @@
 """Against a real `mlflow server` on localhost: a cell's run, params and metric histories read back
-through the REST API the MLflow UI uses (what its compare view shows side by side)."""
+through the REST API the MLflow UI uses (what its compare view shows side by side), and the published winner
+registered in the server's Model Registry and loaded back by its alias."""
 
 from __future__ import annotations
 
@@ -12,12 +13,15 @@ import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+import mlflow
+import numpy as np
 import pytest
 import yaml
+from sentence_transformers import SentenceTransformer
 
-from pipeline import baseline, card, evaluate, ingest, split, train
+from pipeline import baseline, card, evaluate, ingest, publish, report, split, train
 from pipeline.core import paths
-from pipeline.core.handoffs import EvalResult
+from pipeline.core.handoffs import EvalResult, PublishRecord
 from tests.conftest import tiny_params
 
 pytestmark = pytest.mark.slow
@@ -97,3 +101,15 @@ def test_runs_params_and_histories_via_rest(server: str, tiny_model_dir: Path, t
         assert len(val) >= 2
         files = api(server, f"artifacts/list?run_id={run_id}&path=card").get("files", [])
         assert [f["path"] for f in files] == ["card/README.md"]
+    # the same store's registry, through the server: the dataset's winner registered, alias and all, and
+    # loaded back by its alias with the embeddings of the published folder
+    report.main([])
+    publish.main(["--dataset", "sts"])
+    record = PublishRecord.read(tmp_path / paths.publish_record("sts"))
+    version = mlflow.MlflowClient(server).get_model_version_by_alias(record.registered_model, "champion")
+    assert str(version.version) == record.version and version.tags["loss"] == record.loss
+    mlflow.set_tracking_uri(server)
+    loaded = mlflow.sentence_transformers.load_model(record.model_uri)
+    texts = ["A cat sits on the mat.", "Return the sum of two numbers."]
+    folder = SentenceTransformer(str(tmp_path / paths.publish_dir("sts")))
+    assert np.abs(loaded.encode(texts) - folder.encode(texts)).max() < 1e-6

@@ -1,10 +1,14 @@
-"""The real thing: `dvc repro` in a temporary git repository with tiny params and the tiny model, then
-what a user looks at — metrics files, MLflow runs with metric histories, cards, `dvc metrics show`,
-`dvc status` after a one-loss change, and a queued `dvc exp run` landing in the same MLflow store."""
+"""The real thing: `dvc repro` in a temporary git repository with tiny params and the tiny model, then what a
+user looks at — metrics files, `dvc metrics show` / `dvc plots show`, the MLflow runs (one invocation run
+holding the leaderboard, the cells under it), the registry, the published folder, `dvc status` after a
+one-loss change and after a code change, queued experiments landing in the same store, and the MLflow UI in a
+real browser."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -14,22 +18,25 @@ import pytest
 import yaml
 
 from pipeline.core import paths
-from pipeline.core.handoffs import BaselineScores, EvalResult, RunRef, SplitReport, TrainFacts
-from tests.conftest import dvc_repo, run, tiny_params
+from pipeline.core.handoffs import BaselineScores, EvalResult, PublishRecord, RunRef, SplitReport, TrainFacts, Winner
+from tests.conftest import ROOT, dvc_repo, run, tiny_params
 
-DATASETS = ["docstrings", "products", "sts"]
+DATASETS = ["sts"]
+EVAL_SET = "shop"
 LOSSES = ["mnrl", "cosent"]
+EXPERIMENT = "sentence-embedding-finetune"
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
 def repo(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
     repo = tmp_path_factory.mktemp("repo")
-    env = dvc_repo(repo, tiny_params(tiny_model_dir, DATASETS, LOSSES))
-    dvc = [sys.executable, "-m", "dvc"]
+    params = tiny_params(tiny_model_dir, DATASETS, LOSSES)
+    params["eval_sets"] = {EVAL_SET: {"source": "builtin:product_triplets", "rows": 40}}
+    env = dvc_repo(repo, params)
     run(["git", "add", "-A"], repo, env)
     run(["git", "commit", "-qm", "tiny pipeline"], repo, env)
-    run(dvc + ["repro"], repo, env, timeout=1500)
+    run([sys.executable, "-m", "dvc", "repro"], repo, env, timeout=1500)
     return repo, env
 
 
@@ -37,50 +44,86 @@ def client(repo: Path) -> mlflow.MlflowClient:
     return mlflow.MlflowClient(f"sqlite:///{repo / 'mlflow.db'}")
 
 
+def experiment_runs(repo: Path, filter_string: str = "") -> list:
+    store = client(repo)
+    return store.search_runs([store.get_experiment_by_name(EXPERIMENT).experiment_id], filter_string)
+
+
 def test_every_cell_has_metrics_mlflow_history_and_card(repo: tuple[Path, dict[str, str]]) -> None:
     root, _ = repo
     store = client(root)
     for dataset in DATASETS:
-        base = BaselineScores.read(root / paths.baseline_scores(dataset)).test.flat("test")
+        base = BaselineScores.read(root / paths.baseline_scores(dataset))
         for loss in LOSSES:
-            result = EvalResult.read(root / paths.eval_result(dataset, loss)).flat()
-            assert result["base_test_spearman_cosine"] == base["test_spearman_cosine"]
+            result = EvalResult.read(root / paths.eval_result(dataset, loss))
+            assert result.test.base == base.test and sorted(result.transfer) == [EVAL_SET]
             run_id = RunRef.read(root / paths.mlflow_run(dataset, loss)).run_id
             mlrun = store.get_run(run_id)
             assert mlrun.info.status == "FINISHED" and mlrun.info.run_name == f"{dataset}/{loss}"
             assert len(store.get_metric_history(run_id, "loss")) >= 3
-            assert len(store.get_metric_history(run_id, "eval_validation_spearman_cosine")) >= 2
-            assert mlrun.data.metrics["test_spearman_cosine"] == pytest.approx(result["test_spearman_cosine"])
+            validation = store.get_metric_history(run_id, "eval_validation_spearman_cosine")
+            assert validation[0].step == 0 and validation[0].value == pytest.approx(base.validation.spearman)
+            assert mlrun.data.metrics["test_spearman_cosine"] == pytest.approx(result.test.tuned.spearman)
+            assert mlrun.data.metrics["train_seconds"] > 0
             assert mlrun.data.tags["mlflow.source.git.commit"]
-            artifacts = [a.path for a in store.list_artifacts(run_id, "card")]
-            assert artifacts == ["card/README.md"]
-            card = (root / "cards" / dataset / loss / "README.md").read_text()
+            assert [a.path for a in store.list_artifacts(run_id, "card")] == ["card/README.md"]
+            card = (root / paths.card(dataset, loss)).read_text()
             facts = TrainFacts.read(root / paths.train_facts(dataset, loss))
             assert f"dataset_size:{facts.dataset.train_rows}" in card
             assert str(root) not in card and "base_model: tiny-bert" in card
-    runs = store.search_runs([store.get_experiment_by_name("sentence-embedding-finetune").experiment_id])
-    assert all(r.info.status == "FINISHED" for r in runs)
-    assert len([r for r in runs if r.data.tags.get("cell")]) == len(DATASETS) * len(LOSSES)
-    # one `dvc repro` = one parent run holding every cell and the report
-    (parent,) = [r for r in runs if r.data.tags.get("kind") == "parent"]
-    assert parent.info.run_name.startswith("dvc repro ")
-    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parent.info.run_id]
-    assert len(children) == len(DATASETS) * len(LOSSES) + 1
+            assert f'model = SentenceTransformer("models/{dataset}/{loss}")' in card
+    assert all(r.info.status == "FINISHED" for r in experiment_runs(root))
 
 
-def test_report_and_dvc_metrics(repo: tuple[Path, dict[str, str]]) -> None:
+def test_the_invocation_run_spans_the_repro_and_holds_the_leaderboard(repo: tuple[Path, dict[str, str]]) -> None:
+    root, _ = repo
+    store = client(root)
+    assert store.get_experiment_by_name(EXPERIMENT).tags["mlflow.experimentKind"] == "custom_model_development"
+    (parent,) = [r for r in experiment_runs(root) if r.data.tags.get("kind") == "parent"]
+    assert parent.info.run_name.startswith("dvc repro ") and parent.info.status == "FINISHED"
+    cells = [r for r in experiment_runs(root) if r.data.tags.get("cell")]
+    assert {r.data.tags["mlflow.parentRunId"] for r in cells} == {parent.info.run_id}
+    # it spans every stage that logged: from before the first cell started to after the last one ended
+    assert parent.info.start_time <= min(r.info.start_time for r in cells)
+    assert parent.info.end_time >= max(r.info.end_time for r in cells)
+    # a cell run lasts as long as its training, not until its card is written
+    for cell in cells:
+        facts = TrainFacts.read(root / paths.train_facts(*cell.data.tags["cell"].split("/")))
+        assert (cell.info.end_time - cell.info.start_time) / 1000 < facts.train_seconds + 60
+    # shared params, the leaderboard as metrics, which loss won, the report as artifacts
+    assert parent.data.params["base_model"] == "tiny-bert" and parent.data.params["train.batch_size"] == "8"
+    winner = Winner.read(root / paths.winner("sts"))
+    assert parent.data.tags["winner.sts"] == winner.loss
+    assert parent.data.metrics["sts/winner_validation_spearman"] == pytest.approx(winner.validation_spearman)
+    assert parent.data.metrics["sts/winner_test_spearman"] == pytest.approx(winner.test_spearman)
+    shown = {a.path for a in store.list_artifacts(parent.info.run_id, "report")}
+    assert {"report/leaderboard.md", "report/curves.png", "report/heatmap.png", "report/transfer.csv"} <= shown
+
+
+def test_report_dvc_metrics_and_plots(repo: tuple[Path, dict[str, str]]) -> None:
     root, env = repo
-    board = (root / "reports" / "leaderboard.md").read_text()
-    for dataset in DATASETS:
-        assert f"| {dataset} |" in board
-    assert board.count("**") == 2 * len(DATASETS)  # one best cell per dataset
+    board = (root / paths.LEADERBOARD_MD).read_text()
+    assert "| sts |" in board and board.count("★") == 2  # the rule's text and the winner of sts
     shown = json.loads(run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], root, env).stdout)
     metrics = next(iter(shown.values()))["data"]["reports/metrics.json"]["data"]
-    result = EvalResult.read(root / paths.eval_result("sts", "cosent")).flat()
-    assert metrics["sts"]["cosent"] == pytest.approx(result["test_spearman_cosine"], abs=1e-6)
-    sizes = SplitReport.read(root / paths.split_report("sts")).rows
-    assert metrics["sts"]["rows_test"] == sizes["test"] > 0
-    assert (root / "reports" / "heatmap.png").stat().st_size > 1000
+    result = EvalResult.read(root / paths.eval_result("sts", "cosent"))
+    assert metrics["sts"]["cosent"] == pytest.approx(result.test.tuned.spearman, abs=1e-6)
+    assert metrics["sts"]["rows_test"] == SplitReport.read(root / paths.split_report("sts")).rows["test"] > 0
+    run([sys.executable, "-m", "dvc", "plots", "show", "-o", "plots_html"], root, env)
+    page = (root / "plots_html" / "index.html").read_text()
+    assert "Validation Spearman per dataset" in page and '"column": {"field": "dataset"' in page
+    assert (root / paths.HEATMAP).stat().st_size > 1000
+
+
+def test_publish_registers_the_winner_once(repo: tuple[Path, dict[str, str]]) -> None:
+    root, env = repo
+    record = PublishRecord.read(root / paths.publish_record("sts"))
+    assert record.loss == Winner.read(root / paths.winner("sts")).loss
+    version = client(root).get_model_version_by_alias(record.registered_model, "champion")
+    assert str(version.version) == record.version and version.tags["dataset"] == "sts"
+    assert (root / paths.publish_dir("sts") / "README.md").exists()
+    run([sys.executable, "-m", "dvc", "repro", "-s", "-f", "publish@sts"], root, env)  # forced: the same files again
+    assert len(client(root).search_model_versions(f"name = '{record.registered_model}'")) == 1
 
 
 def test_status_clean_then_one_loss_change_dirties_only_its_cells(repo: tuple[Path, dict[str, str]]) -> None:
@@ -96,33 +139,67 @@ def test_status_clean_then_one_loss_change_dirties_only_its_cells(repo: tuple[Pa
         changed = set(json.loads(run(dvc + ["status", "--json"], root, env).stdout))
     finally:
         params_path.write_text(original)
-    # DVC reports the stages whose own params changed (evaluate reads the loss's Matryoshka dims); card and
-    # report of those cells follow from their changed deps when `dvc repro` runs. No other loss's cell and no
-    # dataset stage is touched.
+    # the stages whose own params changed (evaluate reads the loss's Matryoshka dims); card, report and
+    # publish follow from their changed deps when `dvc repro` runs; no other loss and no dataset stage
     assert changed == {f"{stage}@{d}-cosent" for d in DATASETS for stage in ("train", "evaluate")}
 
 
-def test_queued_experiment_logs_into_the_same_store(repo: tuple[Path, dict[str, str]]) -> None:
+def test_a_code_change_dirties_exactly_the_stages_that_run_the_module(repo: tuple[Path, dict[str, str]]) -> None:
+    root, env = repo
+    spec = importlib.util.spec_from_file_location("code_deps", ROOT / "scripts" / "code_deps.py")
+    code_deps = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(code_deps)
+    stage_names = run([sys.executable, "-m", "dvc", "stage", "list", "--name-only"], root, env).stdout.split()
+    for module in ("pipeline/evaluation/leaderboard.py", "pipeline/tracking/cards.py"):
+        target = root / module
+        original = target.read_text()
+        target.write_text(original + "\n# an edit\n")
+        try:
+            changed = set(json.loads(run([sys.executable, "-m", "dvc", "status", "--json"], root, env).stdout))
+        finally:
+            target.write_text(original)
+        runs_it = {stage.split("@")[0] for stage in stage_names
+                   if module in code_deps.code_deps(f"pipeline.{stage.split('@')[0]}")}
+        assert changed == {stage for stage in stage_names if stage.split("@")[0] in runs_it}, module
+        assert changed, module
+
+
+def test_queued_experiments_run_in_parallel_into_the_same_store(repo: tuple[Path, dict[str, str]]) -> None:
     root, env = repo
     dvc = [sys.executable, "-m", "dvc"]
     run(["git", "add", "-A"], root, env)
     run(["git", "commit", "-qm", "lock"], root, env)
-    experiment = client(root).get_experiment_by_name("sentence-embedding-finetune").experiment_id
-    before = {r.info.run_id for r in client(root).search_runs([experiment])}
-    run(dvc + ["exp", "run", "--queue", "--name", "scale25", "-S", "losses.cosent.params.scale=25.0"], root, env)
-    run(dvc + ["queue", "start", "-j", "1"], root, env)
-    deadline = time.time() + 900
+    before = {r.info.run_id for r in experiment_runs(root)}
+    for scale in ("15.0", "25.0"):
+        run(dvc + ["exp", "run", "--queue", "--name", f"scale{scale[:2]}", "-S", f"losses.cosent.params.scale={scale}"],
+            root, env)
+    run(dvc + ["queue", "start", "-j", "2"], root, env)
+    deadline, status = time.time() + 1200, ""
     while time.time() < deadline:
         status = run(dvc + ["queue", "status"], root, env).stdout
         if "Queued" not in status and "Running" not in status:
             break
         time.sleep(5)
-    assert "Success" in status, status + run(dvc + ["queue", "logs", "scale25"], root, env).stdout[-3000:]
-    store = client(root)
-    new = [r for r in store.search_runs([experiment]) if r.info.run_id not in before and r.data.tags.get("cell")]
-    assert {r.data.tags["cell"] for r in new} == {f"{d}/cosent" for d in DATASETS}
-    assert all(r.data.tags.get("dvc_exp") == "scale25" and r.info.status == "FINISHED" for r in new)
-    parents = {r.info.run_id: r.info.run_name for r in store.search_runs([experiment], "tags.kind = 'parent'")}
-    assert {parents[r.data.tags["mlflow.parentRunId"]] for r in new} == {"dvc exp scale25"}
-    assert all(len(store.get_metric_history(r.info.run_id, "loss")) >= 3 for r in new)
-    assert all("test_spearman_cosine" in r.data.metrics for r in new)
+    assert status.count("Success") == 2, status
+    new = [r for r in experiment_runs(root) if r.info.run_id not in before]
+    cells = [r for r in new if r.data.tags.get("cell")]
+    assert sorted(r.data.tags["dvc_exp"] for r in cells) == ["scale15", "scale25"]
+    assert all(r.data.tags["cell"] == "sts/cosent" and r.info.status == "FINISHED" for r in cells)
+    parents = {r.info.run_id: r.info.run_name for r in new if r.data.tags.get("kind") == "parent"}
+    assert sorted(parents.values()) == ["dvc exp scale15", "dvc exp scale25"]
+    assert {parents[r.data.tags["mlflow.parentRunId"]] for r in cells} == set(parents.values())
+    assert all(len(client(root).get_metric_history(r.info.run_id, "loss")) >= 3 for r in cells)
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (CI installs it)")
+def test_mlflow_ui_in_a_real_browser(repo: tuple[Path, dict[str, str]], tmp_path: Path) -> None:
+    root, env = repo
+    out = tmp_path / "ui"
+    proc = run([sys.executable, str(ROOT / "scripts" / "ui_screenshots.py"), "--store", f"sqlite:///{root / 'mlflow.db'}",
+                "--out", str(out)], root, env, timeout=600)
+    assert proc.stdout.split() == [str(out / "runs_table.png"), str(out / "cell_charts.png")]
+    table = (out / "runs_table.html").read_text()
+    assert "dvc repro " in table and "Model training" in table  # the invocation run, in the training view
+    charts = (out / "cell_charts.html").read_text()
+    assert "eval_validation_spearman_cosine" in charts and "kept_validation_spearman" in charts
+    assert all((out / f"{name}.png").stat().st_size > 20_000 for name in ("runs_table", "cell_charts"))

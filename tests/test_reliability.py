@@ -33,6 +33,7 @@ def prepare(workdir: Path, tiny_model_dir: Path, **train: object) -> None:
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     ingest.main(["--dataset", "sts"])
     split.main(["--dataset", "sts"])
+    baseline.main(["--dataset", "sts"])
 
 
 def cell_runs(workdir: Path) -> list:

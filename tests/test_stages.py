@@ -1,5 +1,6 @@
-"""Every stage run in-process on tiny data with the tiny model: every loss on every shape trains,
-evaluates against the base model, lands in MLflow with metric histories, and gets a complete card."""
+"""Every stage run in-process on tiny data with the tiny model: every loss on every shape trains, is
+evaluated against the base model on its own test split and on every other set (the other datasets and an
+eval set), lands in MLflow with metric histories, gets a complete card, and the report compares them all."""
 
 from __future__ import annotations
 
@@ -11,19 +12,23 @@ import mlflow
 import pytest
 import yaml
 
-from pipeline import card, evaluate, train
+from pipeline import card, evaluate, report, train
 from pipeline.core import paths
 from pipeline.core.handoffs import BaselineScores, EvalResult, RunRef, TrainFacts
 from tests.conftest import stage_project, tiny_params
 
 DATASETS = ["docstrings", "products", "sts"]
 LOSSES = ["mnrl", "triplet", "cosine", "cosent"]
+EVAL_SET = "shop_zh"  # held out: only evaluated on (Chinese product search, a language no dataset trains on)
+SETS = [*DATASETS, EVAL_SET]
 
 
 @pytest.fixture(scope="module")
 def trained(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("stages")
-    with stage_project(root, tiny_params(tiny_model_dir, DATASETS, LOSSES), DATASETS):
+    params = tiny_params(tiny_model_dir, DATASETS, LOSSES)
+    params["eval_sets"] = {EVAL_SET: {"source": "builtin:product_triplets", "language": "zh", "rows": 40}}
+    with stage_project(root, params, SETS):
         for dataset in DATASETS:
             for loss in LOSSES:
                 train.main(["--dataset", dataset, "--loss", loss])
@@ -31,6 +36,7 @@ def trained(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
         card.main(["--dataset", "sts", "--loss", "cosent"])
         card.main(["--dataset", "products", "--loss", "triplet"])
         card.main(["--dataset", "docstrings", "--loss", "cosent"])
+        report.main([])
         yield root
 
 
@@ -106,3 +112,57 @@ def test_card_states_adaptation_rule(trained: Path) -> None:
     assert "* Adaptation:" not in sts
     adapted = (trained / paths.card("docstrings", "cosent")).read_text()
     assert "* Adaptation: pairs -> scored pairs: each pair scores 1.0" in adapted
+
+
+def test_every_cell_is_scored_on_every_other_set_beside_the_base_model(trained: Path) -> None:
+    client = mlflow.MlflowClient(f"sqlite:///{trained / 'mlflow.db'}")
+    for dataset in DATASETS:
+        for loss in LOSSES:
+            result = EvalResult.read(trained / paths.eval_result(dataset, loss))
+            assert sorted(result.transfer) == sorted(name for name in SETS if name != dataset)
+            for name, scores in result.transfer.items():
+                base = BaselineScores.read(trained / paths.baseline_scores(name)).test
+                assert scores.base == base  # the base model is scored once per set, by the baseline stage
+                assert -1 <= scores.tuned.spearman <= 1 and scores.gain == scores.tuned.spearman - base.spearman
+            run = client.get_run(RunRef.read(trained / paths.mlflow_run(dataset, loss)).run_id)
+            other = "sts" if dataset != "sts" else "docstrings"
+            assert run.data.metrics[f"transfer/{other}/spearman_cosine"] == pytest.approx(result.transfer[other].tuned.spearman)
+            assert run.data.metrics[f"transfer/{EVAL_SET}/base_spearman_cosine"] == pytest.approx(
+                result.transfer[EVAL_SET].base.spearman)
+    # an eval set is held out whole: ingested, split into a test set only, scored for the base model
+    assert not (trained / paths.split_file(EVAL_SET, "train")).exists()
+    assert BaselineScores.read(trained / paths.baseline_scores(EVAL_SET)).validation is None
+
+
+def test_card_lists_the_other_sets_tuned_beside_base(trained: Path) -> None:
+    text = (trained / paths.card("sts", "cosent")).read_text()
+    result = EvalResult.read(trained / paths.eval_result("sts", "cosent"))
+    section = text[text.index("#### Other Evaluation Sets"):text.index("## Training Details")]
+    for name in ("docstrings", "products", EVAL_SET):
+        scores = result.transfer[name]
+        kind = "eval set" if name == EVAL_SET else "dataset"
+        assert f"| {name} | {kind} | {scores.tuned.spearman:.4f} | {scores.base.spearman:.4f} | {scores.gain:+.4f}" in section
+
+
+def test_report_has_the_full_transfer_table_and_marks_losses_of_quality(trained: Path) -> None:
+    board = (trained / paths.LEADERBOARD_MD).read_text()
+    transfer = board[board.index("## Transfer"):]
+    header = next(line for line in transfer.splitlines() if line.startswith("| trained on |"))
+    assert header == "| trained on | " + " | ".join(SETS) + " |"
+    base_row = next(line for line in transfer.splitlines() if line.startswith("| base model |"))
+    for name in SETS:
+        assert f"{BaselineScores.read(trained / paths.baseline_scores(name)).test.spearman:.4f}" in base_row
+    rows = [line for line in transfer.splitlines() if line.startswith("| ") and " / " in line.split("|")[1]]
+    assert len(rows) == len(DATASETS) * len(LOSSES)
+    for dataset in DATASETS:
+        for loss in LOSSES:
+            result = EvalResult.read(trained / paths.eval_result(dataset, loss))
+            row = next(r for r in rows if r.startswith(f"| {dataset} / {loss} |")).split("|")[2:-1]
+            for name, shown in zip(SETS, row):
+                scores = result.on(name, dataset)
+                assert f"{scores.tuned.spearman:.4f} ({scores.gain:+.4f}" in shown
+                assert ("▼" in shown) == (scores.gain < 0)
+                assert shown.strip().startswith("•") == (name == dataset)
+    lines = (trained / paths.TRANSFER_CSV).read_text().splitlines()
+    assert len(lines) == 1 + len(DATASETS) * len(LOSSES) * len(SETS)
+    assert (trained / paths.TRANSFER_PNG).stat().st_size > 1000

@@ -106,11 +106,13 @@ class Scores(_Record):
 
 
 class BaselineScores(Handoff):
-    """results/baseline/<set>.json: the untuned base model on the set's test split."""
+    """results/baseline/<set>.json: the untuned base model on the set's test split, and for a dataset on the
+    validation pairs training scores (its step 0: where every validation curve starts)."""
 
     WRITER = "baseline"
     base_model: str  # as cards and MLflow show it: the Hub id or a local directory's name
     test: Scores
+    validation: Scores | None  # None for an eval set, which has no validation split
 
 
 class SetResult(_Record):
@@ -125,15 +127,27 @@ class SetResult(_Record):
 
 
 class EvalResult(Handoff):
-    """results/evaluate/<dataset>/<loss>.json: the cell's test scores beside the base model's."""
+    """results/evaluate/<dataset>/<loss>.json: the cell's test scores beside the base model's, on its own
+    dataset's test split and on every other set of the run (the other datasets' test splits, the eval sets)."""
 
     WRITER = "evaluate"
     test: SetResult
+    transfer: dict[str, SetResult]  # set name -> scores on that set's test split
+
+    def on(self, name: str, dataset: str) -> SetResult:
+        """The scores on set `name`, this cell's own dataset being `dataset`."""
+        return self.test if name == dataset else self.transfer[name]
 
     def flat(self) -> dict[str, float]:
-        """The metric names MLflow shows: test_*, base_test_*, spearman_gain."""
-        return {**self.test.tuned.flat("test"), **{f"base_{k}": v for k, v in self.test.base.flat("test").items()},
-                "spearman_gain": self.test.gain}
+        """The metric names MLflow shows: test_*, base_test_*, spearman_gain for the cell's own test split;
+        transfer/<set>/<metric> (and .../base_<metric>, .../spearman_gain) for every other set."""
+        metrics = {**self.test.tuned.flat("test"), **{f"base_{k}": v for k, v in self.test.base.flat("test").items()},
+                   "spearman_gain": self.test.gain}
+        for name, result in self.transfer.items():
+            metrics.update({f"transfer/{name}/{k}": v for k, v in result.tuned.similarity.items()})
+            metrics.update({f"transfer/{name}/base_{k}": v for k, v in result.base.similarity.items()})
+            metrics[f"transfer/{name}/spearman_gain"] = result.gain
+        return metrics
 
 
 # --- train -----------------------------------------------------------------------------------------------
@@ -214,3 +228,30 @@ class RunRef(Handoff):
     WRITER = "train"
     run_id: str
     experiment_id: str
+
+
+# --- report, publish -------------------------------------------------------------------------------------
+
+class Winner(Handoff):
+    """reports/winners/<dataset>.json: the dataset's winner by the report's rule (best validation Spearman)."""
+
+    WRITER = "report"
+    dataset: str
+    loss: str | None  # None: no cell had a validation score to choose by
+    validation_spearman: float | None
+    test_spearman: float | None
+    rule: str
+
+
+class PublishRecord(Handoff):
+    """results/publish/<dataset>.json: what the publish stage registered and assembled."""
+
+    WRITER = "publish"
+    dataset: str
+    loss: str
+    registered_model: str
+    version: str
+    alias: str
+    model_uri: str  # models:/<name>@<alias>, what mlflow.sentence_transformers.load_model takes
+    hub_model_id: str | None  # the id the card points at and --push uploads to
+    folder: str  # publish/<dataset>: the model files and the card as README.md

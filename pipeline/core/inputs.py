@@ -5,10 +5,11 @@ generator, a Hub id) into the files its ingest stage must depend on, and a matri
 its item. So this file, generated from params.yaml, lists for DVC:
 
 - `inputs.datasets`: the datasets the train matrix runs (params.yaml run.datasets);
-- `inputs.sets`: every set that is ingested, split and scored for the base model, with the params key
-  its ingest reads and the local files it reads (a built-in generator's module; none for a Hub dataset,
-  whose id and split DVC tracks as params), padded to FILE_SLOTS entries because DVC cannot interpolate a
-  list (repeated paths count once).
+- `inputs.sets`: every set that is ingested, split and scored for the base model (the run's datasets and
+  the eval sets), with the params key its ingest reads, the local files it reads (a built-in generator's
+  module; none for a Hub dataset, whose id and split DVC tracks as params), padded to FILE_SLOTS entries
+  because DVC cannot interpolate a list (repeated paths count once), and what its split writes besides the
+  test set.
 
 Every stage run by DVC checks the file against params.yaml before any work and, when params.yaml has moved
 on (a dataset added, a source changed), rewrites it and stops: DVC read the old one for this run.
@@ -22,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from pipeline.core import paths
 from pipeline.core.errors import PipelineError
 
 INPUTS_FILE = Path("dvc.inputs.yaml")
@@ -44,9 +46,14 @@ def source_files(source: str) -> list[str]:
 def dvc_inputs(params: Any) -> dict[str, Any]:
     """The content of dvc.inputs.yaml for these params."""
     sets = {}
-    for name in params.run.datasets:
-        files = source_files(params.datasets[name].source) or [NO_LOCAL_FILE]
-        sets[name] = {"params": f"datasets.{name}", "files": (files + files[-1:] * FILE_SLOTS)[:FILE_SLOTS]}
+    for name in params.evaluation_sets:
+        section = "datasets" if name in params.datasets else "eval_sets"
+        files = source_files(params.data_config(name).source) or [NO_LOCAL_FILE]
+        # what split writes besides the test set: a dataset's train / validation folder; an eval set has
+        # none, so its test set stands in (a repeated out counts once)
+        splits = str(paths.split_dir(name)) if section == "datasets" else str(paths.split_file(name, "test"))
+        sets[name] = {"params": f"{section}.{name}", "files": (files + files[-1:] * FILE_SLOTS)[:FILE_SLOTS],
+                      "splits": splits}
     return {"inputs": {"datasets": list(params.run.datasets), "sets": sets}}
 
 

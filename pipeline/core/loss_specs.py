@@ -120,3 +120,18 @@ LOSSES: dict[str, LossSpec] = {
 
 def loss_accepts(class_name: str, shape: str) -> bool:
     return shape in LOSSES[class_name].accepts
+
+
+# The winner rule's tie-break (pipeline/evaluation/leaderboard.py): among losses with equal validation
+# Spearman, the simpler one wins. Simpler = earlier here: a pointwise regression on the cosine, then
+# margin-based pair and triplet losses, then ranking with in-batch negatives, then guided ones; cached
+# variants (the same objective with a memory trick) after their plain form.
+SIMPLICITY = ("CosineSimilarityLoss", "ContrastiveLoss", "OnlineContrastiveLoss", "TripletLoss", "CoSENTLoss",
+              "AnglELoss", "MultipleNegativesRankingLoss", "MultipleNegativesSymmetricRankingLoss",
+              "CachedMultipleNegativesRankingLoss", "GISTEmbedLoss", "CachedGISTEmbedLoss",
+              "BatchHardTripletLoss", "BatchSemiHardTripletLoss", "BatchAllTripletLoss")
+
+
+def simplicity(class_name: str, matryoshka: bool) -> tuple[int, bool]:
+    """Sort key: lower is simpler; a Matryoshka wrapper makes a loss less simple than its plain form."""
+    return SIMPLICITY.index(class_name), matryoshka

@@ -191,17 +191,48 @@ class MlflowParams(_Strict):
     experiment: str = "sentence-embedding-finetune"
 
 
+class PublishParams(_Strict):
+    # MLflow registered model per dataset; {experiment} and {dataset} are filled in
+    registered_model: str = "{experiment}-{dataset}"
+    alias: str = "champion"  # the alias set on the newest version
+    # the Hugging Face Hub id the card points at and `--push` uploads to, e.g. "my-org/minilm-{dataset}";
+    # without one the card points at the local folder publish/<dataset>
+    hub_model_id: str | None = None
+    private: bool = True  # a new Hub repository is private until you make it public
+
+    @field_validator("registered_model", "hub_model_id")
+    @classmethod
+    def _known_fields(cls, value: str | None) -> str | None:
+        if value is not None:
+            import string
+
+            fields = {name for _, name, _, _ in string.Formatter().parse(value) if name is not None}
+            if fields - {"experiment", "dataset"}:
+                raise ValueError(f"may use {{experiment}} and {{dataset}} only, got {sorted(fields)}")
+        return value
+
+    @field_validator("hub_model_id")
+    @classmethod
+    def _hub_id(cls, value: str | None) -> str | None:
+        if value is not None and value.count("/") != 1:
+            raise ValueError(f"must be <user or organisation>/<name>, got {value!r}")
+        return value
+
+
 class Params(_Strict):
     base_model: str = CANONICAL_BASE_MODEL
     trust_remote_code: bool = False  # run code shipped with a Hub model only when you say so
     seed: int = 42
     run: RunParams
     datasets: dict[str, DatasetParams]
+    # held-out sets only evaluated on, never trained on: every cell is scored on each (and on the other datasets)
+    eval_sets: dict[str, DatasetParams] = {}
     losses: dict[str, LossParams]
     split: SplitParams = SplitParams()
     adapt: AdaptParams = AdaptParams()
     train: TrainParams = TrainParams()
     mlflow: MlflowParams = MlflowParams()
+    publish: PublishParams = PublishParams()
 
     @model_validator(mode="after")
     def _matrix_names_exist(self) -> Params:
@@ -218,7 +249,19 @@ class Params(_Strict):
                         f"run: loss {loss_name!r} ({loss_class}) cannot use dataset {ds_name!r} of shape {shape!r} "
                         f"even after adaptation; it accepts: {', '.join(LOSSES[loss_class].accepts) or 'labelled data only'}"
                     )
+        for name in self.eval_sets:
+            if name in self.datasets:
+                raise ParamsError(f"eval_sets.{name}: the name is taken by datasets.{name}; an eval set needs a name of its own")
         return self
+
+    def data_config(self, name: str) -> DatasetParams:
+        """The entry of a dataset or an eval set."""
+        return self.datasets[name] if name in self.datasets else self.eval_sets[name]
+
+    @property
+    def evaluation_sets(self) -> list[str]:
+        """Every set a trained cell is scored on: the run's datasets, then the eval sets."""
+        return [*self.run.datasets, *self.eval_sets]
 
 
 def _one_line(error: ValidationError, raw: dict[str, Any], path: Path) -> str:
@@ -260,15 +303,19 @@ def load_params(path: str | Path = "params.yaml") -> Params:
     return parse_params(raw, path)
 
 
-def stage_params(doc: str, argv: list[str] | None, *names: str) -> tuple[Params, list[str]]:
-    """A stage's command line: `--help` shows `doc`, each of `names` ("dataset", "loss") is a required flag
-    naming an entry of params.yaml's datasets / losses. Returns the validated params and the flag values;
-    a name params.yaml does not define stops the stage with one line."""
+def stage_params(doc: str, argv: list[str] | None, *names: str, switches: dict[str, str] | None = None
+                 ) -> tuple[Params, list[Any]]:
+    """A stage's command line: `--help` shows `doc`, each of `names` is a required flag naming an entry of
+    params.yaml: "dataset" one of datasets, "loss" one of losses, "set" (flag --dataset) one of datasets or
+    eval_sets; `switches` are optional on/off flags ({name: help}), returned after the names. Returns the
+    validated params and the flag values; a name params.yaml does not define stops the stage with one line."""
     import argparse
 
     parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     for name in names:
-        parser.add_argument(f"--{name}", required=True)
+        parser.add_argument("--dataset" if name == "set" else f"--{name}", dest=name, required=True)
+    for name, text in (switches or {}).items():
+        parser.add_argument(f"--{name}", action="store_true", help=text)
     args = parser.parse_args(argv)
     params = load_params()
     from pipeline.core.inputs import check_inputs
@@ -276,7 +323,8 @@ def stage_params(doc: str, argv: list[str] | None, *names: str) -> tuple[Params,
     check_inputs(params)
     values = [getattr(args, name) for name in names]
     for name, value in zip(names, values):
-        section = {"dataset": "datasets", "loss": "losses"}[name]
-        if value not in getattr(params, section):
-            raise ParamsError(f"params.yaml: {section}.{value}: not defined; defined: {', '.join(getattr(params, section))}")
-    return params, values
+        sections = {"dataset": ["datasets"], "loss": ["losses"], "set": ["datasets", "eval_sets"]}[name]
+        defined = [key for section in sections for key in getattr(params, section)]
+        if value not in defined:
+            raise ParamsError(f"params.yaml: {sections[0]}.{value}: not defined; defined: {', '.join(defined)}")
+    return params, values + [getattr(args, name) for name in switches or {}]

@@ -13,7 +13,9 @@ dataset name can collide with another stage's file:
     models/<dataset>/<loss>/                   the fine-tuned model                     train
     results/evaluate/<dataset>/<loss>.json     test scores beside the base model        evaluate
     cards/<dataset>/<loss>/README.md           the model card                           card
-    reports/                                   leaderboard, DVC metrics, plots          report
+    reports/                                   leaderboard, DVC metrics, plots, winners report
+    publish/<dataset>/                         the winner's model and card, for the Hub publish
+    results/publish/<dataset>.json             its MLflow registry version               publish
 """
 
 from __future__ import annotations
@@ -44,6 +46,11 @@ def ingest_report(name: str) -> Path:
 def split_file(name: str, split: str) -> Path:
     """train / validation of a dataset, or the test split of any set (dataset or eval set)."""
     return TEST_SETS / f"{name}.parquet" if split == "test" else SPLITS / name / f"{split}.parquet"
+
+
+def split_dir(dataset: str) -> Path:
+    """A dataset's train and validation splits (an eval set has none)."""
+    return SPLITS / dataset
 
 
 def split_report(name: str) -> Path:
@@ -93,8 +100,28 @@ def card(dataset: str, loss: str) -> Path:
     return CARDS / dataset / loss / "README.md"
 
 
-LEADERBOARD_MD = REPORTS / "leaderboard.md"
+PUBLISH = Path("publish")  # <dataset>/: the winner's model files and card, ready for the Hub
+
+
+def winner(dataset: str) -> Path:
+    return WINNERS / f"{dataset}.json"
+
+
+def publish_dir(dataset: str) -> Path:
+    return PUBLISH / dataset
+
+
+def publish_record(dataset: str) -> Path:
+    return RESULTS / "publish" / f"{dataset}.json"
+
+
+WINNERS = REPORTS / "winners"  # <dataset>.json: the winner by the report's rule
+LEADERBOARD_MD = REPORTS / "leaderboard.md"  # the winner per dataset, validation and test side by side; transfer
 LEADERBOARD_CSV = REPORTS / "leaderboard.csv"
-METRICS = REPORTS / "metrics.json"
-HEATMAP = REPORTS / "heatmap.png"
-CURVES_PNG = REPORTS / "curves.png"
+TRANSFER_CSV = REPORTS / "transfer.csv"  # every cell on every set's test split
+METRICS = REPORTS / "metrics.json"  # DVC metrics
+HEATMAP = REPORTS / "heatmap.png"  # validation and test gains, winners outlined
+TRANSFER_PNG = REPORTS / "transfer.png"
+CURVES_PNG = REPORTS / "curves.png"  # one panel per dataset, one line per loss
+VALIDATION_CURVES = REPORTS / "validation_curves.csv"  # long format, for DVC plots
+LOSS_CURVES = REPORTS / "loss_curves.csv"

@@ -28,6 +28,14 @@ TEMPLATE_PATCHES = [
      "```\n{{ model_string }}\n{% if adapter %}  (adapter): {{ adapter }}\n{% endif %}```\n"),
     ("### Framework Versions\n",
      "### Training Precision\n- {{ precision }}\n\n### Framework Versions\n"),
+    ("{{ metrics.table }}\n{%- endfor %}{% endif %}\n",
+     "{{ metrics.table }}\n{%- endfor %}{% endif %}\n"
+     "{% if transfer %}\n#### Other Evaluation Sets\n"
+     "How the fine-tune carries over to data it never trained on: the test split of every other dataset of the "
+     "run and every eval set, Spearman (cosine) beside the untuned base model.\n\n"
+     "| set | kind | spearman_cosine | base model | gain |\n|:--|:--|--:|--:|--:|\n"
+     "{% for row in transfer %}| {{ row.name }} | {{ row.kind }} | {{ row.tuned }} | {{ row.base }} | {{ row.gain }} |\n"
+     "{% endfor %}{% endif %}"),
     ("{% if all_hyperparameters %}\n### Training Hyperparameters\n",
      "{% if recipe %}### Training Recipe\nWhere this fine-tune differs from a plain one with the library's defaults:\n\n"
      "{% for choice in recipe %}- {{ choice }}\n{% endfor %}{% endif %}"
@@ -74,14 +82,24 @@ def card_evaluators(scores: Scores, suffix: str, test_native: Any, test_scored: 
     return results
 
 
-def render_card(model: Any, facts: TrainFacts, result: EvalResult, test_native: Any, test_scored: Any) -> str:
-    """Restore the card data saved by training, add the test scores and widget examples, render the text."""
+def transfer_rows(result: EvalResult, eval_sets: list[str]) -> list[dict[str, str]]:
+    """The card's "Other Evaluation Sets" table: one row per set, a loss of quality marked."""
+    return [{"name": name, "kind": "eval set" if name in eval_sets else "dataset", "tuned": f"{r.tuned.spearman:.4f}",
+             "base": f"{r.base.spearman:.4f}", "gain": f"{r.gain:+.4f}" + (" ▼" if r.gain < 0 else "")}
+            for name, r in result.transfer.items()]
+
+
+def render_card(model: Any, facts: TrainFacts, result: EvalResult, test_native: Any, test_scored: Any,
+                eval_sets: list[str], model_id: str) -> str:
+    """Restore the card data saved by training, add the test scores and widget examples, render the text.
+    `model_id` is what the card's usage snippet loads: a Hub id, or the model's folder."""
     from datasets import Dataset
     from huggingface_hub import ModelCard
 
     data = model.model_card_data
     data.restore(facts.card)
     data.base_model = facts.base_model
+    data.set_model_id(model_id)
     data.model_name = f"{facts.base_model} fine-tuned on {facts.dataset.name} with {facts.loss.display_name}"
     data.train_datasets[0]["adaptation"] = facts.dataset.adaptation
     random.seed(0)  # the library samples widget rows with the global RNG
@@ -97,5 +115,6 @@ def render_card(model: Any, facts: TrainFacts, result: EvalResult, test_native: 
         data.eval_results_dict[evaluator] = metrics
         data.eval_results_dict[base_evaluator] = base_metrics
     card = ModelCard.from_template(card_data=data, template_str=patched_template(Path(data.template_path)),
-                                   hf_emoji="🤗", precision=facts.precision, adapter=facts.adapter, recipe=facts.recipe)
+                                   hf_emoji="🤗", precision=facts.precision, adapter=facts.adapter, recipe=facts.recipe,
+                                   transfer=transfer_rows(result, eval_sets))
     return str(card)

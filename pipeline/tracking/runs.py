@@ -1,4 +1,10 @@
-"""MLflow glue: where runs go, how a cell's run is named and tagged, and how stages re-attach to it.
+"""MLflow glue: where runs go, the invocation run every `dvc repro` / `dvc exp run` gets, how a cell's run is
+named and tagged, and how later stages log into it.
+
+The runs table shows one invocation run per `dvc repro` / `dvc exp run`: it spans the invocation (each stage
+that touches MLflow moves its end time on), holds the params every cell shares and, once the report stage
+has run, the leaderboard as metrics and the report as artifacts. The cell runs hang under it; a cell run
+lasts as long as its training: evaluate and card log into it without reopening it.
 
 Default store: sqlite:///<repo root>/mlflow.db, where the repo root is DVC_ROOT when DVC runs the stage.
 `dvc exp run --queue` executes in a temporary copy but sets DVC_ROOT to the original repository, so
@@ -52,18 +58,26 @@ def configure(experiment: str) -> str:
     mlflow.set_tracking_uri(uri)
     try:
         found = mlflow.get_experiment_by_name(experiment)
-        if found is not None:
-            return found.experiment_id
-        artifacts = None if uri.startswith(("http", "databricks")) else (repo_root() / "mlartifacts").as_uri()
-        try:
-            return mlflow.create_experiment(experiment, artifact_location=artifacts)
-        except Exception:  # another worker created it between our lookup and create
-            return mlflow.get_experiment_by_name(experiment).experiment_id
+        if found is None:
+            artifacts = None if uri.startswith(("http", "databricks")) else (repo_root() / "mlartifacts").as_uri()
+            try:
+                mlflow.create_experiment(experiment, artifact_location=artifacts, tags=EXPERIMENT_TAGS)
+            except Exception:  # another worker created it between our lookup and create
+                pass
+            found = mlflow.get_experiment_by_name(experiment)
+        if found.tags.get(EXPERIMENT_KIND) != EXPERIMENT_TAGS[EXPERIMENT_KIND]:  # created before the tag existed
+            mlflow.MlflowClient().set_experiment_tag(found.experiment_id, EXPERIMENT_KIND, EXPERIMENT_TAGS[EXPERIMENT_KIND])
+        return found.experiment_id
     except Exception as error:
         raise PipelineError(
             f"MLflow tracking store {uri} is unreachable ({type(error).__name__}); start the server or unset "
             f"MLFLOW_TRACKING_URI to use the local sqlite store"
         ) from None
+
+
+# MLflow's UI opens an experiment on its runs table (not the GenAI overview) when it is marked as model training.
+EXPERIMENT_KIND = "mlflow.experimentKind"
+EXPERIMENT_TAGS = {EXPERIMENT_KIND: "custom_model_development"}
 
 
 def provenance_tags() -> dict[str, str]:
@@ -102,8 +116,9 @@ def run_group() -> tuple[str, str] | None:
 
 
 def parent_run_id(experiment_id: str) -> str | None:
-    """The parent run grouping this invocation's cells (created on first use, FINISHED at once: it
-    only holds children, so it is never left RUNNING)."""
+    """The invocation run of this `dvc repro` / `dvc exp run` (created by the first stage that asks for it);
+    None when a stage runs outside DVC. It is FINISHED from the start, and each stage moves its end time on
+    (extend_invocation): it spans the invocation and is never left RUNNING."""
     import mlflow
 
     group = run_group()
@@ -119,6 +134,60 @@ def parent_run_id(experiment_id: str) -> str | None:
     parent = client.create_run(experiment_id, run_name=name, tags=tags)
     client.set_terminated(parent.info.run_id, "FINISHED")
     return parent.info.run_id
+
+
+def extend_invocation(experiment_id: str) -> None:
+    """Move the invocation run's end time to now: it spans every stage that ran so far."""
+    import mlflow
+
+    if parent := parent_run_id(experiment_id):
+        mlflow.MlflowClient().set_terminated(parent, "FINISHED", end_time=int(time.time() * 1000))
+
+
+def shared_params(params: Any) -> dict[str, Any]:
+    """The params every cell of the run shares, as the invocation run shows them."""
+    from pipeline.core.models import display_id
+
+    return {"base_model": display_id(params.base_model), "seed": params.seed,
+            "run.datasets": ",".join(params.run.datasets), "run.losses": ",".join(params.run.losses),
+            "eval_sets": ",".join(params.eval_sets) or "none",
+            **{f"split.{k}": v for k, v in params.split.model_dump().items()},
+            **{f"adapt.{k}": v for k, v in params.adapt.model_dump().items()},
+            **{f"train.{k}": v for k, v in params.train.model_dump(exclude={"lora"}).items()}}
+
+
+def log_shared_params(experiment_id: str, params: Any) -> None:
+    """Put the run's shared params on the invocation run (the same values each time within one invocation)."""
+    import mlflow
+    from mlflow.entities import Param
+
+    if parent := parent_run_id(experiment_id):
+        logged = mlflow.MlflowClient().get_run(parent).data.params
+        new = [Param(k, str(v)) for k, v in shared_params(params).items() if k not in logged]
+        if new:
+            mlflow.MlflowClient().log_batch(parent, params=new)
+
+
+def cell_run_id(experiment: str, dataset: str, loss: str, base_model: str, run_file: Path) -> str:
+    """The MLflow run the train stage recorded for a cell, for evaluate and card to log into without
+    reopening it (its duration stays its training's). When the recorded run is not in the current store
+    (MLFLOW_TRACKING_URI changed since training), a new finished run of the cell stands in."""
+    import mlflow
+
+    experiment_id = configure(experiment)
+    client = mlflow.MlflowClient()
+    recorded = RunRef.read(run_file).run_id
+    try:
+        client.get_run(recorded)
+        return recorded
+    except Exception:
+        print(f"warning: MLflow run {recorded} from {run_file} is not in {tracking_uri()}; starting a new run")
+    tags = cell_tags(dataset, loss, base_model)
+    if parent := parent_run_id(experiment_id):
+        tags["mlflow.parentRunId"] = parent
+    run = client.create_run(experiment_id, run_name=f"{dataset}/{loss}", tags=tags)
+    client.set_terminated(run.info.run_id, "FINISHED")
+    return run.info.run_id
 
 
 def _mark_dead_runs_killed(experiment_id: str, dataset: str, loss: str) -> None:
@@ -148,34 +217,41 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+def log_metrics(run_id: str, metrics: dict[str, float]) -> None:
+    """Log into a run without reopening it (its status and end time stay), and move the invocation on."""
+    import mlflow
+    from mlflow.entities import Metric
+
+    now = int(time.time() * 1000)
+    client = mlflow.MlflowClient()
+    client.log_batch(run_id, metrics=[Metric(key, float(value), now, 0) for key, value in metrics.items()])
+    extend_invocation(client.get_run(run_id).info.experiment_id)
+
+
+def log_artifact(run_id: str, path: Path, artifact_path: str) -> None:
+    """Add an artifact to a run without reopening it, and move the invocation on."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    client.log_artifact(run_id, str(path), artifact_path=artifact_path)
+    extend_invocation(client.get_run(run_id).info.experiment_id)
+
+
 @contextmanager
-def cell_run(experiment: str, dataset: str, loss: str, base_model: str, run_file: Path | None = None,
-             new: bool = False) -> Iterator[Any]:
-    """Open (new=True) or re-attach to the MLflow run of one (dataset, loss) cell.
+def cell_run(experiment: str, dataset: str, loss: str, base_model: str, params: Any) -> Iterator[Any]:
+    """Open the MLflow run of one (dataset, loss) cell's training, under the invocation run.
 
     The run is ended FINISHED on success, FAILED with the error message on an exception, KILLED on
-    Ctrl-C — never left RUNNING. Re-attaching falls back to a new run when the recorded one is not in
-    the current store (e.g. MLFLOW_TRACKING_URI changed since training)."""
+    Ctrl-C — never left RUNNING; the invocation run's end time moves on either way."""
     import mlflow
 
     experiment_id = configure(experiment)
-    run_id = None
-    if not new and run_file is not None and run_file.exists():
-        recorded = RunRef.read(run_file).run_id
-        try:
-            mlflow.get_run(recorded)
-            run_id = recorded
-        except Exception:
-            print(f"warning: MLflow run {recorded} from {run_file} is not in {tracking_uri()}; starting a new run")
-    if new:
-        _mark_dead_runs_killed(experiment_id, dataset, loss)
+    _mark_dead_runs_killed(experiment_id, dataset, loss)
     tags = {**cell_tags(dataset, loss, base_model), "host": socket.gethostname(), "pid": str(os.getpid())}
-    if new and (parent := parent_run_id(experiment_id)):
+    if parent := parent_run_id(experiment_id):
         tags["mlflow.parentRunId"] = parent
-    run = mlflow.start_run(run_id=run_id, experiment_id=experiment_id, run_name=f"{dataset}/{loss}",
-                           tags=None if run_id else tags)
-    if run_id:
-        mlflow.set_tags({"host": tags["host"], "pid": tags["pid"]})
+        log_shared_params(experiment_id, params)
+    run = mlflow.start_run(experiment_id=experiment_id, run_name=f"{dataset}/{loss}", tags=tags)
     try:
         yield run
     except KeyboardInterrupt:
@@ -187,6 +263,8 @@ def cell_run(experiment: str, dataset: str, loss: str, base_model: str, run_file
         raise
     else:
         mlflow.end_run("FINISHED")
+    finally:
+        extend_invocation(experiment_id)
 
 
 def log_training_params(params: Any, dataset: str, loss: str, precision: str, precision_note: str, train_rows: int,
@@ -223,3 +301,23 @@ def log_selection(selection: Any, validation_pairs: int, validation_total: int) 
         metrics["stopped_early_at"] = selection.stopped_early_at
     mlflow.log_metrics(metrics)
     mlflow.set_tags({"select": selection.rule, "kept": selection.statement})
+
+
+def log_report(experiment: str, metrics: dict[str, float], tags: dict[str, str], artifacts: tuple[Path, ...]) -> str:
+    """Put the report on the invocation run (a run of its own, "report", when run outside DVC)."""
+    import mlflow
+    from mlflow.entities import Metric, RunTag
+
+    experiment_id = configure(experiment)
+    client = mlflow.MlflowClient()
+    run_id = parent_run_id(experiment_id)
+    if run_id is None:
+        run_id = client.create_run(experiment_id, run_name="report", tags={"kind": "report", **provenance_tags()}).info.run_id
+        client.set_terminated(run_id, "FINISHED")
+    now = int(time.time() * 1000)
+    client.log_batch(run_id, metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items()],
+                     tags=[RunTag(k, v) for k, v in tags.items()])
+    for artifact in artifacts:
+        client.log_artifact(run_id, str(artifact), artifact_path="report")
+    extend_invocation(experiment_id)
+    return run_id

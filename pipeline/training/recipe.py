@@ -116,11 +116,12 @@ def save_verified(model: Any, out_dir: Path, texts: list[str]) -> float:
     return difference
 
 
-def curves_csv(log_history: list[dict[str, Any]]) -> tuple[str, str]:
-    """CSV text for the DVC plots: training loss per logging step, validation Spearman per evaluation."""
+def curves_csv(log_history: list[dict[str, Any]], base_validation: float) -> tuple[str, str]:
+    """CSV text for the DVC plots: training loss per logging step, validation Spearman per evaluation,
+    starting at step 0 with the untuned base model's score on the same validation pairs."""
     loss_rows = ["step,epoch,loss"] + [f"{h['step']},{h['epoch']:.4f},{h['loss']:.6f}" for h in log_history if "loss" in h]
-    val_rows = ["step,epoch,spearman"] + [f"{h['step']},{h['epoch']:.4f},{h[VALIDATION_METRIC]:.6f}"
-                                          for h in log_history if VALIDATION_METRIC in h]
+    val_rows = ["step,epoch,spearman", f"0,0.0000,{base_validation:.6f}"]
+    val_rows += [f"{h['step']},{h['epoch']:.4f},{h[VALIDATION_METRIC]:.6f}" for h in log_history if VALIDATION_METRIC in h]
     return "\n".join(loss_rows) + "\n", "\n".join(val_rows) + "\n"
 
 

@@ -1,0 +1,92 @@
+"""Publish one dataset's winner: a folder ready for the Hugging Face Hub and a version in the MLflow Model Registry.
+
+Usage: python -m pipeline.publish --dataset NAME [--push]
+       (reads params.yaml: publish, mlflow, seed, adapt, eval_sets, trust_remote_code)
+
+The winner is the report's (reports/winners/NAME.json: the best validation Spearman). Writes publish/NAME/ —
+the winner's model files and its card as README.md, the card's usage and model-index naming
+`publish.hub_model_id` (the local folder without one) — and registers the model with MLflow's
+sentence_transformers flavour as a version of `publish.registered_model` with alias `publish.alias` (nothing
+new when that alias already holds the same files); records it in results/publish/NAME.json.
+`--push` then uploads the folder with sentence-transformers' push_to_hub (the Hub must be reachable).
+"""
+
+from __future__ import annotations
+
+from pipeline.core import files, paths
+from pipeline.core.errors import PipelineError, cli
+from pipeline.core.params import stage_params
+
+
+@cli
+def main(argv: list[str] | None = None) -> None:
+    params, (dataset, push) = stage_params(__doc__, argv, "dataset", switches={
+        "push": "then upload publish/NAME to publish.hub_model_id with push_to_hub"})
+
+    import shutil
+
+    from sentence_transformers import SentenceTransformer
+
+    from pipeline.core.handoffs import EvalResult, PublishRecord, TrainFacts, Winner
+    from pipeline.data.splitting import read_split
+    from pipeline.evaluation.scoring import scored_split
+    from pipeline.tracking import registry
+    from pipeline.tracking.card_data import PipelineCardData
+    from pipeline.tracking.cards import render_card
+
+    out, record_path = paths.publish_dir(dataset), paths.publish_record(dataset)
+    files.remove(out, record_path)
+    winner = Winner.read(paths.winner(dataset))
+    if winner.loss is None:
+        raise PipelineError(f"{paths.winner(dataset)}: no winner for {dataset}: no cell had a validation score to "
+                            f"choose by; train with eval_strategy: steps (and select: best)")
+    loss, names = winner.loss, {"experiment": params.mlflow.experiment, "dataset": dataset}
+    hub_id = params.publish.hub_model_id.format(**names) if params.publish.hub_model_id else None
+
+    # the folder: the winner's files as trained, and its card re-rendered to point at where it will live
+    staging = out.with_name(f".{out.name}.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    shutil.copytree(paths.model_dir(dataset, loss), staging)
+    facts, result = TrainFacts.read(paths.train_facts(dataset, loss)), EvalResult.read(paths.eval_result(dataset, loss))
+    model = SentenceTransformer(str(staging), model_card_data=PipelineCardData(local_files_only=True),
+                                trust_remote_code=params.trust_remote_code)
+    test_native, _ = read_split(dataset, "test")
+    card = render_card(model, facts, result, test_native, scored_split(dataset, "test", params), list(params.eval_sets),
+                       model_id=hub_id or out.as_posix())
+    (staging / "README.md").write_text(card, encoding="utf-8")
+    staging.rename(out)
+
+    tags = {"dataset": dataset, "loss": loss, "validation_spearman": f"{winner.validation_spearman:.6f}",
+            "test_spearman": f"{winner.test_spearman:.6f}", "spearman_gain": f"{result.test.gain:.6f}"}
+    name = params.publish.registered_model.format(**names)
+    registered = registry.register(params.mlflow.experiment, name, params.publish.alias, paths.model_dir(dataset, loss),
+                                   card, tags, test_native.iloc[:2, 0].tolist(), params.trust_remote_code)
+    PublishRecord(dataset=dataset, loss=loss, registered_model=name, version=registered.version, alias=registered.alias,
+                  model_uri=f"models:/{name}@{registered.alias}", hub_model_id=hub_id,
+                  folder=out.as_posix()).write(record_path)
+    state = "registered as" if registered.created else "unchanged since"
+    print(f"publish {dataset}: {loss} -> {out}; {state} {name} version {registered.version} (@{registered.alias})")
+    if push:
+        push_to_hub(out, hub_id, params.publish.private, params.trust_remote_code)
+
+
+def push_to_hub(folder: object, hub_id: str | None, private: bool, trust_remote_code: bool) -> None:
+    """Upload the published folder, card included, with sentence-transformers' own push_to_hub."""
+    from sentence_transformers import SentenceTransformer
+
+    from pipeline.core.models import hub_reachable
+
+    if hub_id is None:
+        raise PipelineError("params.yaml: publish.hub_model_id is not set; name the Hub repository to push to, "
+                            "e.g. my-org/minilm-{dataset}")
+    if not hub_reachable():
+        raise PipelineError(f"cannot push {folder} to {hub_id}: the Hugging Face Hub is unreachable from here; "
+                            f"the folder is ready, push it where the Hub is reachable")
+    model = SentenceTransformer(str(folder), trust_remote_code=trust_remote_code)
+    url = model.push_to_hub(hub_id, private=private, local_model_path=str(folder), replace_model_card=False,
+                            exist_ok=True, commit_message="Publish the pipeline's winner")
+    print(f"pushed {folder} to {url}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""Publishing a dataset's winner, against the real sqlite MLflow store: the folder ready for the Hub (model
+files + card as README.md, loadable with SentenceTransformer(path)), a registered model version with the
+`champion` alias and its tags, the `models:/<name>@champion` round trip, nothing new on a re-run, and
+`--push` failing with one line offline while the folder stays as it is."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pytest
+import yaml
+from sentence_transformers import SentenceTransformer
+
+from pipeline import card, evaluate, publish, report, train
+from pipeline.core import paths
+from pipeline.core.handoffs import PublishRecord, Winner
+from pipeline.tracking.registry import FINGERPRINT, fingerprint
+from tests.conftest import stage_project, tiny_params
+
+LOSSES = ["mnrl", "cosent"]
+TEXTS = ["Return the sum of two numbers.", "A cat sits on the mat.", "def add(a, b)"]
+NAME = "sentence-embedding-finetune-sts"
+
+
+@pytest.fixture(scope="module")
+def published(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    root = tmp_path_factory.mktemp("publish")
+    with stage_project(root, tiny_params(tiny_model_dir, ["sts"], LOSSES), ["sts"]):
+        for loss in LOSSES:
+            for stage in (train, evaluate, card):
+                stage.main(["--dataset", "sts", "--loss", loss])
+        report.main([])
+        publish.main(["--dataset", "sts"])
+        yield root
+
+
+def client(root: Path) -> mlflow.MlflowClient:
+    return mlflow.MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+
+
+def test_folder_holds_the_winner_and_its_card(published: Path) -> None:
+    winner = Winner.read(published / paths.winner("sts"))
+    assert winner.loss in LOSSES
+    folder = published / paths.publish_dir("sts")
+    assert (folder / "README.md").exists() and (folder / "model.safetensors").exists()
+    ours = SentenceTransformer(str(folder)).encode(TEXTS)
+    trained = SentenceTransformer(str(published / paths.model_dir("sts", winner.loss))).encode(TEXTS)
+    assert np.abs(ours - trained).max() < 1e-6
+    text = (folder / "README.md").read_text()
+    front = yaml.safe_load(text.split("---")[1])
+    loss_class = 'CoSENTLoss' if winner.loss == 'cosent' else 'MultipleNegativesRankingLoss'
+    assert front["model-index"][0]["name"] == f"tiny-bert fine-tuned on Synthetic STS with {loss_class}"
+    assert 'model = SentenceTransformer("publish/sts")' in text  # no hub id set: the card points at the folder
+    assert "sentence_transformers_model_id" not in text
+    for section in ("## Evaluation", "### Training Recipe", "Checkpoint kept:", "### Training Logs",
+                    "[<code>EmbeddingSimilarityEvaluator</code>]"):
+        assert section in text, section
+    assert str(published) not in text and "/tmp/" not in text
+
+
+def test_registered_version_with_alias_and_tags(published: Path) -> None:
+    record = PublishRecord.read(published / paths.publish_record("sts"))
+    assert record.registered_model == NAME and record.alias == "champion" and record.model_uri == f"models:/{NAME}@champion"
+    version = client(published).get_model_version_by_alias(NAME, "champion")
+    assert str(version.version) == record.version == "1"
+    tags = version.tags
+    winner = Winner.read(published / paths.winner("sts"))
+    assert tags["dataset"] == "sts" and tags["loss"] == winner.loss
+    assert float(tags["validation_spearman"]) == pytest.approx(winner.validation_spearman, abs=1e-6)
+    assert float(tags["test_spearman"]) == pytest.approx(winner.test_spearman, abs=1e-6)
+    assert tags[FINGERPRINT] == fingerprint(published / paths.model_dir("sts", winner.loss))
+    assert tags["git_commit"] and tags["dvc_exp"] == "none" and tags["card"] == "card/README.md"
+    assert version.description == (published / paths.publish_dir("sts") / "README.md").read_text()
+
+
+def test_champion_loads_back_with_the_same_embeddings(published: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{published / 'mlflow.db'}")
+    mlflow.set_tracking_uri(f"sqlite:///{published / 'mlflow.db'}")
+    loaded = mlflow.sentence_transformers.load_model(f"models:/{NAME}@champion")
+    folder = SentenceTransformer(str(published / paths.publish_dir("sts")))
+    assert np.abs(loaded.encode(TEXTS) - folder.encode(TEXTS)).max() < 1e-6
+
+
+def test_rerun_with_nothing_changed_registers_nothing(published: Path, capsys: pytest.CaptureFixture) -> None:
+    publish.main(["--dataset", "sts"])
+    assert "unchanged since sentence-embedding-finetune-sts version 1" in capsys.readouterr().out
+    assert [str(v.version) for v in client(published).search_model_versions(f"name = '{NAME}'")] == ["1"]
+
+
+def test_hub_id_goes_on_the_card_and_push_offline_is_one_line(published: Path, capsys: pytest.CaptureFixture,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    params = yaml.safe_load((published / "params.yaml").read_text())
+    params["publish"] = {"hub_model_id": "my-org/minilm-{dataset}"}
+    (published / "params.yaml").write_text(yaml.safe_dump(params))
+    with pytest.raises(SystemExit) as exited:
+        publish.main(["--dataset", "sts", "--push"])
+    assert exited.value.code == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error: ")]
+    assert errors == ["error: cannot push publish/sts to my-org/minilm-sts: the Hugging Face Hub is unreachable from "
+                      "here; the folder is ready, push it where the Hub is reachable"]
+    text = (published / paths.publish_dir("sts") / "README.md").read_text()
+    assert 'model = SentenceTransformer("my-org/minilm-sts")' in text
+    # the same files, so the registry still holds one version
+    assert len(client(published).search_model_versions(f"name = '{NAME}'")) == 1
