@@ -7,9 +7,9 @@ Needs apt's package lists on this machine: run `apt-get update` first (it writes
 /var/lib/apt/lists/*_Packages.lz4; `lz4` must be installed to read them).
 
 Each distinct short description is one text; its tags are its debtags (`Tag:`) plus its archive section
-(`section::libs`), so packages without debtags still have one. Pairs: every text picks partners in seeded
-rounds, alternating a related one (a random text sharing one of its tags, drawn uniformly) and a random
-one, until --rows distinct pairs exist; each text ends up in about 2 * rows / texts pairs (~10 for all
+(`section::libs`), so packages without debtags still have one. Pairs: every text picks a partner in
+seeded rounds, every other pick a related one (a random text sharing one of its tags, drawn uniformly),
+the others a random one, until --rows distinct pairs exist; each text ends up in about 2 * rows / texts pairs (~10 for all
 ~60k texts at 300k rows), so shared texts chain the rows together the way real data does (one query with
 many candidates, a corpus reused across pairs). Score = 5 * Jaccard(tags), two decimals: 0-5, like STS.
 --texts N samples N texts first (a denser graph on fewer texts); --tagged-only keeps packages with debtags;
@@ -74,8 +74,8 @@ def build_pairs(tags: list[frozenset[str]], rows: int, seed: int, queries: int =
     while len(pairs) < rows:
         before = len(pairs)
         rng.shuffle(order)
-        for index in order:
-            if round_ % 2 == 0 and own_tags[index]:  # related: a text sharing one of this text's tags
+        for position, index in enumerate(order):
+            if (round_ + position) % 2 == 0 and own_tags[index]:  # related: a text sharing one of its tags
                 other = rng.choice(postings[rng.choice(own_tags[index])])
             else:
                 other = rng.choice(candidates)
@@ -88,7 +88,7 @@ def build_pairs(tags: list[frozenset[str]], rows: int, seed: int, queries: int =
             if len(pairs) == rows:
                 break
         round_ += 1
-        if round_ % 2 == 0 and len(pairs) == before:
+        if len(pairs) == before:
             break  # too few texts for that many distinct pairs
     return pairs
 

@@ -4,12 +4,11 @@ Rows sharing a normalised text are linked into groups (union-find). Small groups
 seeded hash of the group, so nothing is dropped. On connected data (one query with many candidates, a
 corpus reused across pairs) shared texts chain most rows into one group, which no split can take whole;
 each group holding more than LARGE_GROUP_SHARE of the smallest requested split is then partitioned: its
-texts are assigned to test and validation in many small balls grown by greedy links (a text joins when
-most of its rows already lead into the part), the rest to train, and the rows whose texts landed in two
+texts are assigned to test and validation in many small balls grown greedily (next joins the free text with
+the largest share of its rows leading into the part), the rest to train, and the rows whose texts landed in two
 splits are dropped and counted. Chosen by measurement on 300,000 real-text pairs (benchmarks/split_rules.py,
-benchmarks/README.md): 61% of rows kept at the requested fractions, against 39% for hashing each text; one
-big ball per split kept 69% but made the test set one corner of the data (score distribution far from
-train's), hence the small balls.
+benchmarks/README.md): 63.5% of the rows kept at the requested fractions, against 39% for hashing each
+text; one big ball per split kept 67% but made each split one region of the data, hence the small balls.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ SPLITS = ("train", "validation", "test")
 # size by a quarter wherever it landed; such groups are partitioned instead of hashed whole.
 LARGE_GROUP_SHARE = 0.25
 # Rows kept inside each ball of the partition: larger balls keep more rows (fewer cut), but fewer balls
-# sample fewer corners of the data. 20 rows: 61% kept, test-vs-train score KS 0.02 (benchmarks/README.md).
+# sample fewer regions of the data. 20 rows: 63.5% kept, test vocabulary as close to train's as hashing gives.
 BALL_ROWS = 20
 PASSES = 3  # rounds of the partition, each aiming its targets at the row count kept by the one before
 
