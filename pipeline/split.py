@@ -3,9 +3,11 @@
 Usage: python -m pipeline.split --dataset NAME   (reads params.yaml: seed, split)
 
 Rows that share a normalised text (anchor or positive; sentence1 or sentence2) stay in one split, so
-test scores are not inflated by sentences the model trained on. Writes data/splits/NAME/{train,validation}.parquet,
-data/test/NAME.parquet and results/split/NAME.json (rows per split). An eval set (params.yaml eval_sets) is
-held out whole: all of it is its test set.
+test scores are not inflated by sentences the model trained on. Where shared texts chain rows into a group
+too large for one split, its texts are partitioned and the rows that would cross splits dropped
+(pipeline/data/splitting.py). Writes data/splits/NAME/{train,validation}.parquet, data/test/NAME.parquet
+and results/split/NAME.json (rows per split, the rule used, rows dropped for it). An eval set (params.yaml
+eval_sets) is held out whole: all of it is its test set.
 """
 
 from __future__ import annotations
@@ -23,27 +25,31 @@ def main(argv: list[str] | None = None) -> None:
     import pandas as pd
 
     from pipeline.data.cleaning import shape_of
-    from pipeline.data.splitting import grouped_split
+    from pipeline.data.splitting import Split, grouped_split
 
     outputs = [paths.split_file(dataset, name) for name in ("train", "validation", "test")]
     files.remove(*outputs, paths.split_report(dataset))
     frame = pd.read_parquet(paths.ingested(dataset))
     shape = shape_of(list(frame.columns))
     if dataset in params.eval_sets:
-        splits = {"test": frame}
+        split = Split(frames={"test": frame}, rule="held_out", dropped_crossing=0, largest_group=0)
     else:
-        splits = grouped_split(frame, shape, params.split.validation, params.split.test, params.seed)
-    sizes = {name: len(frame) for name, frame in splits.items()}
+        split = grouped_split(frame, shape, params.split.validation, params.split.test, params.seed)
+    sizes = {name: len(frame) for name, frame in split.frames.items()}
     empty = [name for name, size in sizes.items() if size == 0]
     if empty:
         raise PipelineError(
             f"{paths.ingested(dataset)}: split {', '.join(empty)} came out empty ({sizes}); "
             f"add rows or raise split fractions in params.yaml"
         )
-    for name, frame in splits.items():
+    for name, frame in split.frames.items():
         files.write_parquet(paths.split_file(dataset, name), frame)
-    SplitReport(shape=shape, rows=sizes).write(paths.split_report(dataset))
-    print(f"split {dataset}: " + ", ".join(f"{name} {size}" for name, size in sizes.items()))
+    report = SplitReport(shape=shape, rows=sizes, rule=split.rule, dropped_crossing=split.dropped_crossing,
+                         largest_group=split.largest_group)
+    report.write(paths.split_report(dataset))
+    print(f"split {dataset}: " + ", ".join(f"{name} {size}" for name, size in sizes.items())
+          + f"; rule {split.rule}, {split.dropped_crossing} rows dropped whose texts landed in two splits"
+          + f" (largest group of rows linked by shared texts: {split.largest_group})")
 
 
 if __name__ == "__main__":

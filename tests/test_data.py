@@ -97,14 +97,14 @@ def _pairs(n: int) -> pd.DataFrame:
 
 def test_grouped_split_has_no_leakage_and_is_deterministic() -> None:
     frame = _pairs(400)
-    splits = grouped_split(frame, "pairs", 0.1, 0.2, seed=1)
+    splits = grouped_split(frame, "pairs", 0.1, 0.2, seed=1).frames
     assert sum(len(s) for s in splits.values()) == 400
     texts = {name: set(s["anchor"].str.casefold()) | set(s["positive"].str.casefold()) for name, s in splits.items()}
     assert not texts["train"] & texts["test"] and not texts["train"] & texts["validation"]
     assert not texts["validation"] & texts["test"]
-    again = grouped_split(frame, "pairs", 0.1, 0.2, seed=1)
+    again = grouped_split(frame, "pairs", 0.1, 0.2, seed=1).frames
     assert all(splits[k].equals(again[k]) for k in splits)
-    other = grouped_split(frame, "pairs", 0.1, 0.2, seed=2)
+    other = grouped_split(frame, "pairs", 0.1, 0.2, seed=2).frames
     assert not splits["test"].equals(other["test"])
     assert 0.1 < len(splits["test"]) / 400 < 0.3
 

@@ -19,6 +19,7 @@ from pipeline.core import files
 from pipeline.core.errors import PipelineError
 
 Shape = Literal["pairs", "triplets", "scored"]
+SplitRule = Literal["grouped", "partitioned", "held_out"]  # SplitReport.RULES says each in words
 H = TypeVar("H", bound="Handoff")
 
 
@@ -67,11 +68,25 @@ class IngestReport(Handoff):
 # --- split -----------------------------------------------------------------------------------------------
 
 class SplitReport(Handoff):
-    """results/split/<set>.json: rows per split."""
+    """results/split/<set>.json: rows per split, the rule that made them and the rows it dropped."""
 
     WRITER = "split"
+    RULES: ClassVar[dict[str, str]] = {
+        "grouped": "rows sharing a text kept together, each group in one split by a seeded hash",
+        "partitioned": ("rows sharing a text kept together; groups too large for one split partitioned by their "
+                        "texts, rows whose texts landed in two splits dropped"),
+        "held_out": "an eval set: all of it is its test set",
+    }
     shape: Shape
     rows: dict[str, int]  # train / validation / test -> rows
+    rule: SplitRule
+    dropped_crossing: int  # rows dropped because their texts landed in two splits (partitioned only)
+    largest_group: int  # rows in the largest group linked by shared texts, before the split
+
+    @property
+    def rule_text(self) -> str:
+        """The rule in words, as the card and the stage's line state it."""
+        return self.RULES[self.rule]
 
 
 # --- scores (baseline, evaluate) -------------------------------------------------------------------------
