@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     from sentence_transformers import SentenceTransformerTrainer
     from transformers import PrinterCallback
 
-    from pipeline.core.handoffs import BaselineScores, IngestReport, RunRef
+    from pipeline.core.handoffs import BaselineScores, IngestReport, RunRef, SplitReport
     from pipeline.core.models import display_id, seed_everything
     from pipeline.tracking import runs
     from pipeline.training import recipe
@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> None:
 
     out_dir, loss_config = paths.model_dir(dataset, loss), params.losses[loss]
     base_validation = BaselineScores.read(paths.baseline_scores(dataset)).validation
+    split_report = SplitReport.read(paths.split_report(dataset))
     if main_process:
         files.remove(out_dir, paths.train_results(dataset, loss))
     seed_everything(params.seed)
@@ -70,7 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     run_context = runs.cell_run(params.mlflow.experiment, dataset, loss, base, params) if main_process else nullcontext()
     with run_context as run:
         if main_process:
-            runs.log_training_params(params, dataset, loss, precision, precision_note, len(data.frame), data.rule)
+            runs.log_training_params(params, dataset, loss, precision, precision_note, len(data.frame), data.rule, split_report)
             mlflow.log_dict(IngestReport.read(paths.ingest_report(dataset)).model_dump(), "data/ingest_report.json")
             # the validation curve starts at step 0 with the untuned base model on the same pairs
             mlflow.log_metric(recipe.VALIDATION_METRIC, base_validation.spearman, step=0)
@@ -96,7 +97,7 @@ def main(argv: list[str] | None = None) -> None:
         files.write_text(paths.loss_curve(dataset, loss), loss_csv)
         files.write_text(paths.val_curve(dataset, loss), val_csv)
         choices = recipe.recipe_choices(params, loss, loss_object, model, data, selection, checked,
-                                        recipe.uses_fast_dropout(params))
+                                        recipe.uses_fast_dropout(params), split_report)
         recipe.train_facts(model, params, dataset, loss, data, precision_note, seconds, result, selection, checked,
                            eval_steps(params.train, len(data.frame)), choices, reload_diff).write(paths.train_facts(dataset, loss))
         RunRef(run_id=run.info.run_id, experiment_id=run.info.experiment_id).write(paths.mlflow_run(dataset, loss))

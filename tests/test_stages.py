@@ -14,7 +14,7 @@ import yaml
 
 from pipeline import card, evaluate, report, train
 from pipeline.core import paths
-from pipeline.core.handoffs import BaselineScores, EvalResult, RunRef, TrainFacts
+from pipeline.core.handoffs import BaselineScores, EvalResult, RunRef, SplitReport, TrainFacts
 from tests.conftest import stage_project, tiny_params
 
 DATASETS = ["docstrings", "products", "sts"]
@@ -166,3 +166,25 @@ def test_report_has_the_full_transfer_table_and_marks_losses_of_quality(trained:
     lines = (trained / paths.TRANSFER_CSV).read_text().splitlines()
     assert len(lines) == 1 + len(DATASETS) * len(LOSSES) * len(SETS)
     assert (trained / paths.TRANSFER_PNG).stat().st_size > 1000
+
+
+def test_rows_dropped_by_a_partitioned_split_show_on_the_card_and_in_mlflow(tiny_model_dir: Path,
+                                                                             tmp_path_factory: pytest.TempPathFactory) -> None:
+    from tests.test_splitting import chained
+
+    root = tmp_path_factory.mktemp("chained")
+    (root / "data" / "raw").mkdir(parents=True)
+    chained(texts=120, per_text=6).to_csv(root / "data" / "raw" / "ring.csv", index=False)
+    params = tiny_params(tiny_model_dir, ["ring"], ["cosent"])
+    params["datasets"]["ring"] = {"source": "data/raw/ring.csv", "name": "Ring of linked sentences"}
+    with stage_project(root, params, ["ring"]):
+        for stage in (train, evaluate, card):
+            stage.main(["--dataset", "ring", "--loss", "cosent"])
+    split = SplitReport.read(root / paths.split_report("ring"))
+    assert split.rule == "partitioned" and split.dropped_crossing > 0
+    text = (root / paths.card("ring", "cosent")).read_text()
+    assert f"{split.dropped_crossing:,} rows dropped so that no text is in two splits" in text
+    run = mlflow.MlflowClient(f"sqlite:///{root / 'mlflow.db'}").get_run(
+        RunRef.read(root / paths.mlflow_run("ring", "cosent")).run_id)
+    assert run.data.metrics["split_dropped_crossing"] == split.dropped_crossing
+    assert run.data.params["pipeline.split_rule"] == "partitioned"

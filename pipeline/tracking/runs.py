@@ -268,7 +268,7 @@ def cell_run(experiment: str, dataset: str, loss: str, base_model: str, params: 
 
 
 def log_training_params(params: Any, dataset: str, loss: str, precision: str, precision_note: str, train_rows: int,
-                        adaptation: str | None) -> None:
+                        adaptation: str | None, split: Any) -> None:
     """The cell's own params beside the trainer's (which transformers' MLflow callback logs itself):
     what was trained, on what, how, and the choices the pipeline made (precision, adaptation)."""
     import mlflow
@@ -283,10 +283,13 @@ def log_training_params(params: Any, dataset: str, loss: str, precision: str, pr
         **{f"pipeline.matryoshka.{k}": v for k, v in (matryoshka.model_dump() if matryoshka else {}).items()},
         "pipeline.base_model": display_id(params.base_model), "pipeline.precision": precision,
         "pipeline.precision_choice": precision_note, "pipeline.train_rows": train_rows,
-        "pipeline.adaptation": adaptation or "none",
+        "pipeline.adaptation": adaptation or "none", "pipeline.split_rule": split.rule,
         **{f"pipeline.train.{k}": v for k, v in params.train.model_dump(exclude={"lora"}).items()},
         **{f"pipeline.lora.{k}": v for k, v in (lora.model_dump() if lora else {}).items()},
     })
+    # rows the split dropped because their texts landed in two splits (connected data), beside the rows per split
+    mlflow.log_metrics({"split_dropped_crossing": split.dropped_crossing,
+                        **{f"split_rows_{name}": rows for name, rows in split.rows.items()}})
 
 
 def log_selection(selection: Any, validation_pairs: int, validation_total: int) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from pipeline.core import paths
 from pipeline.core.errors import PipelineError
-from pipeline.core.handoffs import DatasetFacts, LossFacts, Selection, TrainFacts
+from pipeline.core.handoffs import DatasetFacts, LossFacts, Selection, SplitReport, TrainFacts
 from pipeline.core.loss_specs import LOSSES
 from pipeline.core.params import Params
 
@@ -140,7 +140,7 @@ def card_facts(model: Any, params: Params, eval_steps: int | None, kept_step: in
 
 
 def recipe_choices(params: Params, loss: str, loss_object: Any, model: Any, data: TrainingData, selection: Selection,
-                   checked: Validation, fast_dropout: bool) -> list[str]:
+                   checked: Validation, fast_dropout: bool, split: SplitReport) -> list[str]:
     """What this fine-tune does differently from a plain one with the library's defaults, one sentence each,
     for the card (precision and a LoRA adapter have their own places on it)."""
     from pipeline.core.loss_specs import LOSSES
@@ -155,6 +155,9 @@ def recipe_choices(params: Params, loss: str, loss_object: Any, model: Any, data
     if changed:
         choices.append(f"{loss_config.class_name} parameters: " + ", ".join(
             f"{name} {value} (library default {default})" for name, (value, default) in changed.items()) + ".")
+    if split.rule == "partitioned":
+        choices.append(f"Split: {SplitReport.RULES[split.rule]}: {split.dropped_crossing:,} rows dropped so that no text "
+                       f"is in two splits (the largest group of rows linked by shared texts had {split.largest_group:,}).")
     if data.rule:
         choices.append(f"Training rows adapted to the loss's input: {data.rule}.")
     if train.freeze_word_embeddings and not train.lora:
