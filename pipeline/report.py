@@ -104,8 +104,8 @@ def plot_curves(datasets: list[str], losses: list[str], out: Any) -> None:
     fig, (loss_ax, val_ax) = plt.subplots(1, 2, figsize=(12, 4.5))
     for dataset in datasets:
         for loss in losses:
-            curve = pd.read_csv(paths.loss_curve(dataset, loss))
-            val = pd.read_csv(paths.val_curve(dataset, loss))
+            curve = pd.read_csv(files.require(paths.loss_curve(dataset, loss), "train"))
+            val = pd.read_csv(files.require(paths.val_curve(dataset, loss), "train"))
             loss_ax.plot(curve["step"], curve["loss"], label=f"{dataset}/{loss}")
             val_ax.plot(val["step"], val["spearman"], marker="o", label=f"{dataset}/{loss}")
     loss_ax.set(title="Training loss", xlabel="step", ylabel="loss")

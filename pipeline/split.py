@@ -24,9 +24,8 @@ def main(argv: list[str] | None = None) -> None:
     from pipeline.data.cleaning import shape_of
     from pipeline.data.splitting import grouped_split
 
-    outputs = [paths.split_file(dataset, name) for name in ("train", "validation", "test")]
-    files.remove(*outputs, paths.split_report(dataset))
-    frame = pd.read_parquet(paths.ingested(dataset))
+    files.remove(paths.split_dir(dataset), paths.split_file(dataset, "test"), paths.split_report(dataset))
+    frame = pd.read_parquet(files.require(paths.ingested(dataset), "ingest"))
     shape = shape_of(list(frame.columns))
     splits = grouped_split(frame, shape, params.split.validation, params.split.test, params.seed)
     sizes = {name: len(frame) for name, frame in splits.items()}

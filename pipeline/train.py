@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> None:
     from pipeline.training.precision import choose_precision
 
     out_dir, loss_config = paths.model_dir(dataset, loss), params.losses[loss]
-    if main_process:
+    if main_process:  # one train stage per cell at a time: a second would share its checkpoints and outputs
+        files.hold_lock(paths.train_lock(dataset, loss), f"train {dataset}/{loss}")
         files.remove(out_dir, paths.train_results(dataset, loss))
     seed_everything(params.seed)
 

@@ -27,7 +27,7 @@ DATA_CASES: dict[str, tuple[dict, str]] = {
     "wrong_field_count.csv": ({}, r"wrong_field_count.csv: malformed CSV: .*Expected 2 fields in line 3, saw 3"),
     "missing_columns.csv": ({}, r"missing_columns.csv: cannot detect the shape from columns question, body"),
     "pairs_declared_scored.csv": ({"shape": "scored"}, r"pairs_declared_scored.csv: shape 'scored' needs column"),
-    "non_utf8.csv": ({"bad_rows": "error"}, r"non_utf8.csv: row 2, column 'anchor': undecodable text"),
+    "non_utf8.csv": ({"bad_rows": "error"}, r"non_utf8.csv: not UTF-8 \(byte 0xe9 on line 3.*set encoding: latin-1"),
     "nan_score.csv": ({"bad_rows": "error", "score_range": [0, 5]}, r"nan_score.csv: row 2, column 'score': score NaN"),
     "inf_score.csv": ({"bad_rows": "error", "score_range": [0, 5]}, r"inf_score.csv: row 2, column 'score': score NaN or infinite"),
     "out_of_range_score.csv": ({"bad_rows": "error", "score_range": [0, 5]},

@@ -35,8 +35,26 @@ def test_local_directory_works_and_displays_as_its_name(tiny_model_dir: Path) ->
 def test_unreachable_models_fail_with_one_line() -> None:
     with pytest.raises(PipelineError, match=r"base_model = './no/such/dir': no such directory"):
         resolve_model("./no/such/dir")
-    with pytest.raises(PipelineError, match=r"base_model = 'someone/not-cached-model': the Hugging Face Hub is unreachable"):
+    with pytest.raises(PipelineError, match=r"base_model = 'someone/not-cached-model': no directory of that name in the "
+                                            r"project, and no such model reachable on the Hugging Face Hub"):
         resolve_model("someone/not-cached-model")
+    with pytest.raises(PipelineError, match=r"base_model = 'a/b/c': no such directory$"):  # never a Hub id (two slashes)
+        resolve_model("a/b/c")
+
+
+def test_a_folder_name_with_a_typo_is_reported_as_both_folder_and_hub_id(tmp_path: Path, tiny_model_dir: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # issue 17: `local_models/x` (no "./") was reported only as an unreachable Hub model
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(tiny_model_dir, tmp_path / "local_models" / "tiny")
+    assert resolve_model("local_models/tiny") == str((tmp_path / "local_models" / "tiny").resolve())
+    with pytest.raises(PipelineError) as caught:
+        resolve_model("local_models/tiyn")
+    message = str(caught.value)
+    assert "no directory of that name in the project" in message and "if you meant a folder, check its name" in message
+    assert "Hugging Face Hub" in message and "\n" not in message
 
 
 def test_precision_on_cpu() -> None:
