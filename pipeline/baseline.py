@@ -19,9 +19,10 @@ def main(argv: list[str] | None = None) -> None:
     params, (dataset,) = stage_params(__doc__, argv, "dataset")
 
     from pipeline.core.models import display_id, load_base_model, seed_everything
-    from pipeline.evaluation.scoring import score_split
+    from pipeline.evaluation.scoring import score_split, scored_split
 
     files.remove(paths.baseline_scores(dataset))
+    scored_split(dataset, "test", params)  # a missing split, or one Spearman is undefined on, stops before the model loads
     seed_everything(params.seed)
     scores = score_split(load_base_model(params), dataset, "test", params)
     BaselineScores(base_model=display_id(params.base_model), test=scores).write(paths.baseline_scores(dataset))

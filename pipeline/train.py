@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     if main_process:  # one train stage per cell at a time: a second would share its checkpoints and outputs
         files.hold_lock(paths.train_lock(dataset, loss), f"train {dataset}/{loss}")
         files.remove(out_dir, paths.train_results(dataset, loss))
+    files.require(paths.split_file(dataset, "train"), "split")  # before the model is loaded
     seed_everything(params.seed)
 
     model = recipe.build_model(params, dataset)
