@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     # Under a launcher every process trains; only rank 0 touches outputs, checkpoints' bookkeeping and MLflow.
     main_process = is_main_process()
+    if main_process:  # one train stage per cell at a time: a second would share its checkpoints and outputs
+        files.hold_lock(paths.train_lock(dataset, loss), f"train {dataset}/{loss}")
+    files.require(paths.split_file(dataset, "train"), "split")  # before the heavy imports and the model
 
     import mlflow
     from sentence_transformers import SentenceTransformerTrainer
@@ -42,10 +45,8 @@ def main(argv: list[str] | None = None) -> None:
     from pipeline.training.precision import choose_precision
 
     out_dir, loss_config = paths.model_dir(dataset, loss), params.losses[loss]
-    if main_process:  # one train stage per cell at a time: a second would share its checkpoints and outputs
-        files.hold_lock(paths.train_lock(dataset, loss), f"train {dataset}/{loss}")
+    if main_process:
         files.remove(out_dir, paths.train_results(dataset, loss))
-    files.require(paths.split_file(dataset, "train"), "split")  # before the model is loaded
     seed_everything(params.seed)
 
     model = recipe.build_model(params, dataset)

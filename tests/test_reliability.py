@@ -231,25 +231,45 @@ def test_a_store_left_half_created_says_so_in_one_line(workdir: Path) -> None:
 
 @pytest.mark.slow
 def test_two_train_stages_of_one_cell_at_once(workdir: Path, tiny_model_dir: Path) -> None:
-    # issue 17: both shared models/<d>/.<loss>.tmp and the loser crashed with a traceback. Now the second to
-    # start stops at once with one line (or, if the first already finished, both succeed).
-    prepare(workdir, tiny_model_dir, max_steps=40, checkpoint_steps=5, eval_steps=20)
+    # issue 17: both shared models/<d>/.<loss>.tmp (and checkpoints/<d>/<loss>) and the loser crashed with a
+    # traceback. Now a second train stage of a cell stops at once with one line while the first runs.
+    from sentence_transformers import SentenceTransformer
+
+    prepare(workdir, tiny_model_dir, max_steps=8, checkpoint_steps=2, eval_steps=4)
     command = [sys.executable, "-m", "pipeline.train", "--dataset", "sts", "--loss", "cosent"]
     busy = ("error: train sts/cosent is already running in another process (it holds checkpoints/sts/.cosent.lock); "
             "wait for it to finish, or stop it")
-    for _ in range(2):
-        procs = [subprocess.Popen(command, cwd=workdir, env=stage_env(workdir), text=True,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE) for _ in range(2)]
-        results = [(proc.wait(timeout=600), proc.stderr.read()) for proc in procs]
-        for code, err in results:
-            assert "Traceback" not in err, err[-3000:]
-            assert code == 0 or (code == 2 and err.strip().splitlines()[-1] == busy), (code, err[-2000:])
-        assert 0 in [code for code, _ in results]
-        from sentence_transformers import SentenceTransformer
 
-        SentenceTransformer(str(workdir / paths.model_dir("sts", "cosent")))  # one whole model, loadable
-        assert not list((workdir / "models" / "sts").glob(".cosent.*.tmp"))
-        assert "RUNNING" not in [r.info.status for r in cell_runs(workdir)]
+    def start() -> subprocess.Popen:
+        return subprocess.Popen(command, cwd=workdir, env=stage_env(workdir), text=True, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
+
+    def outcome(proc: subprocess.Popen) -> tuple[int, str]:
+        err = proc.communicate(timeout=600)[1]
+        assert "Traceback" not in err, err[-3000:]
+        return proc.returncode, (err.strip().splitlines() or [""])[-1]
+
+    # started at the same moment: the first to take the cell trains, the other stops (or, had the first
+    # already finished, trains after it)
+    results = [outcome(proc) for proc in [start(), start()]]
+    assert all(code == 0 or (code, line) == (2, busy) for code, line in results), results
+    assert 0 in [code for code, _ in results]
+    SentenceTransformer(str(workdir / paths.model_dir("sts", "cosent")))  # one whole model, loadable
+    assert not list((workdir / "models" / "sts").glob(".cosent.*.tmp"))
+
+    # started while the first trains (its MLflow run is open): always refused, the first carries on
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    params["train"].update(max_steps=2000, checkpoint_steps=0)  # long enough to still run when the second arrives
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    first = start()
+    deadline = time.time() + 300
+    while time.time() < deadline and first.poll() is None and "RUNNING" not in [r.info.status for r in cell_runs(workdir)]:
+        time.sleep(0.1)
+    assert outcome(start()) == (2, busy)
+    assert first.poll() is None, "the first train stage still runs"
+    first.send_signal(signal.SIGINT)
+    assert outcome(first)[0] == 130
+    assert "RUNNING" not in [r.info.status for r in cell_runs(workdir)]
 
 
 def test_save_verified_stages_per_process_and_stops_when_another_saved_first(workdir: Path, tiny_model_dir: Path) -> None:
@@ -300,16 +320,17 @@ def test_cli_turns_ctrl_c_into_one_line_and_releases_held_locks(tmp_path: Path, 
     lock = tmp_path / "cell.lock"
 
     @cli
-    def interrupted_stage(note: str | None) -> None:
+    def interrupted_stage(notes: list[str]) -> None:
         hold_lock(lock, "the stage")
-        if note:
-            on_interrupt(lambda: note)
+        for note in notes:
+            on_interrupt(lambda note=note: note)
+        on_interrupt(lambda: None)  # a note with nothing to say is left out
         raise KeyboardInterrupt
 
-    for note, line in [(None, "interrupted (Ctrl-C): stopped before writing its outputs"),
-                       ("checkpoints kept", "interrupted (Ctrl-C): checkpoints kept")]:
+    for notes, line in [([], "interrupted (Ctrl-C): stopped before writing its outputs"),
+                        (["checkpoint kept", "run KILLED"], "interrupted (Ctrl-C): run KILLED; checkpoint kept")]:
         with pytest.raises(SystemExit) as exited:
-            interrupted_stage(note)
+            interrupted_stage(notes)
         assert exited.value.code == 130
         assert capsys.readouterr().err.splitlines() == [line]
         with FileLock(lock, timeout=0):  # released when the stage ended

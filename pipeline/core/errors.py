@@ -55,7 +55,8 @@ def cli(main: F) -> F:
                 print(f"error: {error}", file=sys.stderr)
                 raise SystemExit(2) from None
             except KeyboardInterrupt:
-                notes = [text for note in scope.on_interrupt if (text := note())]
+                # the last registered first: the MLflow run ending KILLED on the way out, then what it left
+                notes = [text for note in reversed(scope.on_interrupt) if (text := note())]
                 print("interrupted (Ctrl-C): " + "; ".join(notes or ["stopped before writing its outputs"]),
                       file=sys.stderr)
                 raise SystemExit(INTERRUPTED_EXIT) from None
