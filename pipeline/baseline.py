@@ -21,9 +21,10 @@ def main(argv: list[str] | None = None) -> None:
     params, (dataset,) = stage_params(__doc__, argv, "set")
 
     from pipeline.core.models import display_id, load_base_model, seed_everything
-    from pipeline.evaluation.scoring import score_split, similarity_scores, validation_pairs
+    from pipeline.evaluation.scoring import score_split, scored_split, similarity_scores, validation_pairs
 
     files.remove(paths.baseline_scores(dataset))
+    scored_split(dataset, "test", params)  # a missing split, or one Spearman is undefined on, stops before the model loads
     seed_everything(params.seed)
     model = load_base_model(params)
     scores = score_split(model, dataset, "test", params)

@@ -32,7 +32,8 @@ def main(argv: list[str] | None = None) -> None:
     files.remove(out)
     facts = TrainFacts.read(paths.train_facts(dataset, loss))
     result = EvalResult.read(paths.eval_result(dataset, loss))
-    model = SentenceTransformer(str(paths.model_dir(dataset, loss)), model_card_data=PipelineCardData(local_files_only=True),
+    model = SentenceTransformer(str(files.require(paths.model_dir(dataset, loss), "train")),
+                                model_card_data=PipelineCardData(local_files_only=True),
                                 trust_remote_code=params.trust_remote_code)
     test_native, _ = read_split(dataset, "test")
     text = render_card(model, facts, result, test_native, scored_split(dataset, "test", params), list(params.eval_sets),

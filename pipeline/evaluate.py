@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> None:
     files.remove(paths.eval_result(dataset, loss))
     seed_everything(params.seed)
     baseline = BaselineScores.read(paths.baseline_scores(dataset))
-    model = SentenceTransformer(str(paths.model_dir(dataset, loss)), trust_remote_code=params.trust_remote_code)
+    model = SentenceTransformer(str(files.require(paths.model_dir(dataset, loss), "train")),
+                                trust_remote_code=params.trust_remote_code)
     dims = truncated_dims(params, loss, model.get_embedding_dimension())
     tuned = score_split(model, dataset, "test", params, dims)
     base = baseline.test

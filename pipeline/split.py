@@ -27,9 +27,8 @@ def main(argv: list[str] | None = None) -> None:
     from pipeline.data.cleaning import shape_of
     from pipeline.data.splitting import Split, grouped_split
 
-    outputs = [paths.split_file(dataset, name) for name in ("train", "validation", "test")]
-    files.remove(*outputs, paths.split_report(dataset))
-    frame = pd.read_parquet(paths.ingested(dataset))
+    files.remove(paths.split_dir(dataset), paths.split_file(dataset, "test"), paths.split_report(dataset))
+    frame = pd.read_parquet(files.require(paths.ingested(dataset), "ingest"))
     shape = shape_of(list(frame.columns))
     if dataset in params.eval_sets:
         split = Split(frames={"test": frame}, rule="held_out", dropped_crossing=0, largest_group=0)

@@ -28,6 +28,9 @@ def main(argv: list[str] | None = None) -> None:
         return
     # Under a launcher every process trains; only rank 0 touches outputs, checkpoints' bookkeeping and MLflow.
     main_process = is_main_process()
+    if main_process:  # one train stage per cell at a time: a second would share its checkpoints and outputs
+        files.hold_lock(paths.train_lock(dataset, loss), f"train {dataset}/{loss}")
+    files.require(paths.split_file(dataset, "train"), "split")  # before the heavy imports and the model
 
     import mlflow
     from sentence_transformers import SentenceTransformerTrainer

@@ -10,12 +10,14 @@ import shutil
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 import yaml
 
 from pipeline import ingest, train
 from pipeline.core import paths
-from tests.conftest import ROOT
+from pipeline.core.handoffs import IngestReport
+from tests.conftest import ROOT, tiny_params
 
 CORPUS = Path(__file__).parent / "bad_inputs"
 SHIPPED = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -27,12 +29,14 @@ DATA_CASES: dict[str, tuple[dict, str]] = {
     "wrong_field_count.csv": ({}, r"wrong_field_count.csv: malformed CSV: .*Expected 2 fields in line 3, saw 3"),
     "missing_columns.csv": ({}, r"missing_columns.csv: cannot detect the shape from columns question, body"),
     "pairs_declared_scored.csv": ({"shape": "scored"}, r"pairs_declared_scored.csv: shape 'scored' needs column"),
-    "non_utf8.csv": ({"bad_rows": "error"}, r"non_utf8.csv: row 2, column 'anchor': undecodable text"),
+    "non_utf8.csv": ({"bad_rows": "error"}, r"non_utf8.csv: not UTF-8 \(byte 0xe9 on line 3.*set encoding: latin-1"),
     "nan_score.csv": ({"bad_rows": "error", "score_range": [0, 5]}, r"nan_score.csv: row 2, column 'score': score NaN"),
-    "inf_score.csv": ({"bad_rows": "error", "score_range": [0, 5]}, r"inf_score.csv: row 2, column 'score': score NaN or infinite"),
+    "inf_score.csv": ({"bad_rows": "error", "score_range": [0, 5]},
+                      r"inf_score.csv: row 2, column 'score': score NaN or infinite"),
     "out_of_range_score.csv": ({"bad_rows": "error", "score_range": [0, 5]},
                                r"out_of_range_score.csv: row 2, column 'score': score outside \[0, 5\]"),
-    "text_score.csv": ({"bad_rows": "error", "score_range": [0, 5]}, r"text_score.csv: row 2, column 'score': score not a number"),
+    "text_score.csv": ({"bad_rows": "error", "score_range": [0, 5]},
+                       r"text_score.csv: row 2, column 'score': score not a number"),
     "empty_text.csv": ({"bad_rows": "error"}, r"empty_text.csv: row 2, column 'anchor': empty text"),
     "duplicate_rows.csv": ({"bad_rows": "error"}, r"duplicate_rows.csv: row 2, column '\(all\)': duplicate row"),
     "all_rows_bad.csv": ({"score_range": [0, 5]}, r"all_rows_bad.csv: no valid rows left after dropping bad ones"),
@@ -110,13 +114,25 @@ PARAMS_CASES: dict[str, tuple[dict | str, str]] = {
                                r"train.learning_rate = -3e-05: Input should be greater than 0"),
     "matrix names missing dataset": (_params_with(lambda p: p["run"].update(datasets=["docstrings", "reviews"])),
                                      r"run.datasets: 'reviews' is not defined under datasets:"),
-    "loss cannot use dataset": (_params_with(lambda p: p["losses"]["mnrl"].update({"class": "BatchAllTripletLoss", "params": {}})),
+    "loss cannot use dataset": (_params_with(lambda p: p["losses"]["mnrl"].update({"class": "BatchAllTripletLoss",
+                                                                                    "params": {}})),
                                 r"loss 'mnrl' \(BatchAllTripletLoss\) cannot use dataset 'docstrings'"),
     "bad loss parameter": (_params_with(lambda p: p["losses"]["triplet"]["params"].update(distance_metric="HAMMING")),
                            r"distance_metric must be one of EUCLIDEAN, COSINE, MANHATTAN, got 'HAMMING'"),
     "invalid yaml": ("run: [unclosed\n", r"params.yaml: line \d+: not valid YAML"),
     "unknown builtin": (_params_with(lambda p: p["datasets"]["docstrings"].update(source="builtin:nope")),
                         r"source 'builtin:nope': unknown built-in generator; valid: docstring_pairs"),
+    # issue 17: names become folder names, dvc.yaml arguments and params key paths
+    "dataset name escaping the project": (_params_with(lambda p: p["datasets"].update({"../../x": {"source": "x.csv"}})),
+                                          r"datasets: dataset name '../../x' is not allowed: it becomes a folder name"),
+    "dataset name with a space": (_params_with(lambda p: p["datasets"].update({"my sts": {"source": "x.csv"}})),
+                                  r"datasets: dataset name 'my sts' is not allowed.*letters, digits, _ and -"),
+    "loss name with a dot": (_params_with(lambda p: p["losses"].update({"cos.v2": {"class": "CoSENTLoss"}})),
+                             r"losses: loss name 'cos.v2' is not allowed"),
+    "loss name read as an option": (_params_with(lambda p: p["losses"].update({"-v": {"class": "CoSENTLoss"}})),
+                                    r"losses: loss name '-v' is not allowed"),
+    "unknown encoding": (_params_with(lambda p: p["datasets"]["docstrings"].update(encoding="klingon")),
+                         r"datasets.docstrings.encoding = 'klingon': unknown encoding 'klingon'"),
 }
 
 
@@ -151,3 +167,208 @@ def test_a_name_params_does_not_define_is_one_line(stage: str, flag: str, workdi
                         else ("losses", "mnrl, triplet, cosine, cosent"))
     assert line == f"error: params.yaml: {section}.nope: not defined; defined: {defined}"
     assert sorted(p.name for p in workdir.iterdir()) == ["params.yaml"]  # nothing written, no MLflow store
+
+
+# --- issue 17: problems of a whole file, written by the test -------------------------------------------------
+
+def _lines(header: str, rows: list[str]) -> str:
+    return "\n".join([header, *rows]) + "\n"
+
+
+SENTENCES = [f"A person plays instrument number {i}." for i in range(30)]
+OTHERS = [f"Someone is playing a tune on instrument {i}." for i in range(30)]
+SCORED_0_5 = {"score_range": [0, 5]}
+
+
+def _scored(score, header: str = "sentence1,sentence2,score", sep: str = ",") -> bytes:
+    """30 scored pairs, the i-th scored `score(i)`."""
+    return _lines(header, [sep.join([a, b, str(score(i))]) for i, (a, b) in enumerate(zip(SENTENCES, OTHERS))]).encode()
+
+
+def _pairs(pair, header: str = "anchor,positive", encoding: str = "utf-8") -> bytes:
+    return _lines(header, [pair(i) for i in range(30)]).encode(encoding)
+
+
+# file -> (content, dataset params, regex of the one line, params that fix it (the line's advice) or None)
+WRITTEN_CASES: dict[str, tuple[bytes, dict, str, dict | None]] = {
+    "comma_decimal.tsv": (
+        _scored(lambda i: f"{i % 5},{i % 10}", "sentence1\tsentence2\tscore", "\t"), SCORED_0_5,
+        r"comma_decimal.tsv: column 'score' writes scores with a decimal comma \('0,0', 30 rows\): set decimal: ','",
+        {"decimal": ","}),
+    "percent_scale.csv": (
+        _scored(lambda i: round(i * 100 / 29)), SCORED_0_5,
+        r"percent_scale.csv: 28 of 30 scores in column 'score' lie outside score_range \[0, 5\] \(they span 0 to 100\): "
+        r"set score_range: \[0, 100\]", {"score_range": [0, 100]}),
+    "binary_labels_declared_0_5.csv": (
+        _scored(lambda i: i % 2, "sentence1,sentence2,label"), SCORED_0_5,
+        r"every score in column 'label' lies in the bottom fifth of score_range \[0, 5\] \(they span 0 to 1\).*"
+        r"set score_range: \[0, 1\]", {"score_range": [0, 1]}),
+    "latin1.csv": (
+        _pairs(lambda i: f"Où est le café {i} ?,Le café {i} est près de la gare.", encoding="latin-1"), {},
+        r"latin1.csv: not UTF-8 \(byte 0xf9 on line 2, and no UTF-8 text anywhere\); it reads as latin-1: "
+        r"set encoding: latin-1", {"encoding": "latin-1"}),
+    "cp1252.csv": (
+        _pairs(lambda i: f"“Best” kettle {i},A kettle {i} that’s quick to boil", encoding="cp1252"), {},
+        r"cp1252.csv: not UTF-8 \(byte 0x93 on line 2.*it reads as cp1252: set encoding: cp1252", {"encoding": "cp1252"}),
+    "utf16.csv": (
+        _pairs(lambda i: f"question {i},answer {i}", encoding="utf-16"), {},
+        r"utf16.csv: the file is UTF-16 .*set encoding: utf-16", {"encoding": "utf-16"}),
+    "duplicate_header.csv": (
+        _scored(lambda i: f"{i % 6},{5 - i % 6}", "sentence1,sentence2,score,score"), SCORED_0_5,
+        r"duplicate_header.csv: the header names column 'score' 2 times; give every column its own name", None),
+    "duplicate_key.jsonl": (
+        b'{"anchor": "a", "positive": "b"}\n{"anchor": "c", "positive": "d", "anchor": "e"}\n', {},
+        r"duplicate_key.jsonl: line 2: key 'anchor' appears twice in one object", None),
+    "duplicate_key.json": (
+        b'[{"anchor": "a", "positive": "b", "positive": "c"}]', {},
+        r"duplicate_key.json: key 'positive' appears twice in one object", None),
+    "mapped_column_missing.csv": (
+        _scored(lambda i: i % 6, "text_a,text_b,rating"),
+        {**SCORED_0_5, "columns": {"sentence1": "text_a", "sentence2": "text_b", "score": "ratng"}},
+        r"mapped_column_missing.csv: columns.score = 'ratng': no such column; the file's columns: text_a, text_b, rating$",
+        {"columns": {"sentence1": "text_a", "sentence2": "text_b", "score": "rating"}}),
+    "list_column.jsonl": (
+        "".join(f'{{"sentence1": ["{a}"], "sentence2": "{b}", "score": {i % 6}}}\n'
+                for i, (a, b) in enumerate(zip(SENTENCES, OTHERS))).encode(), SCORED_0_5,
+        r"list_column.jsonl: 30 of 30 rows \(100%\) fail for one reason, not text \(list\) in column 'sentence1'.*"
+        r"map a column of text under columns:", None),
+    "mostly_empty_column.csv": (
+        _pairs(lambda i: f"{SENTENCES[i]},{OTHERS[i] if i % 3 else ''}"), {},
+        r"10 of 30 rows \(33%\) fail for one reason, missing value in column 'positive'", None),
+    "text_labels.csv": (
+        _scored(lambda i: "entailment" if i % 2 else "neutral", "sentence1,sentence2,label"), SCORED_0_5,
+        r"score not a number in column 'label'.*map a numeric score column.*'neutral'", None),
+    "constant_scores.csv": (
+        _scored(lambda i: 4), SCORED_0_5,
+        r"constant_scores.csv: every row has the same score in column 'score'; Spearman, the test metric, needs scores "
+        r"that vary", None),
+    "contradictory_triplet.csv": (
+        _lines("anchor,positive,negative", ["red mug,a red mug,a blue mug", "green cup,a green cup,a green cup"]).encode(),
+        {"bad_rows": "error"}, r"row 2, column 'negative': negative equals positive", None),
+    "negative_column_is_positive.csv": (
+        _pairs(lambda i: f"query {i},{OTHERS[i]},{OTHERS[i]}", "anchor,positive,negative"), {},
+        r"30 of 30 rows \(100%\) fail for one reason, negative equals positive in column 'negative'", None),
+}
+
+
+def _write_case(workdir: Path, name: str, dataset: dict) -> Path:
+    raw = workdir / "data" / "raw"
+    raw.mkdir(parents=True, exist_ok=True)
+    (raw / name).write_bytes(WRITTEN_CASES[name][0])
+    params = copy.deepcopy(SHIPPED)
+    params["datasets"]["mine"] = {"source": f"data/raw/{name}", **dataset}
+    params["run"]["datasets"] = ["mine"]
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    return raw / name
+
+
+@pytest.mark.parametrize("name", sorted(WRITTEN_CASES))
+def test_file_wide_problem_stops_ingest_with_one_line(name: str, workdir: Path, capsys: pytest.CaptureFixture) -> None:
+    content, dataset, expected, _ = WRITTEN_CASES[name]
+    source = _write_case(workdir, name, dataset)
+    line = expect_one_line_exit(capsys, lambda: ingest.main(["--dataset", "mine"]))
+    assert re.search(expected, line), line
+    assert not (workdir / paths.ingested("mine")).exists() and not (workdir / paths.ingest_report("mine")).exists()
+    assert source.read_bytes() == content
+
+
+@pytest.mark.parametrize("name", sorted(n for n, case in WRITTEN_CASES.items() if case[3]))
+def test_the_params_the_line_suggests_read_the_whole_file(name: str, workdir: Path) -> None:
+    _, dataset, _, fix = WRITTEN_CASES[name]
+    _write_case(workdir, name, {**dataset, **fix})
+    ingest.main(["--dataset", "mine"])
+    report = IngestReport.read(workdir / paths.ingest_report("mine"))
+    assert report.source.rows_in == report.source.rows_out == 30 and report.source.dropped == {}
+    frame = pd.read_parquet(workdir / paths.ingested("mine"))
+    if "score" in frame:  # every score kept and spread over [0, 1], not squeezed into a corner of it
+        assert frame["score"].between(0, 1).all() and frame["score"].max() - frame["score"].min() >= 0.8
+    if name == "latin1.csv":
+        assert frame["anchor"][0] == "Où est le café 0 ?"
+
+
+def test_row_problems_stay_row_problems(workdir: Path) -> None:
+    """One damaged row in a UTF-8 file (valid accents elsewhere), one contradictory triplet: dropped and counted."""
+    raw = workdir / "data" / "raw"
+    raw.mkdir(parents=True)
+    good = [f"Où est la gare {i} ?,La gare {i} est au nord." for i in range(20)]
+    (raw / "damaged.csv").write_bytes(_lines("anchor,positive", good).encode() + b"caf\xe9 \xff broken,fine\n")
+    (raw / "triplets.csv").write_text(_lines("anchor,positive,negative", [f"query {i},match {i},other {i}" for i in range(20)]
+                                             + ["query x,Match  X,match x"]))
+    params = copy.deepcopy(SHIPPED)
+    params["datasets"].update(damaged={"source": "data/raw/damaged.csv"}, triplets={"source": "data/raw/triplets.csv"})
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    ingest.main(["--dataset", "damaged"])
+    ingest.main(["--dataset", "triplets"])
+    damaged = IngestReport.read(workdir / paths.ingest_report("damaged")).source
+    assert (damaged.rows_in, damaged.rows_out, damaged.dropped) == (21, 20, {"undecodable text": 1})
+    triplets = IngestReport.read(workdir / paths.ingest_report("triplets")).source
+    assert (triplets.rows_in, triplets.rows_out, triplets.dropped) == (21, 20, {"negative equals positive": 1})
+
+
+def _tree(root: Path, skip: Path) -> dict[str, tuple[int, int]]:
+    return {str(p.relative_to(root)): (p.stat().st_size, p.stat().st_mtime_ns) for p in root.rglob("*")
+            if not p.is_relative_to(skip)}
+
+
+@pytest.mark.parametrize("stage", ["ingest", "split", "train"])
+def test_a_name_that_escapes_the_project_changes_nothing_outside_it(stage: str, tmp_path: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch,
+                                                                     capsys: pytest.CaptureFixture) -> None:
+    # issue 17: `datasets: {"../../victim": ...}` made ingest write outside the project, and a train stage
+    # started with --dataset ../../victim deleted a folder outside it before crashing
+    import importlib
+
+    project, victim = tmp_path / "work" / "project", tmp_path / "victim"
+    for folder in ("models", "results/train", "data/ingested"):
+        (victim / folder).mkdir(parents=True)
+        (victim / folder / "keep.txt").write_text("the user's own files")
+    project.mkdir(parents=True)
+    monkeypatch.chdir(project)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'mlflow.db'}")
+    module = importlib.import_module(f"pipeline.{stage}")
+    args = ["--dataset", "../../victim"] + (["--loss", "mnrl"] if stage == "train" else [])
+    before = _tree(tmp_path, project)
+
+    params = copy.deepcopy(SHIPPED)
+    params["datasets"]["../../victim"] = {"source": "builtin:docstring_pairs", "rows": 20}
+    params["run"]["datasets"] = ["../../victim"]
+    (project / "params.yaml").write_text(yaml.safe_dump(params))
+    line = expect_one_line_exit(capsys, lambda: module.main(args))
+    assert "dataset name '../../victim' is not allowed" in line
+
+    (project / "params.yaml").write_text(yaml.safe_dump(SHIPPED))  # valid params, the name only on the command line
+    line = expect_one_line_exit(capsys, lambda: module.main(args))
+    assert line.startswith("error: params.yaml: datasets.../../victim: not defined")
+
+    assert _tree(tmp_path, project) == before
+    assert sorted(p.name for p in project.iterdir()) == ["params.yaml"]
+
+
+# --- issue 17: a stage run before the stage that makes its input -------------------------------------------
+
+@pytest.mark.parametrize(("stage", "missing", "writer"), [
+    ("split", "data/ingested/sts.parquet", "ingest"),
+    ("baseline", "data/test/sts.parquet", "split"),
+    ("train", "data/splits/sts/train.parquet", "split"),
+])
+def test_a_stage_run_before_its_input_exists_names_it(stage: str, missing: str, writer: str, workdir: Path,
+                                                      tiny_model_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    import importlib
+
+    (workdir / "params.yaml").write_text(yaml.safe_dump(tiny_params(tiny_model_dir, ["sts"], ["cosent"])))
+    args = ["--dataset", "sts"] + (["--loss", "cosent"] if stage == "train" else [])
+    line = expect_one_line_exit(capsys, lambda: importlib.import_module(f"pipeline.{stage}").main(args))
+    assert line == f"error: {missing}: not found; the {writer} stage writes it: run `dvc repro` (or that stage first)"
+    assert no_running_runs(workdir / "mlflow.db")
+
+
+def test_evaluate_before_train_names_the_missing_model(workdir: Path, tiny_model_dir: Path,
+                                                       capsys: pytest.CaptureFixture) -> None:
+    from pipeline import baseline, evaluate, split
+
+    (workdir / "params.yaml").write_text(yaml.safe_dump(tiny_params(tiny_model_dir, ["sts"], ["cosent"])))
+    for stage in (ingest, split, baseline):
+        stage.main(["--dataset", "sts"])
+    capsys.readouterr()  # what those stages printed
+    line = expect_one_line_exit(capsys, lambda: evaluate.main(["--dataset", "sts", "--loss", "cosent"]))
+    assert line == "error: models/sts/cosent: not found; the train stage writes it: run `dvc repro` (or that stage first)"

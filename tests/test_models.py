@@ -35,8 +35,26 @@ def test_local_directory_works_and_displays_as_its_name(tiny_model_dir: Path) ->
 def test_unreachable_models_fail_with_one_line() -> None:
     with pytest.raises(PipelineError, match=r"base_model = './no/such/dir': no such directory"):
         resolve_model("./no/such/dir")
-    with pytest.raises(PipelineError, match=r"base_model = 'someone/not-cached-model': the Hugging Face Hub is unreachable"):
+    with pytest.raises(PipelineError, match=r"base_model = 'someone/not-cached-model': no directory of that name in the "
+                                            r"project, and no such model reachable on the Hugging Face Hub"):
         resolve_model("someone/not-cached-model")
+    with pytest.raises(PipelineError, match=r"base_model = 'a/b/c': no such directory$"):  # never a Hub id (two slashes)
+        resolve_model("a/b/c")
+
+
+def test_a_folder_name_with_a_typo_is_reported_as_both_folder_and_hub_id(tmp_path: Path, tiny_model_dir: Path,
+                                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    # issue 17: `local_models/x` (no "./") was reported only as an unreachable Hub model
+    import shutil
+
+    monkeypatch.chdir(tmp_path)
+    shutil.copytree(tiny_model_dir, tmp_path / "local_models" / "tiny")
+    assert resolve_model("local_models/tiny") == str((tmp_path / "local_models" / "tiny").resolve())
+    with pytest.raises(PipelineError) as caught:
+        resolve_model("local_models/tiyn")
+    message = str(caught.value)
+    assert "no directory of that name in the project" in message and "if you meant a folder, check its name" in message
+    assert "Hugging Face Hub" in message and "\n" not in message
 
 
 def test_precision_on_cpu() -> None:
@@ -63,3 +81,42 @@ def test_precision_auto_on_a_cuda_gpu(monkeypatch: pytest.MonkeyPatch) -> None:
     assert choose_precision("fp16") == ("fp16", "")
     monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)  # e.g. a V100 or T4
     assert choose_precision("auto") == ("fp16", "auto: CUDA GPU")
+
+
+def test_an_id_the_reachable_hub_does_not_know_is_one_line(tmp_path: Path) -> None:
+    # A local HTTP server stands in for the Hub (the real one is unreachable here): it answers the reachability
+    # probe and 404s every other model, as huggingface.co does. Before: a traceback saying "couldn't connect".
+    import http.server
+    import os
+    import subprocess
+    import sys
+    import threading
+
+    class FakeHub(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 (the http.server API)
+            known = self.path.startswith(f"/api/models/{CANONICAL_BASE_MODEL}")
+            self.send_response(200 if known else 404)
+            if not known:
+                self.send_header("X-Error-Code", "RepoNotFound")  # the code huggingface.co sends
+            self.end_headers()
+            self.wfile.write(b"{}" if known else b"")
+
+        do_HEAD = do_GET
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), FakeHub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
+    env.update(HF_ENDPOINT=f"http://127.0.0.1:{server.server_port}", PYTHONPATH=str(Path(__file__).parents[1]))
+    code = ("from pipeline.core.errors import PipelineError\nfrom pipeline.core.models import resolve_model\n"
+            "try:\n    resolve_model('local_models/tiyn')\nexcept PipelineError as error:\n    print(error)\n")
+    try:
+        proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
+                              timeout=120)
+    finally:
+        server.shutdown()
+    assert proc.stdout.strip() == ("params.yaml: base_model = 'local_models/tiyn': no directory of that name in the "
+                                   "project, and no such model on the Hugging Face Hub (or it is private: set HF_TOKEN); "
+                                   "if you meant a folder, check its name"), proc.stdout + proc.stderr

@@ -3,7 +3,9 @@ MLflow runs FAILED, a dead tracking server fails fast, runs are deterministic, n
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -12,6 +14,7 @@ import time
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 import yaml
 
@@ -162,3 +165,227 @@ def test_periodic_checkpoints_are_saved_but_not_the_final_one(tmp_path: Path, ti
     SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=MultipleNegativesRankingLoss(model),
                                callbacks=[skip_final_checkpoint()]).train()
     assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-2"]
+
+
+# --- issue 17: racing writers ------------------------------------------------------------------------------
+
+STORE_WORKER = """
+import json, os, sys, time
+import mlflow  # imported before the start signal: both workers then reach the store within a millisecond
+from pipeline.core.errors import PipelineError
+from pipeline.tracking.runs import configure
+for directory in sys.argv[1:]:
+    print("ready", flush=True)
+    while not os.path.exists(os.path.join(directory, "go")):
+        time.sleep(0.001)
+    os.environ["MLFLOW_TRACKING_URI"] = f"sqlite:///{directory}/mlflow.db"
+    try:
+        print(json.dumps({"experiment": configure("race")}), flush=True)
+    except PipelineError as error:
+        print(json.dumps({"error": str(error)}), flush=True)
+"""
+
+
+def test_two_stages_creating_the_store_at_once_both_succeed(tmp_path: Path) -> None:
+    # issue 17: two stages on a fresh repository raced to create mlflow.db; one failed ("unreachable"), and in
+    # one try of four both did and left a half-migrated store. Each round: a fresh directory, two processes
+    # released at the same moment into the code path every stage opens the store with.
+    import json
+
+    rounds = [tmp_path / f"round{i}" for i in range(4)]
+    for directory in rounds:
+        directory.mkdir()
+    env = {**stage_env(tmp_path), "PYTHONPATH": str(ROOT)}
+    workers = [subprocess.Popen([sys.executable, "-c", STORE_WORKER, *map(str, rounds)], env=env, text=True,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) for _ in range(2)]
+    try:
+        for directory in rounds:
+            assert [w.stdout.readline().strip() for w in workers] == ["ready", "ready"]
+            (directory / "go").touch()
+            outcomes = [json.loads(w.stdout.readline()) for w in workers]
+            assert all("experiment" in o for o in outcomes), (directory.name, outcomes)
+            assert outcomes[0] == outcomes[1]
+            client = mlflow.MlflowClient(f"sqlite:///{directory / 'mlflow.db'}")  # a later access works too
+            assert sorted(e.name for e in client.search_experiments()) == ["Default", "race"]
+    finally:
+        for worker in workers:
+            worker.kill()
+            worker.wait()
+
+
+def test_a_store_left_half_created_says_so_in_one_line(workdir: Path) -> None:
+    # what the race above used to leave: MLflow's migration stopped halfway, every later access failed
+    import sqlite3
+
+    from pipeline.core.errors import PipelineError
+    from pipeline.tracking.runs import configure
+
+    with sqlite3.connect(workdir / "mlflow.db") as connection:
+        connection.execute("create table _alembic_tmp_tags (key varchar(250))")
+    with pytest.raises(PipelineError) as caught:
+        configure("sentence-embedding-finetune")
+    message = str(caught.value)
+    assert message.startswith(f"MLflow store sqlite:///{workdir / 'mlflow.db'} cannot be opened (OperationalError: ")
+    assert "_alembic_tmp_tags already exists" in message and "unreachable" not in message
+    assert message.endswith(f"it holds no runs and was probably left half-created by an interrupted first use: "
+                            f"delete {workdir / 'mlflow.db'} and run again")
+
+
+@pytest.mark.slow
+def test_two_train_stages_of_one_cell_at_once(workdir: Path, tiny_model_dir: Path) -> None:
+    # issue 17: both shared models/<d>/.<loss>.tmp (and checkpoints/<d>/<loss>) and the loser crashed with a
+    # traceback. Now a second train stage of a cell stops at once with one line while the first runs.
+    from sentence_transformers import SentenceTransformer
+
+    prepare(workdir, tiny_model_dir, max_steps=8, checkpoint_steps=2, eval_steps=4)
+    command = [sys.executable, "-m", "pipeline.train", "--dataset", "sts", "--loss", "cosent"]
+    busy = ("error: train sts/cosent is already running in another process (it holds checkpoints/sts/.cosent.lock); "
+            "wait for it to finish, or stop it")
+
+    def start() -> subprocess.Popen:
+        return subprocess.Popen(command, cwd=workdir, env=stage_env(workdir), text=True, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
+
+    def outcome(proc: subprocess.Popen) -> tuple[int, str]:
+        err = proc.communicate(timeout=600)[1]
+        assert "Traceback" not in err, err[-3000:]
+        return proc.returncode, (err.strip().splitlines() or [""])[-1]
+
+    # started at the same moment: the first to take the cell trains, the other stops (or, had the first
+    # already finished, trains after it)
+    results = [outcome(proc) for proc in [start(), start()]]
+    assert all(code == 0 or (code, line) == (2, busy) for code, line in results), results
+    assert 0 in [code for code, _ in results]
+    SentenceTransformer(str(workdir / paths.model_dir("sts", "cosent")))  # one whole model, loadable
+    assert not list((workdir / "models" / "sts").glob(".cosent.*.tmp"))
+
+    # started while the first trains (its MLflow run is open): always refused, the first carries on
+    params = yaml.safe_load((workdir / "params.yaml").read_text())
+    params["train"].update(max_steps=2000, checkpoint_steps=0)  # long enough to still run when the second arrives
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    first = start()
+    deadline = time.time() + 300
+    while time.time() < deadline and first.poll() is None and "RUNNING" not in [r.info.status for r in cell_runs(workdir)]:
+        time.sleep(0.1)
+    assert outcome(start()) == (2, busy)
+    assert first.poll() is None, "the first train stage still runs"
+    first.send_signal(signal.SIGINT)
+    assert outcome(first)[0] == 130
+    assert "RUNNING" not in [r.info.status for r in cell_runs(workdir)]
+
+
+def test_save_verified_stages_per_process_and_stops_when_another_saved_first(workdir: Path, tiny_model_dir: Path) -> None:
+    from sentence_transformers import SentenceTransformer
+
+    from pipeline.core.errors import PipelineError
+    from pipeline.training.recipe import save_verified
+
+    model, out_dir, texts = SentenceTransformer(str(tiny_model_dir)), Path("models/sts/cosent"), ["a text", "another"]
+    out_dir.parent.mkdir(parents=True)
+    dead, alive = out_dir.with_name(".cosent.999999999.tmp"), out_dir.with_name(f".cosent.{os.getppid()}.tmp")
+    dead.mkdir()  # left by a train stage killed while saving
+    alive.mkdir()  # another live process's: not ours to delete
+    assert save_verified(model, out_dir, texts) <= 1e-5
+    assert (out_dir / "model.safetensors").exists() and not dead.exists() and alive.exists()
+
+    with pytest.raises(PipelineError, match=r"^models/sts/cosent: another train stage of this cell saved its model there "
+                                            r"first; run one train stage per cell at a time$"):
+        save_verified(model, out_dir, texts)  # out_dir now holds "the other process's" model
+    assert sorted(p.name for p in out_dir.parent.iterdir()) == [alive.name, "cosent"]
+
+
+def test_save_verified_stops_on_a_diverged_model(workdir: Path, tiny_model_dir: Path) -> None:
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    from pipeline.core.errors import PipelineError
+    from pipeline.training.recipe import save_verified
+
+    model = SentenceTransformer(str(tiny_model_dir))
+    with torch.no_grad():
+        for weight in model.parameters():
+            weight.fill_(math.nan)  # what a diverged training leaves
+    with pytest.raises(PipelineError, match=r"embeddings are NaN or infinite \(training diverged\); lower "
+                                            r"train.learning_rate"):
+        save_verified(model, Path("models/sts/cosent"), ["a text", "another"])
+    assert list((workdir / "models" / "sts").iterdir()) == []
+
+
+# --- issue 17: Ctrl-C, failed stages -----------------------------------------------------------------------
+
+def test_cli_turns_ctrl_c_into_one_line_and_releases_held_locks(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from filelock import FileLock
+
+    from pipeline.core.errors import cli, on_interrupt
+    from pipeline.core.files import hold_lock
+
+    lock = tmp_path / "cell.lock"
+
+    @cli
+    def interrupted_stage(notes: list[str]) -> None:
+        hold_lock(lock, "the stage")
+        for note in notes:
+            on_interrupt(lambda note=note: note)
+        on_interrupt(lambda: None)  # a note with nothing to say is left out
+        raise KeyboardInterrupt
+
+    for notes, line in [([], "interrupted (Ctrl-C): stopped before writing its outputs"),
+                        (["checkpoint kept", "run KILLED"], "interrupted (Ctrl-C): run KILLED; checkpoint kept")]:
+        with pytest.raises(SystemExit) as exited:
+            interrupted_stage(notes)
+        assert exited.value.code == 130
+        assert capsys.readouterr().err.splitlines() == [line]
+        with FileLock(lock, timeout=0):  # released when the stage ended
+            pass
+
+
+@pytest.mark.slow
+def test_ctrl_c_mid_training_is_one_line_run_killed_checkpoint_kept(workdir: Path, tiny_model_dir: Path) -> None:
+    # issue 17: Ctrl-C printed a KeyboardInterrupt traceback
+    prepare(workdir, tiny_model_dir, max_steps=400, checkpoint_steps=5, eval_steps=100)
+    command = [sys.executable, "-m", "pipeline.train", "--dataset", "sts", "--loss", "cosent"]
+    proc = subprocess.Popen(command, cwd=workdir, env=stage_env(workdir), stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, text=True)
+    ckpt_dir = workdir / paths.checkpoints("sts", "cosent")
+    deadline = time.time() + 300
+    while time.time() < deadline and proc.poll() is None and not any(ckpt_dir.glob("checkpoint-*/trainer_state.json")):
+        time.sleep(0.1)
+    assert proc.poll() is None, "training finished before it could be interrupted"
+    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    err = proc.communicate(timeout=120)[1]
+    assert proc.returncode == 130
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-3000:]
+    (run,) = cell_runs(workdir)
+    assert run.info.status == "KILLED"
+    assert re.fullmatch(rf"interrupted \(Ctrl-C\): MLflow run sts/cosent \({run.info.run_id}\) ended KILLED; "
+                        r"checkpoints/sts/cosent/checkpoint-\d+ kept: the next run of this cell resumes from it",
+                        err.strip().splitlines()[-1]), err[-1000:]
+    assert not (workdir / paths.model_dir("sts", "cosent")).exists()
+    assert not list((workdir / "models").rglob("*.tmp"))
+
+
+def test_a_failed_split_leaves_none_of_its_previous_outputs(workdir: Path, tiny_model_dir: Path,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    # issue 17: a split that failed kept the old data/splits/<d>/ and split.json, against the README's promise
+    from tests.test_bad_inputs import expect_one_line_exit
+
+    prepare(workdir, tiny_model_dir)  # ingest and a successful split
+    outputs = [workdir / p for p in (paths.split_dir("sts"), paths.split_file("sts", "test"), paths.split_report("sts"))]
+    assert all(output.exists() for output in outputs)
+
+    ingested = workdir / paths.ingested("sts")
+    full = pd.read_parquet(ingested)
+    full.head(2).to_parquet(ingested)  # two rows cannot fill three splits
+    capsys.readouterr()
+    line = expect_one_line_exit(capsys, lambda: split.main(["--dataset", "sts"]))
+    assert "came out empty" in line
+    assert not any(output.exists() for output in outputs)
+
+    full.to_parquet(ingested)
+    split.main(["--dataset", "sts"])
+    assert all(output.exists() for output in outputs)
+    (workdir / paths.ingested("sts")).unlink()
+    capsys.readouterr()
+    line = expect_one_line_exit(capsys, lambda: split.main(["--dataset", "sts"]))
+    assert line.startswith("error: data/ingested/sts.parquet: not found; the ingest stage writes it")
+    assert not any(output.exists() for output in outputs)

@@ -1,14 +1,17 @@
-"""The one exception type users see, and the wrapper that turns it into a one-line exit."""
+"""The one exception type users see, and the wrapper that turns it (or Ctrl-C) into a one-line exit."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
 from collections.abc import Callable
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., object])
+INTERRUPTED_EXIT = 130  # 128 + SIGINT, what shells and DVC expect from a process stopped by Ctrl-C
 
 
 class PipelineError(Exception):
@@ -16,9 +19,32 @@ class PipelineError(Exception):
     that names the file and the row / key at fault."""
 
 
+@dataclass
+class _StageScope:
+    held: contextlib.ExitStack  # locks a stage holds until its main() returns or fails
+    on_interrupt: list[Callable[[], str | None]] = field(default_factory=list)  # what a Ctrl-C leaves behind
+
+
+_running: list[_StageScope] = []  # the stage main() running now (a list: tests run stages one after another)
+
+
+def hold_while_stage_runs(resource: Any) -> Any:
+    """Enter a context manager (a lock) and keep it entered until the running stage's main() ends."""
+    if not _running:  # called outside a stage (a helper under test): hold it for the process's life
+        return resource.__enter__()
+    return _running[-1].held.enter_context(resource)
+
+
+def on_interrupt(note: Callable[[], str | None]) -> None:
+    """Add to the line a Ctrl-C prints what it leaves behind (asked when it happens; None: nothing to say)."""
+    if _running:
+        _running[-1].on_interrupt.append(note)
+
+
 def cli(main: F) -> F:
     """Wrap a stage's main(): a PipelineError prints `error: <line>` to stderr and exits with status 2,
-    so DVC shows the cause instead of a traceback wall. Anything else is a bug and keeps its traceback.
+    so DVC shows the cause instead of a traceback wall; Ctrl-C prints one line saying what it left (the MLflow
+    run ended KILLED, checkpoints kept) and exits with status 130. Anything else is a bug and keeps its traceback.
     Without a terminal, progress bars are turned off."""
 
     @functools.wraps(main)
@@ -28,10 +54,20 @@ def cli(main: F) -> F:
             # which would print as lines of carriage returns; training reports in lines of its own instead.
             os.environ.setdefault("TQDM_DISABLE", "1")
             os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        try:
-            return main(*args, **kwargs)
-        except PipelineError as error:
-            print(f"error: {error}", file=sys.stderr)
-            raise SystemExit(2) from None
+        with contextlib.ExitStack() as held:
+            _running.append(scope := _StageScope(held))
+            try:
+                return main(*args, **kwargs)
+            except PipelineError as error:
+                print(f"error: {error}", file=sys.stderr)
+                raise SystemExit(2) from None
+            except KeyboardInterrupt:
+                # the last registered first: the MLflow run ending KILLED on the way out, then what it left
+                notes = [text for note in reversed(scope.on_interrupt) if (text := note())]
+                print("interrupted (Ctrl-C): " + "; ".join(notes or ["stopped before writing its outputs"]),
+                      file=sys.stderr)
+                raise SystemExit(INTERRUPTED_EXIT) from None
+            finally:
+                _running.pop()
 
     return wrapper  # type: ignore[return-value]

@@ -24,7 +24,8 @@ H = TypeVar("H", bound="Handoff")
 
 
 class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan=False: an undefined metric is left out (missing) where it is computed; NaN is not JSON
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Handoff(_Record):
@@ -227,7 +228,7 @@ class TrainFacts(Handoff):
     precision: str  # e.g. "fp32 (auto: CPU without AVX512-BF16/AMX)"
     adapter: str | None  # the LoRA adapter's config when one was trained
     train_seconds: float
-    train_loss: float
+    train_loss: float | None  # None when undefined (a NaN loss)
     global_step: int
     selection: Selection
     validation_pairs: int  # pairs each validation pass scored

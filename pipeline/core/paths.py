@@ -33,6 +33,8 @@ CARDS = Path("cards")
 REPORTS = Path("reports")
 CHECKPOINTS = Path("checkpoints")
 TRAINING_SPLITS = ("train", "validation")  # the test split lives in TEST_SETS, beside every other set's
+# Where stages may delete (their previous outputs, staging folders, checkpoints): files.remove refuses the rest.
+OUTPUT_FOLDERS = (INGESTED, SPLITS, TEST_SETS, MODELS, RESULTS, CARDS, REPORTS, CHECKPOINTS)
 
 
 def ingested(name: str) -> Path:
@@ -43,9 +45,14 @@ def ingest_report(name: str) -> Path:
     return RESULTS / "ingest" / f"{name}.json"
 
 
+def split_dir(name: str) -> Path:
+    """A dataset's train and validation splits (one DVC output)."""
+    return SPLITS / name
+
+
 def split_file(name: str, split: str) -> Path:
     """train / validation of a dataset, or the test split of any set (dataset or eval set)."""
-    return TEST_SETS / f"{name}.parquet" if split == "test" else SPLITS / name / f"{split}.parquet"
+    return TEST_SETS / f"{name}.parquet" if split == "test" else split_dir(name) / f"{split}.parquet"
 
 
 def split_dir(dataset: str) -> Path:
@@ -90,6 +97,12 @@ def val_curve(dataset: str, loss: str) -> Path:
 
 def checkpoints(dataset: str, loss: str) -> Path:
     return CHECKPOINTS / dataset / loss
+
+
+def train_lock(dataset: str, loss: str) -> Path:
+    """Held by the cell's running train stage: a second one of the same cell stops instead of sharing its
+    checkpoints and staging folder."""
+    return CHECKPOINTS / dataset / f".{loss}.lock"
 
 
 def eval_result(dataset: str, loss: str) -> Path:

@@ -3,11 +3,17 @@ scale scores to [0, 1].
 
 Shapes (columns after ingest): pairs (anchor, positive), triplets (anchor, positive, negative),
 scored (sentence1, sentence2, score in [0, 1]).
+
+A bad row is dropped and counted (or, with `bad_rows: error`, stops the stage). A problem of the whole file
+is not dropped row by row, which would silently keep a fraction of it: scores written with a decimal comma,
+scores on another scale than `score_range`, a column that is mostly empty or not text, all stop the stage with
+one line saying what the file most likely is and which params fix it.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,11 +30,24 @@ CONVENTIONAL: dict[str, tuple[str, ...]] = {
     "sentence2": ("sentence2", "sentence_2", "text2", "sentence_1"),
     "score": ("score", "label", "similarity", "similarity_score"),
 }
+# More rows than this share failing for one reason (and at least PATTERN_ROWS of them) is the file's problem,
+# not its rows': e.g. a mapped column that is mostly empty. One or two bad rows of a tiny file stay row problems.
+FILE_WIDE_SHARE = 0.2
+PATTERN_ROWS = 3
+# Scales scores are commonly given on; the smallest one that holds a file's scores is suggested for score_range.
+COMMON_RANGES = ((0, 1), (0, 5), (1, 5), (0, 10), (1, 10), (0, 100))
+SCALE_ROWS = 10  # scores that all sit in the bottom fifth of score_range say "another scale" only from this many
+COMMA_DECIMAL = re.compile(r"[+-]?\d+,\d+")
+POINT_DECIMAL = re.compile(r"[+-]?\d*\.\d+")
 
 
 def detect_shape(columns: list[str], params: DatasetParams, where: str) -> tuple[str, dict[str, str]]:
     """Decide the shape and the source column for each canonical column."""
     present = set(columns)
+    for canonical, name in params.columns.items():
+        if name not in present:
+            raise PipelineError(f"{where}: columns.{canonical} = {name!r}: no such column; the file's columns: "
+                                f"{', '.join(columns)}")
 
     def find(canonical: str) -> str | None:
         if canonical in params.columns:
@@ -74,18 +93,78 @@ def _text_problem(value: Any) -> str | None:
     return None
 
 
-def _score_problem(value: Any, low: float, high: float) -> tuple[str | None, float]:
+def _number(value: Any, decimal: str) -> float | None:
+    """A score as a float (None when it is no number), reading `decimal` as the decimal mark."""
+    if isinstance(value, str):
+        value = value.strip().replace(",", ".") if decimal == "," else value.strip()
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _score_problem(value: Any, low: float, high: float, decimal: str) -> tuple[str | None, float]:
     if value is None or (isinstance(value, str) and not value.strip()):
         return "missing value", 0.0
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
+    number = _number(value, decimal)
+    if number is None:
         return "score not a number", 0.0
     if math.isnan(number) or math.isinf(number):
         return "score NaN or infinite", 0.0
     if not low <= number <= high:
         return f"score outside [{low:g}, {high:g}]", 0.0
     return None, number
+
+
+def _same_text(a: str, b: str) -> bool:
+    return " ".join(a.casefold().split()) == " ".join(b.casefold().split())
+
+
+def _suggested_range(low: float, high: float) -> str:
+    fits = [r for r in COMMON_RANGES if r[0] <= low and high <= r[1]]
+    best = min(fits, key=lambda r: r[1] - r[0]) if fits else (low, high)
+    return f"[{best[0]:g}, {best[1]:g}]"
+
+
+def check_score_column(values: list[Any], params: DatasetParams, column: str, where: str) -> None:
+    """Stop with one line when the score column as a whole looks like a format slip: a decimal comma, or scores
+    on another scale than the declared score_range (most outside it, or all within its bottom fifth)."""
+    texts = [v.strip() for v in values if isinstance(v, str)]
+    commas = [v for v in texts if COMMA_DECIMAL.fullmatch(v)]
+    if params.decimal == "." and commas and not any(POINT_DECIMAL.fullmatch(v) for v in texts):
+        raise PipelineError(f"{where}: column {column!r} writes scores with a decimal comma ({commas[0]!r}, "
+                            f"{len(commas)} rows): set decimal: ',' for this dataset in params.yaml")
+    numbers = [n for v in values if (n := _number(v, params.decimal)) is not None and math.isfinite(n)]
+    if not numbers:
+        return
+    low, high = params.score_range
+    outside = sum(not low <= n <= high for n in numbers)
+    seen = f"they span {min(numbers):g} to {max(numbers):g}"
+    if outside >= PATTERN_ROWS and outside > FILE_WIDE_SHARE * len(values):
+        raise PipelineError(f"{where}: {outside} of {len(values)} scores in column {column!r} lie outside score_range "
+                            f"[{low:g}, {high:g}] ({seen}): set score_range: {_suggested_range(min(numbers), max(numbers))} "
+                            f"for this dataset in params.yaml")
+    suggested = _suggested_range(min(numbers), max(numbers))
+    if (len(numbers) >= SCALE_ROWS and min(numbers) < max(numbers) <= low + FILE_WIDE_SHARE * (high - low)
+            and suggested != f"[{low:g}, {high:g}]"):
+        raise PipelineError(f"{where}: every score in column {column!r} lies in the bottom fifth of score_range "
+                            f"[{low:g}, {high:g}] ({seen}): the file likely uses another scale; set score_range: "
+                            f"{suggested} for this dataset in params.yaml")
+
+
+def _file_wide_hint(reason: str, example: Any) -> str:
+    kind = reason.split(" (")[0]
+    hints = {
+        "not text": "map a column of text under columns: in params.yaml",
+        "missing value": "is the column named under columns: in params.yaml the right one?",
+        "empty text": "is the column named under columns: in params.yaml the right one?",
+        "undecodable text": "the file is probably not UTF-8: set encoding: for this dataset in params.yaml",
+        "score not a number": f"map a numeric score column under columns: in params.yaml (found e.g. {example!r})",
+        "duplicate row": "the file may hold its rows twice",
+        "negative equals positive": "is negative: under columns: in params.yaml the right column?",
+        "negative equals anchor": "is negative: under columns: in params.yaml the right column?",
+    }
+    return hints.get(kind, "check the file and its params")
 
 
 def normalise(frame: Any, params: DatasetParams, where: str, row_offset: int = 1) -> tuple[Any, str, CleanReport]:
@@ -99,35 +178,59 @@ def normalise(frame: Any, params: DatasetParams, where: str, row_offset: int = 1
     report = CleanReport(rows_in=len(frame))
     kept: list[dict[str, Any]] = []
     seen: set[tuple[Any, ...]] = set()
+    causes: Counter = Counter()  # (column, reason) -> rows dropped for it
+    examples: dict[tuple[str, str], Any] = {}
     columns = {canonical: frame[source].tolist() for canonical, source in mapping.items()}
+    if shape == "scored":
+        check_score_column(columns["score"], params, mapping["score"], where)
     for index in range(len(frame)):
         row: dict[str, Any] = {}
         problem: tuple[str, str] | None = None
+        example: Any = None
         for canonical in SHAPE_COLUMNS[shape]:
             value = columns[canonical][index]
             if canonical == "score":
-                reason, number = _score_problem(value, low, high)
+                reason, number = _score_problem(value, low, high, params.decimal)
                 row["score"] = (number - low) / (high - low)
             else:
                 reason = _text_problem(value)
                 row[canonical] = value.strip() if reason is None else value
             if reason:
-                problem = (mapping[canonical], reason)
+                problem, example = (mapping[canonical], reason), value
                 break
+        if problem is None and shape == "triplets":  # contradictory: the negative cannot be the positive or anchor
+            for other in ("positive", "anchor"):
+                if _same_text(row["negative"], row[other]):
+                    problem, example = (mapping["negative"], f"negative equals {other}"), row["negative"]
+                    break
         if problem is None:
             key = tuple(row.values())
             if key in seen:
-                problem = ("(all)", "duplicate row")
+                problem, example = ("(all)", "duplicate row"), key
             seen.add(key)
         if problem is not None:
             if params.bad_rows == "error":
                 raise PipelineError(f"{where}: row {index + row_offset}, column {problem[0]!r}: {problem[1]}")
             report.dropped[problem[1].split(" (")[0]] += 1
+            causes[problem] += 1
+            examples.setdefault(problem, example)
             continue
         kept.append(row)
     report.rows_out = len(kept)
+    if causes:
+        (column, reason), count = causes.most_common(1)[0]
+        if count >= PATTERN_ROWS and count > FILE_WIDE_SHARE * report.rows_in:
+            in_column = "" if column == "(all)" else f" in column {column!r}"
+            raise PipelineError(f"{where}: {count} of {report.rows_in} rows ({count / report.rows_in:.0%}) fail for one "
+                                f"reason, {reason}{in_column}; a share this large is the file's problem, not its rows': "
+                                f"{_file_wide_hint(reason, examples[(column, reason)])}")
     if not kept:
-        raise PipelineError(f"{where}: no valid rows left after dropping bad ones ({report.as_dict()['dropped']})")
+        dropped = {f"{reason} in column {column!r}": n for (column, reason), n in causes.items()}
+        raise PipelineError(f"{where}: no valid rows left after dropping bad ones ({dropped})")
+    if shape == "scored" and len(kept) > 1 and len({row["score"] for row in kept}) == 1:
+        raise PipelineError(f"{where}: every row has the same score in column {mapping['score']!r}; Spearman, the test "
+                            f"metric, needs scores that vary (if every pair is a positive, declare shape: pairs and map "
+                            f"anchor / positive under columns: in params.yaml)")
     return pd.DataFrame(kept, columns=list(SHAPE_COLUMNS[shape])), shape, report
 
 

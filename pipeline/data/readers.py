@@ -1,10 +1,13 @@
 """Reading a source into a table of raw columns: a built-in generator, a local file (CSV, TSV, JSON,
 JSONL, Parquet or a datasets `save_to_disk` folder) or a Hugging Face Hub dataset. Every problem with
-the file itself is one PipelineError naming the file and the position."""
+the file itself is one PipelineError naming the file and the position: a text file in another encoding than
+params say, or a header naming one column twice, is the file's problem, never a reason to drop rows."""
 
 from __future__ import annotations
 
+import codecs
 import json
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +15,7 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.params import DatasetParams
 
 FILE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".parquet": "parquet"}
+TEXT_FORMATS = {"csv", "tsv", "json", "jsonl"}
 
 
 def read_source(source: str, params: DatasetParams, seed: int) -> Any:
@@ -23,12 +27,13 @@ def read_source(source: str, params: DatasetParams, seed: int) -> Any:
 
         name = source.removeprefix("builtin:")
         if name not in builtin_data.GENERATORS:
-            raise PipelineError(f"source {source!r}: unknown built-in generator; valid: {', '.join(sorted(builtin_data.GENERATORS))}")
+            raise PipelineError(f"source {source!r}: unknown built-in generator; "
+                                f"valid: {', '.join(sorted(builtin_data.GENERATORS))}")
         kwargs: dict[str, Any] = {"language": params.language} if name == "product_triplets" else {}
         return pd.DataFrame(builtin_data.GENERATORS[name](params.rows or 1000, seed, **kwargs))
     if source.startswith("hf:"):
         return _read_hub(source.removeprefix("hf:"), params)
-    return read_file(Path(source))
+    return read_file(Path(source), params.encoding)
 
 
 def _read_hub(dataset_id: str, params: DatasetParams) -> Any:
@@ -44,7 +49,7 @@ def _read_hub(dataset_id: str, params: DatasetParams) -> Any:
         ) from None
 
 
-def read_file(path: Path) -> Any:
+def read_file(path: Path, encoding: str = "utf-8") -> Any:
     """Read CSV/TSV/JSON/JSONL/Parquet or a `save_to_disk` directory; errors name file and position."""
     import pandas as pd
 
@@ -54,23 +59,30 @@ def read_file(path: Path) -> Any:
         try:
             from datasets import load_from_disk
 
-            return load_from_disk(str(path)).to_pandas()
+            frame = load_from_disk(str(path)).to_pandas()
         except Exception as error:
             raise PipelineError(f"{path}: not a directory written by datasets' save_to_disk ({error})") from None
+        return _unique_columns(frame, path)
     fmt = FILE_FORMATS.get(path.suffix.lower())
     if fmt is None:
         raise PipelineError(f"{path}: unknown format {path.suffix!r}; expected one of {', '.join(FILE_FORMATS)}")
     if path.stat().st_size == 0:
         raise PipelineError(f"{path}: file is empty")
+    if fmt in TEXT_FORMATS:
+        check_encoding(path, encoding)
+    # utf-8-sig: a byte-order mark (Windows editors write one) is not part of the first column's name
+    encoding = "utf-8-sig" if encoding == "utf-8" else encoding
     try:
         if fmt in ("csv", "tsv"):
+            sep = "\t" if fmt == "tsv" else ","
             # encoding_errors="replace" keeps undecodable rows visible (as U+FFFD) for the bad-row policy
-            frame = pd.read_csv(path, sep="\t" if fmt == "tsv" else ",", dtype=str, keep_default_na=False,
-                                na_values=[""], encoding_errors="replace")
+            read = dict(sep=sep, dtype=str, encoding=encoding, encoding_errors="replace")
+            _unique_header(pd.read_csv(path, header=None, nrows=1, **read).iloc[0].tolist(), path)
+            frame = pd.read_csv(path, keep_default_na=False, na_values=[""], **read)
         elif fmt == "jsonl":
-            frame = pd.DataFrame(_read_jsonl(path))
+            frame = pd.DataFrame(_read_jsonl(path, encoding))
         elif fmt == "json":
-            frame = _read_json(path)
+            frame = _read_json(path, encoding)
         else:
             frame = pd.read_parquet(path)
     except PipelineError:
@@ -81,32 +93,87 @@ def read_file(path: Path) -> Any:
         raise PipelineError(f"{path}: cannot read as {fmt}: {str(error).strip().splitlines()[0]}") from None
     if len(frame) == 0:
         raise PipelineError(f"{path}: no data rows")
+    return _unique_columns(frame, path)
+
+
+def check_encoding(path: Path, encoding: str) -> None:
+    """Stop when a text file as a whole is in another encoding than `encoding`: read as UTF-8, a Latin-1 export
+    would lose every row with an accent to "undecodable text", silently. A UTF-8 file with a few damaged bytes
+    (valid non-ASCII text elsewhere) stays a row problem."""
+    raw = path.read_bytes()
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and not encoding.startswith("utf-16"):
+        raise PipelineError(f"{path}: the file is UTF-16 (it starts with a UTF-16 byte-order mark): set encoding: utf-16 "
+                            f"for this dataset in params.yaml, or save it as UTF-8")
+    if encoding != "utf-8":
+        return
+    try:
+        raw.decode("utf-8")
+        return
+    except UnicodeDecodeError as error:
+        first_bad = error.start
+    if any(ord(char) > 127 and char != "\ufffd" for char in raw.decode("utf-8", errors="replace")):
+        return
+    # bytes 0x80-0x9f are control codes in Latin-1 but letters and quotes in Windows-1252
+    guess = "cp1252" if any(0x80 <= byte <= 0x9F for byte in raw) else "latin-1"
+    line = raw.count(b"\n", 0, first_bad) + 1
+    raise PipelineError(f"{path}: not UTF-8 (byte 0x{raw[first_bad]:02x} on line {line}, and no UTF-8 text anywhere); "
+                        f"it reads as {guess}: set encoding: {guess} for this dataset in params.yaml, or save the file "
+                        f"as UTF-8")
+
+
+def _unique_header(names: list[Any], path: Path) -> None:
+    # unnamed columns (a trailing separator) are told apart by position, as pandas does ("Unnamed: 3")
+    counts = Counter(name for name in names if isinstance(name, str) and name)
+    twice = [name for name, count in counts.items() if count > 1]
+    if twice:
+        raise PipelineError(f"{path}: the header names column {twice[0]!r} {counts[twice[0]]} times; "
+                            f"give every column its own name")
+
+
+def _unique_columns(frame: Any, path: Path) -> Any:
+    _unique_header([str(c) for c in frame.columns], path)
     return frame
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json's object hook: a key given twice in one object would silently keep the last value."""
+    obj = dict(pairs)
+    if len(obj) < len(pairs):
+        raise _DuplicateKey(next(key for key, count in Counter(key for key, _ in pairs).items() if count > 1))
+    return obj
+
+
+def _read_jsonl(path: Path, encoding: str = "utf-8-sig") -> list[dict[str, Any]]:
     rows = []
-    with path.open(encoding="utf-8", errors="replace") as handle:
+    with path.open(encoding=encoding, errors="replace") as handle:
         for line_no, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                row = json.loads(line, object_pairs_hook=_no_duplicate_keys)
             except json.JSONDecodeError as error:
                 raise PipelineError(f"{path}: line {line_no}: broken JSON ({error.msg} at column {error.colno})") from None
+            except _DuplicateKey as key:
+                raise PipelineError(f"{path}: line {line_no}: key {str(key)!r} appears twice in one object") from None
             if not isinstance(row, dict):
                 raise PipelineError(f"{path}: line {line_no}: expected a JSON object, got {type(row).__name__}")
             rows.append(row)
     return rows
 
 
-def _read_json(path: Path) -> Any:
+def _read_json(path: Path, encoding: str = "utf-8-sig") -> Any:
     import pandas as pd
 
     try:
-        data = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+        data = json.loads(path.read_text(encoding=encoding, errors="replace"), object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as error:
         raise PipelineError(f"{path}: line {error.lineno}: broken JSON ({error.msg})") from None
+    except _DuplicateKey as key:
+        raise PipelineError(f"{path}: key {str(key)!r} appears twice in one object") from None
     if isinstance(data, dict) and all(isinstance(v, list) for v in data.values()):
         return pd.DataFrame(data)  # column-oriented {"anchor": [...], ...}
     if isinstance(data, list) and all(isinstance(r, dict) for r in data):

@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from pipeline.core import paths
+from pipeline.core import files, paths
 from pipeline.data.cleaning import shape_of
 
 SPLITS = ("train", "validation", "test")
@@ -159,5 +159,5 @@ def read_split(name: str, split: str) -> tuple[Any, str]:
     """A split as a DataFrame, and its shape."""
     import pandas as pd
 
-    frame = pd.read_parquet(paths.split_file(name, split))
+    frame = pd.read_parquet(files.require(paths.split_file(name, split), "split"))
     return frame, shape_of(list(frame.columns))

@@ -1,10 +1,17 @@
 """Scoring a model on a set: its split read and adapted to scored pairs, every metric family the set's shape
-has, returned as typed Scores (shared by baseline, train's validation and evaluate)."""
+has, returned as typed Scores (shared by baseline, train's validation and evaluate).
+
+Spearman is the pipeline's headline metric: a split on which it is undefined (every pair scored the same)
+stops the stage with one line saying so. Any other metric that comes out undefined (NaN) is left out of the
+Scores, i.e. recorded as missing, never written as NaN."""
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
+from pipeline.core import paths
+from pipeline.core.errors import PipelineError
 from pipeline.core.handoffs import Scores
 from pipeline.core.params import Params
 from pipeline.data.adaptation import adapt
@@ -16,6 +23,11 @@ def scored_split(name: str, split: str, params: Params) -> Any:
     """A split as scored pairs (the adaptation rules of pipeline.data.adaptation), the form Spearman needs."""
     frame, shape = read_split(name, split)
     scored, _ = adapt(frame, shape, "scored", params.adapt, params.seed)
+    if scored["score"].nunique() < 2:
+        knob = "split.test" if split == "test" else "split.validation"
+        raise PipelineError(f"{paths.split_file(name, split)}: Spearman is undefined on this split: all {len(scored)} of its "
+                            f"scored pairs have the same score ({scored['score'].iloc[0]:g}); it needs scores that "
+                            f"vary: add rows to the dataset or raise {knob} in params.yaml")
     return scored
 
 
@@ -36,9 +48,11 @@ def truncated_dims(params: Params, loss: str, full_dim: int) -> list[int]:
 
 
 def _own_metrics(results: dict[str, float], evaluator_name: str) -> dict[str, float]:
-    """The metrics of one evaluator, by the library's metric name (it prefixes each with its own name)."""
+    """The metrics of one evaluator, by the library's metric name (it prefixes each with its own name); an
+    undefined one (NaN) is left out: missing, not NaN."""
     prefix = evaluator_name + "_"
-    return {key[len(prefix):]: float(value) for key, value in results.items() if key.startswith(prefix)}
+    return {key[len(prefix):]: float(value) for key, value in results.items()
+            if key.startswith(prefix) and math.isfinite(float(value))}
 
 
 def similarity_scores(model: Any, scored: Any, dims: list[int] | None = None) -> Scores:
@@ -56,6 +70,9 @@ def score_split(model: Any, name: str, split: str, params: Params, dims: list[in
     accuracy where the set's shape has them."""
     frame, shape = read_split(name, split)
     scores = similarity_scores(model, scored_split(name, split, params), dims)
+    if "spearman_cosine" not in scores.similarity:
+        raise PipelineError(f"{paths.split_file(name, split)}: Spearman is undefined for this model: it gives every pair "
+                            f"the same cosine similarity (or NaN embeddings); the model is broken, e.g. its training diverged")
     families: dict[str, dict[str, float]] = {}
     for evaluator in retrieval_evaluators(frame, shape, "s"):
         families[evaluator.name.removeprefix("s_")] = _own_metrics(evaluator(model), evaluator.name)

@@ -15,6 +15,7 @@ remote server come from the environment only: MLFLOW_TRACKING_USERNAME / _PASSWO
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -24,7 +25,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from pipeline.core.errors import PipelineError
+from pipeline.core.errors import PipelineError, on_interrupt
 from pipeline.core.handoffs import RunRef
 
 
@@ -44,10 +45,49 @@ def git_commit() -> str | None:
         return None
 
 
+STORE_LOCK_TIMEOUT_S = 300  # creating a fresh sqlite store takes ~2 s here; a wait far beyond that is a hung creator
+
+
+def sqlite_file(uri: str) -> Path | None:
+    """The database file of a sqlite:/// tracking URI, None for any other store."""
+    if not uri.startswith("sqlite:///") or uri == "sqlite:///:memory:":
+        return None
+    return Path(uri.removeprefix("sqlite:///"))
+
+
+def _holds_no_runs(db: Path) -> bool:
+    """Whether a sqlite store that MLflow cannot open has no run in it (so deleting it loses nothing)."""
+    import sqlite3
+
+    try:
+        with contextlib.closing(sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True)) as connection:
+            tables = {row[0] for row in connection.execute("select name from sqlite_master where type = 'table'")}
+            return "runs" not in tables or connection.execute("select count(*) from runs").fetchone()[0] == 0
+    except sqlite3.Error:
+        return False
+
+
+def _store_failure(uri: str, error: Exception) -> str:
+    """One line on why the store could not be used: unreachable for a server, the database's own error for sqlite."""
+    if (db := sqlite_file(uri)) is None:
+        return (f"MLflow tracking store {uri} is unreachable ({type(error).__name__}); start the server or unset "
+                f"MLFLOW_TRACKING_URI to use the local sqlite store")
+    cause = (str(error).strip().splitlines() or [""])[0][:300]
+    line = f"MLflow store {uri} cannot be opened ({type(error).__name__}: {cause})"
+    if db.exists() and _holds_no_runs(db):
+        line += f"; it holds no runs and was probably left half-created by an interrupted first use: delete {db} and run again"
+    return line
+
+
 def configure(experiment: str) -> str:
     """Point MLflow (and transformers' MLflow callback, which reads the environment) at the store and
-    experiment; fail fast, naming the URI, when a tracking server does not answer. Returns the experiment id."""
+    experiment; fail fast, naming the URI, when the store cannot be used. Returns the experiment id.
+
+    MLflow creates and migrates a sqlite store on first open, without a lock of its own: two stages opening a
+    fresh store at once (parallel queue workers on a new clone) broke each other's migration. An exclusive
+    file lock beside the database (mlflow.db.lock) makes the first opener create it while the others wait."""
     import mlflow
+    from filelock import FileLock, Timeout
 
     uri = tracking_uri()
     os.environ["MLFLOW_TRACKING_URI"] = uri
@@ -56,23 +96,27 @@ def configure(experiment: str) -> str:
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")
     os.environ.setdefault("MLFLOW_HTTP_REQUEST_TIMEOUT", "20")
     mlflow.set_tracking_uri(uri)
+    db = sqlite_file(uri)
+    creating = FileLock(f"{db}.lock", timeout=STORE_LOCK_TIMEOUT_S) if db else contextlib.nullcontext()
     try:
-        found = mlflow.get_experiment_by_name(experiment)
-        if found is None:
-            artifacts = None if uri.startswith(("http", "databricks")) else (repo_root() / "mlartifacts").as_uri()
-            try:
-                mlflow.create_experiment(experiment, artifact_location=artifacts, tags=EXPERIMENT_TAGS)
-            except Exception:  # another worker created it between our lookup and create
-                pass
+        with creating:
             found = mlflow.get_experiment_by_name(experiment)
-        if found.tags.get(EXPERIMENT_KIND) != EXPERIMENT_TAGS[EXPERIMENT_KIND]:  # created before the tag existed
-            mlflow.MlflowClient().set_experiment_tag(found.experiment_id, EXPERIMENT_KIND, EXPERIMENT_TAGS[EXPERIMENT_KIND])
-        return found.experiment_id
+            if found is None:
+                artifacts = None if uri.startswith(("http", "databricks")) else (repo_root() / "mlartifacts").as_uri()
+                try:
+                    mlflow.create_experiment(experiment, artifact_location=artifacts, tags=EXPERIMENT_TAGS)
+                except Exception:  # another worker (of a tracking server) created it between our lookup and create
+                    pass
+                found = mlflow.get_experiment_by_name(experiment)
+            if found.tags.get(EXPERIMENT_KIND) != EXPERIMENT_TAGS[EXPERIMENT_KIND]:  # created before the tag existed
+                mlflow.MlflowClient().set_experiment_tag(found.experiment_id, EXPERIMENT_KIND,
+                                                         EXPERIMENT_TAGS[EXPERIMENT_KIND])
+            return found.experiment_id
+    except Timeout:
+        raise PipelineError(f"MLflow store {uri}: waited {STORE_LOCK_TIMEOUT_S} s for another process to finish "
+                            f"creating it (it holds {db}.lock); is a stage hung?") from None
     except Exception as error:
-        raise PipelineError(
-            f"MLflow tracking store {uri} is unreachable ({type(error).__name__}); start the server or unset "
-            f"MLFLOW_TRACKING_URI to use the local sqlite store"
-        ) from None
+        raise PipelineError(_store_failure(uri, error)) from None
 
 
 # MLflow's UI opens an experiment on its runs table (not the GenAI overview) when it is marked as model training.
@@ -256,6 +300,7 @@ def cell_run(experiment: str, dataset: str, loss: str, base_model: str, params: 
         yield run
     except KeyboardInterrupt:
         mlflow.end_run("KILLED")
+        on_interrupt(lambda: f"MLflow run {dataset}/{loss} ({run.info.run_id}) ended KILLED")
         raise
     except BaseException as error:
         mlflow.set_tag("error", f"{type(error).__name__}: {error}"[:5000])

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
+from pathlib import Path
 from typing import Any
 
-from pipeline.core import paths
+from pipeline.core import files, paths
+from pipeline.core.errors import on_interrupt
 from pipeline.core.params import Params
 
 
@@ -36,14 +37,27 @@ def resumable_checkpoint(params: Params, dataset: str, loss: str) -> str | None:
     digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
     digest.update(paths.split_file(dataset, "train").read_bytes())
     stamp = ckpt_dir / "fingerprint.txt"
+    on_interrupt(lambda: _kept_after_interrupt(ckpt_dir))
     if stamp.exists() and stamp.read_text() == digest.hexdigest():
         # A kill during a save leaves a checkpoint without trainer_state.json (written last): skip it.
-        for candidate in sorted(ckpt_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]), reverse=True):
+        for candidate in _newest_first(ckpt_dir):
             if (candidate / "trainer_state.json").exists():
                 return str(candidate)
-            shutil.rmtree(candidate, ignore_errors=True)
+            files.remove(candidate)
         return None
-    shutil.rmtree(ckpt_dir, ignore_errors=True)
+    files.remove(ckpt_dir)
     ckpt_dir.mkdir(parents=True)
     stamp.write_text(digest.hexdigest())
     return None
+
+
+def _newest_first(ckpt_dir: Path) -> list[Path]:
+    return sorted(ckpt_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]), reverse=True)
+
+
+def _kept_after_interrupt(ckpt_dir: Path) -> str:
+    """What an interrupted training leaves for the next run of its cell."""
+    complete = [c for c in _newest_first(ckpt_dir) if (c / "trainer_state.json").exists()]
+    if not complete:
+        return "no checkpoint saved yet: the next run of this cell starts over"
+    return f"{complete[0]} kept: the next run of this cell resumes from it"

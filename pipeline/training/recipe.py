@@ -4,11 +4,13 @@ validation evaluator, and after training the verified save, the curves and the f
 
 from __future__ import annotations
 
+import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.core import paths
+from pipeline.core import files, paths
 from pipeline.core.errors import PipelineError
 from pipeline.core.handoffs import DatasetFacts, LossFacts, Selection, SplitReport, TrainFacts
 from pipeline.core.loss_specs import LOSSES
@@ -98,30 +100,62 @@ def validation(params: Params, dataset: str, loss: str, model: Any) -> Validatio
     return Validation(similarity_evaluator(scored, "validation", params.train.batch_size, dims), len(scored), total)
 
 
+def _stale_staging(out_dir: Path) -> list[Path]:
+    """Staging folders of `out_dir` left by train stages that were killed while saving (their process is gone)."""
+    import psutil
+
+    stale = []
+    for staging in out_dir.parent.glob(f".{out_dir.name}.*.tmp"):
+        pid = staging.name.removeprefix(f".{out_dir.name}.").removesuffix(".tmp")
+        if pid.isdigit() and not psutil.pid_exists(int(pid)):
+            stale.append(staging)
+    return stale
+
+
 def save_verified(model: Any, out_dir: Path, texts: list[str]) -> float:
     """Save the model next to `out_dir` and move it into place only once it reproduces the trained
-    embeddings when loaded back; returns the largest embedding difference seen."""
-    import shutil
+    embeddings when loaded back; returns the largest embedding difference seen.
 
+    The staging folder is this process's own (`.<loss>.<pid>.tmp`), so two savers never write into one folder;
+    if another process put a model at `out_dir` first, this one stops with one line instead of mixing the two."""
+    import numpy as np
     from sentence_transformers import SentenceTransformer
 
-    staging = out_dir.with_name(f".{out_dir.name}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    model.save(str(staging), create_model_card=False)
-    reloaded = SentenceTransformer(str(staging), device=str(model.device))
-    difference = float(abs(model.encode(texts) - reloaded.encode(texts)).max())
-    if difference > 1e-5:  # e.g. an adapter saved without its base weights
-        raise PipelineError(f"{out_dir}: the saved model does not reproduce the trained embeddings (max diff {difference:.2e})")
-    staging.rename(out_dir)
+    files.remove(*_stale_staging(out_dir))
+    staging = out_dir.with_name(f".{out_dir.name}.{os.getpid()}.tmp")
+    try:
+        files.remove(staging)
+        model.save(str(staging), create_model_card=False)
+        trained = model.encode(texts)
+        if not np.isfinite(trained).all():
+            raise PipelineError(f"{out_dir}: the trained model's embeddings are NaN or infinite (training diverged); "
+                                f"lower train.learning_rate, or use train.precision: fp32")
+        reloaded = SentenceTransformer(str(staging), device=str(model.device))
+        difference = float(abs(trained - reloaded.encode(texts)).max())
+        if not difference <= 1e-5:  # e.g. an adapter saved without its base weights
+            raise PipelineError(f"{out_dir}: the saved model does not reproduce the trained embeddings "
+                                f"(max diff {difference:.2e})")
+        try:
+            staging.rename(out_dir)
+        except OSError:
+            if not out_dir.exists():
+                raise
+            raise PipelineError(f"{out_dir}: another train stage of this cell saved its model there first; "
+                                f"run one train stage per cell at a time") from None
+    finally:
+        files.remove(staging)
     return difference
 
 
 def curves_csv(log_history: list[dict[str, Any]], base_validation: float) -> tuple[str, str]:
     """CSV text for the DVC plots: training loss per logging step, validation Spearman per evaluation,
     starting at step 0 with the untuned base model's score on the same validation pairs."""
-    loss_rows = ["step,epoch,loss"] + [f"{h['step']},{h['epoch']:.4f},{h['loss']:.6f}" for h in log_history if "loss" in h]
+    # an undefined value (NaN) is a missing point of the curve, not a "nan" DVC plots cannot draw
+    loss_rows = ["step,epoch,loss"] + [f"{h['step']},{h['epoch']:.4f},{h['loss']:.6f}" for h in log_history
+                                       if math.isfinite(h.get("loss", math.nan))]
     val_rows = ["step,epoch,spearman", f"0,0.0000,{base_validation:.6f}"]
-    val_rows += [f"{h['step']},{h['epoch']:.4f},{h[VALIDATION_METRIC]:.6f}" for h in log_history if VALIDATION_METRIC in h]
+    val_rows += [f"{h['step']},{h['epoch']:.4f},{h[VALIDATION_METRIC]:.6f}" for h in log_history
+                 if math.isfinite(h.get(VALIDATION_METRIC, math.nan))]
     return "\n".join(loss_rows) + "\n", "\n".join(val_rows) + "\n"
 
 
@@ -130,6 +164,10 @@ def card_facts(model: Any, params: Params, eval_steps: int | None, kept_step: in
     library leaves out of the card and the seed cards list, and the kept step (the library bolds its row)."""
     model.model_card_data.set_best_model_step(kept_step)
     facts = model.model_card_data.facts()
+    # an undefined log value (NaN) is left out: the card's log table shows "-" for it, the JSON holds no NaN
+    facts["training_logs"] = [{key: value for key, value in line.items()
+                               if not (isinstance(value, float) and not math.isfinite(value))}
+                              for line in facts["training_logs"]]
     schedule: dict[str, Any] = {"eval_strategy": params.train.eval_strategy}
     if eval_steps is not None:
         schedule["eval_steps"] = eval_steps
@@ -190,7 +228,8 @@ def train_facts(model: Any, params: Params, dataset: str, loss: str, data: Train
         adapter=(f"LoraConfig(r={lora.rank}, lora_alpha={lora.alpha}, lora_dropout={lora.dropout}, "
                  f"target_modules={list(lora.target_modules)}) via PEFT; only adapter weights are trained and saved")
                 if lora else None,
-        train_loss=result.training_loss, global_step=result.global_step, selection=selection,
+        train_loss=result.training_loss if math.isfinite(result.training_loss) else None,
+        global_step=result.global_step, selection=selection,
         validation_pairs=checked.pairs, validation_total=checked.total, eval_steps=eval_steps, recipe=recipe,
         reload_max_abs_diff=reload_diff,
     )

@@ -1,0 +1,102 @@
+"""Spearman undefined (issue 17): a split whose pairs all have one score stops baseline / evaluate with one line
+saying why; a model giving every pair one similarity does too; any other undefined metric is recorded as
+missing; a NaN can never reach a hand-off record or its JSON."""
+
+from __future__ import annotations
+
+import copy
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from pipeline import baseline, evaluate, ingest, split
+from pipeline.core import paths
+from pipeline.core.handoffs import BaselineScores, Scores
+from pipeline.evaluation.scoring import _own_metrics
+from tests.conftest import tiny_params
+from tests.test_bad_inputs import expect_one_line_exit, no_running_runs
+
+
+@pytest.fixture
+def sts_project(workdir: Path, tiny_model_dir: Path) -> Path:
+    (workdir / "params.yaml").write_text(yaml.safe_dump(tiny_params(tiny_model_dir, ["sts"], ["cosent"])))
+    for stage in (ingest, split, baseline):
+        stage.main(["--dataset", "sts"])
+    return workdir
+
+
+def _make_test_split_constant(root: Path) -> int:
+    test_file = root / paths.split_file("sts", "test")
+    frame = pd.read_parquet(test_file).assign(score=0.6)
+    frame.to_parquet(test_file, index=False)
+    return len(frame)
+
+
+def test_baseline_on_a_test_split_with_one_score_stops_with_one_line(sts_project: Path,
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    rows = _make_test_split_constant(sts_project)
+    capsys.readouterr()
+    line = expect_one_line_exit(capsys, lambda: baseline.main(["--dataset", "sts"]))
+    assert line == (f"error: data/test/sts.parquet: Spearman is undefined on this split: all {rows} of its scored pairs "
+                    f"have the same score (0.6); it needs scores that vary: add rows to the dataset or raise split.test "
+                    f"in params.yaml")
+    assert not (sts_project / paths.baseline_scores("sts")).exists()
+
+
+def test_evaluate_on_a_test_split_with_one_score_stops_with_one_line(sts_project: Path, tiny_model_dir: Path,
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    import shutil
+
+    shutil.copytree(tiny_model_dir, sts_project / paths.model_dir("sts", "cosent"))  # stands in for a trained model
+    _make_test_split_constant(sts_project)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exited:
+        evaluate.main(["--dataset", "sts", "--loss", "cosent"])
+    err = capsys.readouterr().err
+    assert exited.value.code == 2 and "Traceback" not in err
+    # the last line: evaluate loads the model first, whose loading progress bar comes before it
+    assert err.strip().splitlines()[-1].startswith("error: data/test/sts.parquet: Spearman is undefined on this split")
+    assert not (sts_project / paths.eval_result("sts", "cosent")).exists()
+    assert no_running_runs(sts_project / "mlflow.db")
+
+
+def _constant_model(tiny_model_dir: Path):
+    """The tiny model with every weight zero: every text gets the same embedding, so every pair the same cosine."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+    model = SentenceTransformer(str(tiny_model_dir))
+    with torch.no_grad():
+        for weight in model.parameters():
+            weight.zero_()
+    return model
+
+
+def test_a_model_giving_every_pair_one_similarity_stops_with_one_line(sts_project: Path, tiny_model_dir: Path) -> None:
+    from pipeline.core.errors import PipelineError
+    from pipeline.core.params import load_params
+    from pipeline.evaluation.scoring import score_split
+
+    with pytest.raises(PipelineError, match=r"^data/test/sts.parquet: Spearman is undefined for this model: it gives every "
+                                            r"pair the same cosine similarity"):
+        score_split(_constant_model(tiny_model_dir), "sts", "test", load_params())
+
+
+def test_an_undefined_metric_among_others_is_recorded_as_missing() -> None:
+    results = {"s_pearson_cosine": 0.5, "s_spearman_cosine": float("nan"), "s_dim64_spearman_cosine": 0.4}
+    assert _own_metrics(results, "s") == {"pearson_cosine": 0.5, "dim64_spearman_cosine": 0.4}
+    assert _own_metrics({"s_triplet_cosine_accuracy": math.inf}, "s_triplet") == {}
+
+
+def test_a_nan_never_reaches_a_hand_off_record(sts_project: Path) -> None:
+    scores = BaselineScores.read(sts_project / paths.baseline_scores("sts")).test
+    with pytest.raises(ValidationError):
+        Scores(similarity={**scores.similarity, "pearson_cosine": math.nan})
+    with pytest.raises(ValidationError):
+        scores.model_validate({**scores.model_dump(), "dims": {64: {"spearman_cosine": math.nan}}})
+    raw = copy.deepcopy(scores.model_dump())
+    assert math.isfinite(raw["similarity"]["spearman_cosine"])
