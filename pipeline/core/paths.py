@@ -33,8 +33,9 @@ CARDS = Path("cards")
 REPORTS = Path("reports")
 CHECKPOINTS = Path("checkpoints")
 TRAINING_SPLITS = ("train", "validation")  # the test split lives in TEST_SETS, beside every other set's
+PUBLISH = Path("publish")  # <dataset>/: the winner's model files and card, ready for the Hub
 # Where stages may delete (their previous outputs, staging folders, checkpoints): files.remove refuses the rest.
-OUTPUT_FOLDERS = (INGESTED, SPLITS, TEST_SETS, MODELS, RESULTS, CARDS, REPORTS, CHECKPOINTS)
+OUTPUT_FOLDERS = (INGESTED, SPLITS, TEST_SETS, MODELS, RESULTS, CARDS, REPORTS, CHECKPOINTS, PUBLISH)
 
 
 def ingested(name: str) -> Path:
@@ -53,11 +54,6 @@ def split_dir(name: str) -> Path:
 def split_file(name: str, split: str) -> Path:
     """train / validation of a dataset, or the test split of any set (dataset or eval set)."""
     return TEST_SETS / f"{name}.parquet" if split == "test" else split_dir(name) / f"{split}.parquet"
-
-
-def split_dir(dataset: str) -> Path:
-    """A dataset's train and validation splits (an eval set has none)."""
-    return SPLITS / dataset
 
 
 def split_report(name: str) -> Path:
@@ -111,9 +107,6 @@ def eval_result(dataset: str, loss: str) -> Path:
 
 def card(dataset: str, loss: str) -> Path:
     return CARDS / dataset / loss / "README.md"
-
-
-PUBLISH = Path("publish")  # <dataset>/: the winner's model files and card, ready for the Hub
 
 
 def winner(dataset: str) -> Path:
