@@ -180,3 +180,14 @@ class RunRef(Handoff):
     WRITER = "train"
     run_id: str
     experiment_id: str
+
+
+class TrainMetrics(Handoff):
+    """results/train/<dataset>/<loss>/metrics.json, DVC metrics (`dvc exp show`): how far validation got,
+    which is what a sweep optimises, and whether a sweep's pruner stopped the training early."""
+
+    WRITER = "train"
+    best_validation_spearman: float | None  # max of the validation curve; None when training ran no evaluation
+    best_step: int | None  # the training step it was reached at
+    steps: int  # training steps run
+    pruned: bool  # stopped early by a sweep's pruner: the model is complete but trained for `steps` only

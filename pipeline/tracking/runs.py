@@ -101,11 +101,18 @@ def run_group() -> tuple[str, str] | None:
     return None
 
 
+# Set by a caller whose own run holds this invocation's cells: pipeline.sweep, whose trial runs sit below
+# the study's run (study run -> trial run -> cell runs).
+OUTER_PARENT = "PIPELINE_MLFLOW_PARENT_RUN"
+
+
 def parent_run_id(experiment_id: str) -> str | None:
     """The parent run grouping this invocation's cells (created on first use, FINISHED at once: it
-    only holds children, so it is never left RUNNING)."""
+    only holds children, so it is never left RUNNING), or the run OUTER_PARENT names."""
     import mlflow
 
+    if outer := os.environ.get(OUTER_PARENT):
+        return outer
     group = run_group()
     if group is None:
         return None
