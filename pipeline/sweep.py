@@ -58,15 +58,18 @@ def main(argv: list[str] | None = None) -> None:
 
     root = runs.repo_root()
     url = study.storage_url(args.storage, root)
+    # the progress lines are this command's output: no "View run at" line from MLflow per run ended
+    os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     if args.apply_best:
         return apply_best(study.open_storage(url), sweep.study, root)
+    # Everything that can stop the sweep is checked before the first trial trains: params, storage, MLflow, git.
+    storage = study.open_storage(url, sweep.heartbeat_seconds,
+                                 on_stale=lambda _, trial: study_runs.mark_trial_run_killed(trial.user_attrs.get("mlflow_run")))
+    runs.configure(params.mlflow.experiment)
     if not experiments.is_git_commit_present(root):
         raise PipelineError(f"{root.name}: trials are DVC experiments of the current commit; commit first (git commit)")
     if args.push:
         experiments.check_can_push(args.push, root)
-    storage = study.open_storage(url, sweep.heartbeat_seconds,
-                                 on_stale=lambda _, trial: study_runs.mark_trial_run_killed(trial.user_attrs.get("mlflow_run")))
-    experiment_id = runs.configure(params.mlflow.experiment)  # an unreachable tracking server stops us here
 
     def set_up(created: Any) -> str:  # by the worker that creates the study, once
         return study_runs.create_study_run(params.mlflow.experiment, sweep.study, sweep, study.display_url(url),
@@ -81,12 +84,12 @@ def main(argv: list[str] | None = None) -> None:
         claimed = study.claim_trial(found, storage)
         if claimed is None:
             break
-        run_trial(claimed, found, storage, url, params, sweep, losses, experiment_id, root, args.push)
+        run_trial(claimed, found, storage, url, params, sweep, losses, root, args.push)
     summary(found)
 
 
-def run_trial(claimed: Any, found: Any, storage: Any, url: str, params: Any, sweep: Any, losses: list[str],
-              experiment_id: str, root: Path, push: str | None) -> None:
+def run_trial(claimed: Any, found: Any, storage: Any, url: str, params: Any, sweep: SweepParams, losses: list[str],
+              root: Path, push: str | None) -> None:
     """One trial: sample, run its DVC experiment, read its objective back, tell Optuna and MLflow."""
     import yaml
 

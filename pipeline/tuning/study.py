@@ -65,16 +65,26 @@ def display_url(url: str) -> str:
 def open_storage(url: str, heartbeat_seconds: int | None = None, on_stale: Callable[[Any, Any], None] | None = None) -> Any:
     """Connect to the study store (creating Optuna's tables on first use); unreachable -> one line, at once."""
     import optuna
+    from sqlalchemy import exc
 
     _quiet_optuna()
     # psycopg waits ~2 min for an unreachable host by default: 10 s tells a dead server from a slow one
     engine = {"connect_args": {"connect_timeout": 10}} if url.startswith("postgresql") else {}
-    try:
-        return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=heartbeat_seconds,
-                                          heartbeat_stale_trial_callback=on_stale)
-    except Exception as error:
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise PipelineError(f"sweep storage {display_url(url)} is unreachable ({type(error).__name__}: {reason[:200]})") from None
+    attempt = 0
+    while True:
+        try:
+            return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=heartbeat_seconds,
+                                              heartbeat_stale_trial_callback=on_stale)
+        except (exc.IntegrityError, exc.ProgrammingError):
+            # workers started together on an empty database race to create Optuna's tables; the loser retries
+            attempt += 1
+            if attempt == 5:
+                raise
+            time.sleep(attempt)
+        except Exception as error:
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+            raise PipelineError(f"sweep storage {display_url(url)} is unreachable ({type(error).__name__}: "
+                                f"{reason[:200]})") from None
 
 
 def build_pruner(pruner: PrunerParams) -> Any:
@@ -185,6 +195,8 @@ def claim_trial(study: Any, storage: Any) -> tuple[Any, int] | None:
                 continue
         except optuna.exceptions.UpdateFinishedTrialError:
             continue
+        if storage.get_heartbeat_interval():  # a trial without any heartbeat is never found stale
+            storage.record_heartbeat(trial_id)
         attrs = study.user_attrs
         study.sampler = build_sampler(stored_sweep(study), attrs[SEED] + slot.number, attrs[TOTAL])
         return optuna.trial.Trial(study, trial_id), trial_id
