@@ -120,7 +120,9 @@ def run_trial(claimed: Any, found: Any, storage: Any, url: str, params: Any, swe
     except PipelineError as error:
         outcome = study_runs.TrialOutcome(number, "FAIL", None, error=str(error))
     finally:
-        study.tell(found, trial, outcome.state, outcome.value)
+        if not study.tell(found, trial, outcome.state, outcome.value):
+            print(f"warning: trial {number} was failed by another worker meanwhile (heartbeats missed for "
+                  f"{2 * sweep.heartbeat_seconds}s); its result stays in DVC and MLflow only")
         study_runs.end_trial_run(run_id, outcome)
     done, best = study.finished(found)
     history = [study_runs.TrialOutcome(n, state, value) for n, state, value in done]

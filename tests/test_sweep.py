@@ -415,7 +415,8 @@ def test_two_workers_in_two_clones_share_one_study(tiny_model_dir: Path, tmp_pat
                                                    mlflow_server: str) -> None:
     origin, remote_cache = tmp_path / "origin", tmp_path / "dvc-remote"
     origin.mkdir()
-    env = python_env(dvc_repo(origin, sweep_params(tiny_model_dir, study="shared", trials=4)))
+    # 5 s heartbeats: on a loaded 2-core machine a 1 s beat could come late and get a live trial failed
+    env = python_env(dvc_repo(origin, sweep_params(tiny_model_dir, study="shared", trials=4, heartbeat_seconds=5)))
     run([sys.executable, "-m", "dvc", "remote", "add", "-d", "shared", str(remote_cache)], origin, env)
     run(["git", "add", "-A"], origin, env)
     run(["git", "commit", "-qm", "tiny pipeline with a sweep"], origin, env)

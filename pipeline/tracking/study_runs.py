@@ -109,7 +109,7 @@ def update_study_run(study_run: str, outcome: TrialOutcome, history: list[TrialO
     from mlflow.entities import Metric
 
     client, now = mlflow.MlflowClient(), int(time.time() * 1000)
-    metrics = [Metric("objective", outcome.value, now, outcome.number)] if outcome.value is not None else []
+    metrics = [Metric("objective", outcome.value, now, outcome.number)] if outcome.state == "COMPLETE" else []
     if best is not None:
         number, value, params = best
         metrics.append(Metric("best_value", value, now, outcome.number))

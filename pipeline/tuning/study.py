@@ -203,12 +203,17 @@ def claim_trial(study: Any, storage: Any) -> tuple[Any, int] | None:
     return None
 
 
-def tell(study: Any, trial: Any, state: str, value: float | None) -> None:
-    """End the trial in Optuna: COMPLETE with its objective, PRUNED (Optuna keeps its last reported value), or FAIL."""
+def tell(study: Any, trial: Any, state: str, value: float | None) -> bool:
+    """End the trial in Optuna: COMPLETE with its objective, PRUNED (Optuna keeps its last reported value), or
+    FAIL. False when another worker had already failed it (its heartbeats were missed)."""
     import optuna
 
     state_ = optuna.trial.TrialState[state]
-    study.tell(trial, value if state_ == optuna.trial.TrialState.COMPLETE else None, state=state_)
+    try:
+        study.tell(trial, value if state_ == optuna.trial.TrialState.COMPLETE else None, state=state_)
+    except optuna.exceptions.UpdateFinishedTrialError:
+        return False
+    return True
 
 
 def finished(study: Any) -> tuple[list[tuple[int, str, float | None]], tuple[int, float, dict[str, Any]] | None]:
