@@ -4,7 +4,7 @@ Usage: python -m pipeline.train --dataset NAME --loss NAME
        (reads params.yaml: base_model, seed, adapt, train, losses.LOSS, datasets.NAME, mlflow)
 
 Writes models/DATASET/LOSS/ (the model) and results/train/DATASET/LOSS/{facts.json, run.json,
-loss_curve.csv, val_spearman.csv}. The MLflow run gets every hyperparameter, the loss at each logging
+loss_curve.csv, val_spearman.csv, metrics.json}. The MLflow run gets every hyperparameter, the loss at each logging
 step and validation Spearman at each evaluation (transformers' MLflow callback, logging into the run
 opened here so evaluate and card can log into it too).
 """
@@ -45,6 +45,7 @@ def main(argv: list[str] | None = None) -> None:
     from pipeline.training.checkpoints import resumable_checkpoint, skip_final_checkpoint
     from pipeline.training.losses import build_loss
     from pipeline.training.precision import choose_precision
+    from pipeline.training.trial import pruning_callback, train_metrics
 
     out_dir, loss_config = paths.model_dir(dataset, loss), params.losses[loss]
     base_validation = BaselineScores.read(paths.baseline_scores(dataset)).validation
@@ -63,9 +64,11 @@ def main(argv: list[str] | None = None) -> None:
     precision_note = f"{precision} ({why})" if why else precision
     args = training_arguments(params, loss_config.class_name, precision, paths.checkpoints(dataset, loss),
                               len(data.frame), model.tokenizer)
+    pruning = pruning_callback(params, dataset, loss)  # None unless a sweep trial runs this cell
     best = BestCheckpoint(model, recipe.VALIDATION_METRIC, params.train.select, params.train.early_stopping_patience)
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data.as_dataset(), loss=loss_object,
-                                         evaluator=checked.evaluator, callbacks=[best, skip_final_checkpoint()])
+                                         evaluator=checked.evaluator,
+                                         callbacks=[best, skip_final_checkpoint(), *filter(None, [pruning])])
     if args.disable_tqdm:  # no terminal: one compact line per log instead of the library's raw dicts
         trainer.remove_callback(PrinterCallback)
         trainer.add_callback(CompactProgress(f"{dataset}/{loss}", recipe.VALIDATION_METRIC))
@@ -103,6 +106,10 @@ def main(argv: list[str] | None = None) -> None:
                                         recipe.uses_fast_dropout(params), split_report)
         recipe.train_facts(model, params, dataset, loss, data, precision_note, seconds, result, selection, checked,
                            eval_steps(params.train, len(data.frame)), choices, reload_diff).write(paths.train_facts(dataset, loss))
+        pruned = bool(pruning and pruning.pruned)
+        if pruned:
+            mlflow.set_tag("pruned_at_step", result.global_step)
+        train_metrics(trainer.state.log_history, result.global_step, pruned).write(paths.train_metrics(dataset, loss))
         RunRef(run_id=run.info.run_id, experiment_id=run.info.experiment_id).write(paths.mlflow_run(dataset, loss))
     files.remove(paths.checkpoints(dataset, loss))
     print(f"train {dataset}/{loss}: {len(data.frame)} rows, {result.global_step} steps, {seconds:.1f}s, "

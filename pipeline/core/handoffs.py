@@ -271,3 +271,16 @@ class PublishRecord(Handoff):
     model_uri: str  # models:/<name>@<alias>, what mlflow.sentence_transformers.load_model takes
     hub_model_id: str | None  # the id the card points at and --push uploads to
     folder: str  # publish/<dataset>: the model files and the card as README.md
+
+
+# --- train metrics (DVC metrics; what a sweep optimises) ----------------------------------------------
+
+class TrainMetrics(Handoff):
+    """results/train/<dataset>/<loss>/metrics.json, DVC metrics (`dvc exp show`): how far validation got,
+    which is what a sweep optimises, and whether a sweep's pruner stopped the training early."""
+
+    WRITER = "train"
+    best_validation_spearman: float | None  # max of the validation curve; None when training ran no evaluation
+    best_step: int | None  # the training step it was reached at
+    steps: int  # training steps run
+    pruned: bool  # stopped early by a sweep's pruner: the model is complete but trained for `steps` only

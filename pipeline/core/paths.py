@@ -9,7 +9,7 @@ dataset name can collide with another stage's file:
     results/ingest/<set>.json                  rows in / out, drops per reason          ingest
     results/split/<set>.json                   rows per split                           split
     results/baseline/<set>.json                the untuned base model's scores          baseline
-    results/train/<dataset>/<loss>/            facts, MLflow run id, curves             train
+    results/train/<dataset>/<loss>/            facts, MLflow run id, curves, metrics    train
     models/<dataset>/<loss>/                   the fine-tuned model                     train
     results/evaluate/<dataset>/<loss>.json     test scores beside the base model        evaluate
     cards/<dataset>/<loss>/README.md           the model card                           card
@@ -91,6 +91,11 @@ def val_curve(dataset: str, loss: str) -> Path:
     return train_results(dataset, loss) / "val_spearman.csv"
 
 
+def train_metrics(dataset: str, loss: str) -> Path:
+    """The cell's DVC metrics (`dvc exp show`): best validation Spearman, its step, pruned by a sweep."""
+    return train_results(dataset, loss) / "metrics.json"
+
+
 def checkpoints(dataset: str, loss: str) -> Path:
     return CHECKPOINTS / dataset / loss
 
@@ -122,6 +127,17 @@ def publish_record(dataset: str) -> Path:
 
 
 WINNERS = REPORTS / "winners"  # <dataset>.json: the winner by the report's rule
+
+# Sweeps (python -m pipeline.sweep), both git-ignored: the local Optuna study store, and each trial's
+# `dvc exp run` output (logs/sweep/<study>/trial-<n>.log).
+OPTUNA_DB = Path("optuna.db")
+SWEEP_LOGS = Path("logs") / "sweep"
+
+
+def trial_log(study: str, number: int) -> Path:
+    return SWEEP_LOGS / study / f"trial-{number}.log"
+
+
 LEADERBOARD_MD = REPORTS / "leaderboard.md"  # the winner per dataset, validation and test side by side; transfer
 LEADERBOARD_CSV = REPORTS / "leaderboard.csv"
 TRANSFER_CSV = REPORTS / "transfer.csv"  # every cell on every set's test split

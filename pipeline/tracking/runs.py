@@ -159,12 +159,20 @@ def run_group() -> tuple[str, str] | None:
     return None
 
 
+# Set by a caller whose own run holds this invocation's cells: pipeline.sweep, whose trial runs sit below
+# the study's run (study run -> trial run -> cell runs).
+OUTER_PARENT = "PIPELINE_MLFLOW_PARENT_RUN"
+
+
 def parent_run_id(experiment_id: str) -> str | None:
-    """The invocation run of this `dvc repro` / `dvc exp run` (created by the first stage that asks for it);
-    None when a stage runs outside DVC. It is FINISHED from the start, and each stage moves its end time on
-    (extend_invocation): it spans the invocation and is never left RUNNING."""
+    """The invocation run of this `dvc repro` / `dvc exp run` (created by the first stage that asks for it),
+    or the run OUTER_PARENT names (a sweep's trial run); None when a stage runs outside DVC. It is FINISHED
+    from the start, and each stage moves its end time on (extend_invocation): it spans the invocation and is
+    never left RUNNING."""
     import mlflow
 
+    if outer := os.environ.get(OUTER_PARENT):
+        return outer
     group = run_group()
     if group is None:
         return None
@@ -184,6 +192,8 @@ def extend_invocation(experiment_id: str) -> None:
     """Move the invocation run's end time to now: it spans every stage that ran so far."""
     import mlflow
 
+    if os.environ.get(OUTER_PARENT):  # the caller's run (a sweep trial's): its owner ends it
+        return
     if parent := parent_run_id(experiment_id):
         mlflow.MlflowClient().set_terminated(parent, "FINISHED", end_time=int(time.time() * 1000))
 
