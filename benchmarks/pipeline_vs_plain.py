@@ -1,0 +1,175 @@
+"""The whole pipeline vs plain sentence-transformers scripts: one real dataset, the four default losses.
+
+Usage: python benchmarks/pipeline_vs_plain.py [--rows 9000] [--texts 16000] [--workdir /tmp/pipeline_vs_plain]
+       (needs apt's package lists: `apt-get update` once)
+
+Data: Debian package short descriptions paired at random with a related or unrelated partner (score = 5 x
+Jaccard of their debtags; benchmarks/debian_pairs.py, --tagged-only), ~1 pair per text like STS-B: several
+thousand real-text scored pairs.
+  (a) The pipeline: a fresh git + DVC project holding this repository's pipeline and params.yaml with that one
+      dataset and the four default losses (mnrl, triplet, cosine, cosent); `dvc repro` from nothing: ingest,
+      split, baseline, train x4, evaluate x4, card x4, report, publish. Wall time of that one command.
+  (b) Plain: for each loss, one `python` process that loads the base model, trains on the same training rows
+      (the pipeline's train split, adapted to the loss's input the way the pipeline adapts it, so both see
+      the same examples) with SentenceTransformerTrainer and library defaults except what sets the amount of
+      work (batch 32, 1 epoch, seed: the pipeline's), no evaluation during training and no checkpoints,
+      scores the pipeline's test split with EmbeddingSimilarityEvaluator and saves the model. Wall time of
+      each process, summed.
+Prints both times, their ratio, and test Spearman per loss for the base model, the pipeline and plain.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+LOSSES = ("mnrl", "triplet", "cosine", "cosent")
+
+PLAIN_SCRIPT = """
+import json, sys
+import pandas as pd
+from datasets import Dataset
+from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+from sentence_transformers.sentence_transformer import losses
+from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
+loss_class, train_file, test_file, out_dir, seed = sys.argv[1:6]
+model = SentenceTransformer("sentence-transformers/all-MiniLM-L6-v2")
+train = Dataset.from_pandas(pd.read_parquet(train_file), preserve_index=False)
+args = SentenceTransformerTrainingArguments(output_dir=out_dir + "/ckpt", per_device_train_batch_size=32,
+                                            num_train_epochs=1, seed=int(seed), report_to="none", save_strategy="no")
+trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=getattr(losses, loss_class)(model))
+trainer.train()
+test = pd.read_parquet(test_file)
+scores = EmbeddingSimilarityEvaluator(test["sentence1"].tolist(), test["sentence2"].tolist(), test["score"].tolist(),
+                                      name="test")(model)
+model.save(out_dir + "/model")
+print(json.dumps({"spearman": scores["test_spearman_cosine"]}))
+"""
+
+
+def sh(cmd: list[str], cwd: Path, env: dict[str, str], log: Path | None = None) -> tuple[float, str]:
+    """Wall seconds and stdout of one command (stderr, and stdout too when `log` is given, go to `log`)."""
+    started = time.perf_counter()
+    with (log or Path(os.devnull)).open("w") as err:
+        proc = subprocess.run(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=err, text=True)
+    if log:
+        log.write_text(log.read_text() + proc.stdout)
+    if proc.returncode:
+        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}); see {log}")
+    return time.perf_counter() - started, proc.stdout
+
+
+def build_project(project: Path, rows: int, texts: int, env: dict[str, str]) -> None:
+    """A fresh git + DVC repository with this pipeline and the Debian dataset as its only dataset."""
+    import shutil
+
+    import pandas as pd
+    from debian_pairs import build_pairs, read_packages
+
+    from pipeline.core.inputs import write_inputs
+    from pipeline.core.params import parse_params
+
+    shutil.rmtree(project, ignore_errors=True)
+    (project / "data" / "raw").mkdir(parents=True)
+    for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
+        shutil.copy(ROOT / name, project / name)
+    shutil.copytree(ROOT / "pipeline", project / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
+    packages = read_packages()
+    tagged = [text for text, (_, has_tags) in packages.items() if has_tags]
+    sample = random.Random(0).sample(tagged, min(texts, len(tagged)))
+    pairs = build_pairs([packages[t][0] for t in sample], rows, seed=0)
+    pd.DataFrame([(sample[a], sample[b], s) for a, b, s in pairs], columns=["sentence1", "sentence2", "score"]).to_csv(
+        project / "data" / "raw" / "debian.csv", index=False)
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["datasets"] = {"debian": {"source": "data/raw/debian.csv", "score_range": [0, 5],
+                                     "name": "Debian package descriptions (tag overlap)"}}
+    params["eval_sets"] = {}
+    params["run"] = {"datasets": ["debian"], "losses": list(LOSSES)}
+    params.pop("sweep", None)
+    (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    write_inputs(parse_params(params), project)
+    sh(["git", "init", "-q"], project, env)
+    sh([sys.executable, "-m", "dvc", "init", "-q"], project, env)
+    shutil.copytree(ROOT / ".dvc" / "plots", project / ".dvc" / "plots")
+    sh(["git", "add", "-A"], project, env)
+    sh(["git", "commit", "-qm", "benchmark project"], project, env)
+
+
+def plain_training_file(project: Path, loss: str) -> Path:
+    """The pipeline's train split adapted to the loss's input (the same rows the pipeline trained on)."""
+    import pandas as pd
+
+    from pipeline.core.loss_specs import LOSSES as SPECS
+    from pipeline.core.params import parse_params
+    from pipeline.data.adaptation import adapt
+
+    params = parse_params(yaml.safe_load((project / "params.yaml").read_text()))
+    frame = pd.read_parquet(project / "data" / "splits" / "debian" / "train.parquet")
+    needs = SPECS[params.losses[loss].class_name].needs
+    adapted, _ = adapt(frame, "scored", needs, params.adapt, params.seed)
+    out = project / "plain" / f"{loss}.parquet"
+    out.parent.mkdir(exist_ok=True)
+    adapted.to_parquet(out)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=9_000)
+    parser.add_argument("--texts", type=int, default=16_000)
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/pipeline_vs_plain"))
+    args = parser.parse_args()
+
+    from pipeline.core.handoffs import BaselineScores, EvalResult, SplitReport, TrainFacts
+
+    project = args.workdir.resolve() / "project"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
+    env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}", HF_HUB_OFFLINE="1",
+               GIT_AUTHOR_NAME="b", GIT_AUTHOR_EMAIL="b@b", GIT_COMMITTER_NAME="b", GIT_COMMITTER_EMAIL="b@b",
+               DVC_NO_ANALYTICS="1", PYTHONPATH=str(project))
+    build_project(project, args.rows, args.texts, env)
+    pipeline_s, _ = sh([sys.executable, "-m", "dvc", "repro"], project, env, log=args.workdir / "repro.log")
+
+    classes = {loss: yaml.safe_load((project / "params.yaml").read_text())["losses"][loss]["class"] for loss in LOSSES}
+    plain: dict[str, tuple[float, float]] = {}
+    for loss in LOSSES:
+        train_file = plain_training_file(project, loss)
+        seconds, out = sh([sys.executable, "-c", PLAIN_SCRIPT, classes[loss], str(train_file),
+                           str(project / "data" / "test" / "debian.parquet"), str(args.workdir / "plain" / loss), "42"],
+                          project, env, log=args.workdir / f"plain-{loss}.log")
+        plain[loss] = seconds, json.loads(out.strip().splitlines()[-1])["spearman"]
+
+    rows = SplitReport.read(project / "results/split/debian.json").rows
+    base = BaselineScores.read(project / "results/baseline/debian.json").test.spearman
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())
+    print(f"\n{time.strftime('%Y-%m-%d')}, {cpu}, {os.cpu_count()} cores; Debian pairs: "
+          + ", ".join(f"{k} {v}" for k, v in rows.items()) + f"; base model test Spearman {base:.4f}")
+    print("| loss | training rows | steps | pipeline test Spearman (gain) | plain test Spearman (gain) | plain s |")
+    print("|:--|--:|--:|--:|--:|--:|")
+    for loss in LOSSES:
+        facts = TrainFacts.read(project / f"results/train/debian/{loss}/facts.json")
+        tuned = EvalResult.read(project / f"results/evaluate/debian/{loss}.json").test.tuned.spearman
+        seconds, spearman = plain[loss]
+        print(f"| {loss} | {facts.dataset.train_rows} | {facts.global_step} | {tuned:.4f} ({tuned - base:+.4f}) | "
+              f"{spearman:.4f} ({spearman - base:+.4f}) | {seconds:.0f} |")
+    plain_s = sum(seconds for seconds, _ in plain.values())
+    print(f"\npipeline `dvc repro` (every stage, 4 losses): {pipeline_s:.0f} s; plain, 4 trainings: {plain_s:.0f} s; "
+          f"ratio {pipeline_s / plain_s:.2f}")
+
+
+if __name__ == "__main__":
+    main()
