@@ -28,7 +28,8 @@ def main(argv: list[str] | None = None) -> None:
     files.remove(paths.ingested(dataset), paths.ingest_report(dataset))
     sources = config.sources  # {None: source}, or {split: source} for the dataset's own splits
     tables = {split: read_source(source, config, params.seed) for split, source in sources.items()}
-    keep_rows = None if str(config.source).startswith("builtin:") else config.rows  # a generator made `rows` already
+    builtin = any(source.startswith("builtin:") for source in sources.values())
+    keep_rows = None if builtin else config.rows  # a generator made `rows` rows already
     frame, shape, reports = normalise_parts(tables, config, sources, keep_rows)
     total = total_report(list(reports.values()))
     parts = {split: FileReport(**report.as_dict()) for split, report in reports.items() if split is not None}
