@@ -2,8 +2,11 @@
 
 Usage: python -m pipeline.ingest --dataset NAME   (reads params.yaml: seed, datasets.NAME or eval_sets.NAME)
 
+A source given as a mapping of splits ({train, validation, test}) reads each file the same way and
+keeps each row's split in the table's `split` column, for the split stage to keep.
+
 Writes data/ingested/NAME.parquet (the raw source is never modified) and results/ingest/NAME.json
-(rows in, rows out, drops per reason).
+(rows in, rows out, drops per reason; per split file too for given splits).
 """
 
 from __future__ import annotations
@@ -19,19 +22,22 @@ def main(argv: list[str] | None = None) -> None:
     params, (dataset,) = stage_params(__doc__, argv, "set")
     config = params.data_config(dataset)
 
-    from pipeline.data.cleaning import normalise
+    from pipeline.data.cleaning import GIVEN_SPLIT, normalise_parts, total_report
     from pipeline.data.readers import read_source
 
     files.remove(paths.ingested(dataset), paths.ingest_report(dataset))
-    frame = read_source(config.source, config, params.seed)
-    # CSV/TSV rows are numbered from the first data row (the header is line 1); others from 1.
-    frame, shape, report = normalise(frame, config, config.source, row_offset=1)
-    if config.rows and not config.source.startswith("builtin:"):
-        frame = frame.head(config.rows)
+    sources = config.sources  # {None: source}, or {split: source} for the dataset's own splits
+    tables = {split: read_source(source, config, params.seed) for split, source in sources.items()}
+    builtin = any(source.startswith("builtin:") for source in sources.values())
+    keep_rows = None if builtin else config.rows  # a generator made `rows` rows already
+    frame, shape, reports = normalise_parts(tables, config, sources, keep_rows)
+    total = total_report(list(reports.values()))
+    parts = {split: FileReport(**report.as_dict()) for split, report in reports.items() if split is not None}
     files.write_parquet(paths.ingested(dataset), frame)
-    IngestReport(shape=shape, source=FileReport(**report.as_dict())).write(paths.ingest_report(dataset))
-    dropped = ", ".join(f"{reason}: {n}" for reason, n in sorted(report.dropped.items())) or "none"
-    print(f"ingest {dataset}: {shape}, {report.rows_in} rows in, {len(frame)} rows out; dropped: {dropped}")
+    IngestReport(shape=shape, source=FileReport(**total.as_dict()), parts=parts).write(paths.ingest_report(dataset))
+    dropped = ", ".join(f"{reason}: {n}" for reason, n in sorted(total.dropped.items())) or "none"
+    given = f" (given splits: {', '.join(f'{split} {(frame[GIVEN_SPLIT] == split).sum()}' for split in parts)})" if parts else ""
+    print(f"ingest {dataset}: {shape}, {total.rows_in} rows in, {len(frame)} rows out{given}; dropped: {dropped}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from pipeline.core import files
 from pipeline.core.errors import PipelineError
 
 Shape = Literal["pairs", "triplets", "scored"]
-SplitRule = Literal["grouped", "partitioned", "held_out"]  # SplitReport.RULES says each in words
+SplitRule = Literal["grouped", "partitioned", "held_out", "given", "given_carved"]  # SplitReport.RULES says each in words
 H = TypeVar("H", bound="Handoff")
 
 
@@ -59,11 +59,13 @@ class FileReport(_Record):
 
 
 class IngestReport(Handoff):
-    """results/ingest/<set>.json: rows in and out of the source, drops per reason."""
+    """results/ingest/<set>.json: rows in and out of the source, drops per reason; for given splits, the
+    totals over their files and each file's own report."""
 
     WRITER = "ingest"
     shape: Shape
     source: FileReport
+    parts: dict[str, FileReport]  # given split (train / validation / test) -> its file's report; {} for one source
 
 
 # --- split -----------------------------------------------------------------------------------------------
@@ -77,12 +79,17 @@ class SplitReport(Handoff):
         "partitioned": ("rows sharing a text kept together; groups too large for one split partitioned by their "
                         "texts, rows whose texts landed in two splits dropped"),
         "held_out": "an eval set: all of it is its test set",
+        "given": "train, validation and test as the dataset's own files give them",
+        "given_carved": ("train and test as the dataset's own files give them; validation carved from the train file, "
+                         "rows sharing a text kept together"),
     }
     shape: Shape
     rows: dict[str, int]  # train / validation / test -> rows
     rule: SplitRule
-    dropped_crossing: int  # rows dropped because their texts landed in two splits (partitioned only)
-    largest_group: int  # rows in the largest group linked by shared texts, before the split
+    dropped_crossing: int  # rows dropped because their texts landed in two splits (partitioned, given_carved)
+    largest_group: int  # rows in the largest group linked by shared texts, before the split (of train, carved)
+    # given splits only: test rows with a normalised text (as the grouped rule links rows) also in the train file
+    leaked_test_rows: int
 
     @property
     def rule_text(self) -> str:

@@ -7,9 +7,9 @@ its item. So this file, generated from params.yaml, lists for DVC:
 - `inputs.datasets`: the datasets the train matrix runs (params.yaml run.datasets);
 - `inputs.sets`: every set that is ingested, split and scored for the base model (the run's datasets and
   the eval sets), with the params key its ingest reads, the local files it reads (a built-in generator's
-  module; none for a Hub dataset, whose id and split DVC tracks as params), padded to FILE_SLOTS entries
-  because DVC cannot interpolate a list (repeated paths count once), and what its split writes besides the
-  test set.
+  module; none for a Hub dataset, whose id and split DVC tracks as params; one per split given as a file),
+  padded to FILE_SLOTS entries because DVC cannot interpolate a list (repeated paths count once), and what
+  its split writes besides the test set.
 
 Every stage run by DVC checks the file against params.yaml before any work and, when params.yaml has moved
 on (a dataset added, a source changed), rewrites it and stops: DVC read the old one for this run.
@@ -48,7 +48,9 @@ def dvc_inputs(params: Any) -> dict[str, Any]:
     sets = {}
     for name in params.evaluation_sets:
         section = "datasets" if name in params.datasets else "eval_sets"
-        files = source_files(params.data_config(name).source) or [NO_LOCAL_FILE]
+        # a mapping of given splits reads up to three files, one slot each
+        files = [file for source in params.data_config(name).sources.values() for file in source_files(source)]
+        files = files or [NO_LOCAL_FILE]
         # what split writes besides the test set: a dataset's train / validation folder; an eval set has
         # none, so its test set stands in (a repeated out counts once)
         splits = str(paths.split_dir(name)) if section == "datasets" else str(paths.split_file(name, "test"))

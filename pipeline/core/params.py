@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from pipeline.core.errors import PipelineError
 from pipeline.core.loss_specs import LOSSES, loss_accepts
@@ -43,8 +44,45 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+class SplitSources(_Strict):
+    """`source: {train: ..., validation: ..., test: ...}`: the user's own splits, kept as given. Each is a local
+    file or folder, or `hf:<id>[:<split>]`; without validation, the split stage carves one from train."""
+
+    train: str
+    validation: str | None = None
+    test: str
+
+    @field_validator("train", "validation", "test")
+    @classmethod
+    def _one_split_source(cls, value: str | None) -> str | None:
+        if value is not None and value.startswith("builtin:"):
+            raise ValueError("a built-in generator makes a whole dataset; give a file, a folder or hf:<id>[:<split>]")
+        if value is not None and not value.strip():
+            raise ValueError("empty; give a file, a folder or hf:<id>[:<split>]")
+        return value
+
+    @property
+    def given(self) -> dict[str, str]:
+        """split -> source, in the order train, validation, test; validation only when given."""
+        return {split: value for split in ("train", "validation", "test") if (value := getattr(self, split)) is not None}
+
+
+def _split_sources(value: dict[Any, Any]) -> SplitSources:
+    """The mapping form of `source`, each problem located at `source.<key>` (pydantic nests the location)."""
+    problems = [InitErrorDetails(type=PydanticCustomError("split_key", "not a split; a source mapping takes train, "
+                                                          "test and optionally validation"), loc=(str(key),), input=key)
+                for key in value if key not in SplitSources.model_fields]
+    problems += [InitErrorDetails(type=PydanticCustomError("split_missing", "missing; a source mapping needs train and "
+                                                           "test (validation is optional: carved from train)"),
+                                  loc=(key,), input=value) for key in ("train", "test") if key not in value]
+    if problems:
+        raise ValidationError.from_exception_data("SplitSources", problems[:1])
+    return SplitSources.model_validate(value)
+
+
 class DatasetParams(_Strict):
-    source: str  # "builtin:<generator>", a local file/dir, or "hf:<hub id>"
+    # "builtin:<generator>", a local file/dir, "hf:<hub id>[:<split>]", or {train:, validation:, test:} of the last two
+    source: str | SplitSources
     shape: Shape | None = None  # detected from column names when omitted
     name: str | None = None  # human name shown on the card; defaults to the params key
     rows: int | None = Field(default=None, gt=0)  # builtin: rows generated; files: first N rows kept
@@ -60,7 +98,28 @@ class DatasetParams(_Strict):
     @property
     def known_shape(self) -> str | None:
         """The shape when it is known before reading any data: declared, or fixed by a built-in generator."""
-        return self.shape or BUILTIN_SHAPES.get(self.source.removeprefix("builtin:"))
+        builtin = self.source.removeprefix("builtin:") if isinstance(self.source, str) else None
+        return self.shape or BUILTIN_SHAPES.get(builtin or "")
+
+    @property
+    def sources(self) -> dict[str | None, str]:
+        """What ingest reads: {None: source} for one source the split stage splits, {split: source} for given splits."""
+        return self.source.given if isinstance(self.source, SplitSources) else {None: self.source}  # type: ignore[dict-item]
+
+    @property
+    def source_text(self) -> str:
+        """The source in one line, as cards state it."""
+        return ", ".join(f"{split}: {source}" if split else source for split, source in self.sources.items())
+
+    @field_validator("source", mode="before")
+    @classmethod
+    def _source_form(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return _split_sources(value)
+        if not isinstance(value, str):
+            raise ValueError("expected a path, builtin:<name>, hf:<id>[:<split>], or a mapping "
+                             "{train: ..., validation: ..., test: ...}")
+        return value
 
     @field_validator("score_range")
     @classmethod
@@ -380,7 +439,10 @@ class Params(_Strict):
                         f"run: loss {loss_name!r} ({loss_class}) cannot use dataset {ds_name!r} of shape {shape!r} "
                         f"even after adaptation; it accepts: {', '.join(LOSSES[loss_class].accepts) or 'labelled data only'}"
                     )
-        for name in self.eval_sets:
+        for name, config in self.eval_sets.items():
+            if isinstance(config.source, SplitSources):
+                raise ParamsError(f"eval_sets.{name}.source: an eval set is a test set whole; give its one file "
+                                  f"(or hf:<id>:<split>) as source, not a mapping of splits")
             if name in self.datasets:
                 raise ParamsError(f"eval_sets.{name}: the name is taken by datasets.{name}; an eval set needs a name of its own")
         return self

@@ -37,6 +37,8 @@ PATTERN_ROWS = 3
 # Scales scores are commonly given on; the smallest one that holds a file's scores is suggested for score_range.
 COMMON_RANGES = ((0, 1), (0, 5), (1, 5), (0, 10), (1, 10), (0, 100))
 SCALE_ROWS = 10  # scores that all sit in the bottom fifth of score_range say "another scale" only from this many
+# Column of the ingested table naming each row's given split, when params give a mapping of split files.
+GIVEN_SPLIT = "split"
 COMMA_DECIMAL = re.compile(r"[+-]?\d+,\d+")
 POINT_DECIMAL = re.compile(r"[+-]?\d*\.\d+")
 
@@ -232,6 +234,38 @@ def normalise(frame: Any, params: DatasetParams, where: str, row_offset: int = 1
                             f"metric, needs scores that vary (if every pair is a positive, declare shape: pairs and map "
                             f"anchor / positive under columns: in params.yaml)")
     return pd.DataFrame(kept, columns=list(SHAPE_COLUMNS[shape])), shape, report
+
+
+def normalise_parts(tables: dict[str | None, Any], params: DatasetParams, where: dict[str | None, str],
+                    keep_rows: int | None = None) -> tuple[Any, str, dict[str | None, CleanReport]]:
+    """`normalise` each table read from a source the same way, each with its own report, keeping its first
+    `keep_rows` rows. One source (key None) gives its table; given splits (keys train, validation, test) give
+    one table, each row's split in column GIVEN_SPLIT after the canonical ones. Every split file must make
+    the rows the train file makes: a sibling with other columns is a slip, not a dataset of mixed shapes."""
+    import pandas as pd
+
+    parts, reports, shapes = [], {}, {}
+    for split, table in tables.items():
+        frame, shapes[split], reports[split] = normalise(table, params, where[split], row_offset=1)
+        frame = frame.head(keep_rows) if keep_rows else frame
+        parts.append(frame if split is None else frame.assign(**{GIVEN_SPLIT: split}))
+    first, shape = next(iter(shapes.items()))
+    for split, other in shapes.items():
+        if other != shape:
+            raise PipelineError(
+                f"{where[split]}: its columns ({', '.join(map(str, tables[split].columns))}) make {other} rows, but the "
+                f"{first} file {where[first]} makes {shape} rows: every split file needs the columns "
+                f"{', '.join(SHAPE_COLUMNS[shape])} (or the ones mapped under columns: in params.yaml)")
+    return (parts[0] if list(tables) == [None] else pd.concat(parts, ignore_index=True)), shape, reports
+
+
+def total_report(reports: list[CleanReport]) -> CleanReport:
+    """Rows in and out and drops per reason over several files."""
+    total = CleanReport()
+    for report in reports:
+        total.rows_in, total.rows_out = total.rows_in + report.rows_in, total.rows_out + report.rows_out
+        total.dropped.update(report.dropped)
+    return total
 
 
 def shape_of(columns: list[str]) -> str:

@@ -36,14 +36,16 @@ def read_source(source: str, params: DatasetParams, seed: int) -> Any:
     return read_file(Path(source), params.encoding)
 
 
-def _read_hub(dataset_id: str, params: DatasetParams) -> Any:
+def _read_hub(hub_source: str, params: DatasetParams) -> Any:
     from datasets import load_dataset
 
+    # "<id>:<split>" names the split in the source (a mapping of splits needs one per entry); Hub ids hold no ":"
+    dataset_id, _, split = hub_source.partition(":")
     try:
-        return load_dataset(dataset_id, params.hf_config, split=params.hf_split).to_pandas()
+        return load_dataset(dataset_id, params.hf_config, split=split or params.hf_split).to_pandas()
     except Exception as error:  # the Hub client raises many types; the user needs one line
         raise PipelineError(
-            f"source 'hf:{dataset_id}': could not load from the Hugging Face Hub ({type(error).__name__}); "
+            f"source 'hf:{hub_source}': could not load from the Hugging Face Hub ({type(error).__name__}); "
             f"offline, save a local copy where the Hub is reachable (datasets' save_to_disk or to_parquet) "
             f"and set source to that path"
         ) from None

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pipeline.core import files, paths
-from pipeline.data.cleaning import shape_of
+from pipeline.data.cleaning import GIVEN_SPLIT, shape_of
 
 SPLITS = ("train", "validation", "test")
 # A group over a quarter of the smallest split (2.5% of the rows at validation 0.1) would move that split's
@@ -38,11 +38,17 @@ class Split:
     frames: dict[str, Any]  # train / validation / test -> rows
     rule: str  # "grouped", or "partitioned" when a large group of linked texts was cut (SplitReport.RULES)
     dropped_crossing: int  # rows dropped because their texts landed in two splits
-    largest_group: int  # rows in the largest group of rows linked by shared texts
+    largest_group: int  # rows in the largest group of rows linked by shared texts (0: no grouping done)
+    leaked_test_rows: int = 0  # given splits: test rows sharing a normalised text with the train file
 
 
 def _norm_text(text: str) -> str:
     return " ".join(text.casefold().split())
+
+
+def linked_columns(shape: str) -> tuple[str, str]:
+    """The text columns whose shared texts link rows (a negative is another row's text, not the row's own)."""
+    return ("sentence1", "sentence2") if shape == "scored" else ("anchor", "positive")
 
 
 def _bucket(seed: int, key: str) -> float:
@@ -57,7 +63,7 @@ def grouped_split(frame: Any, shape: str, validation: float, test: float, seed: 
     that are partitioned by `partition_texts` and their crossing rows dropped."""
     import numpy as np
 
-    linked = ("sentence1", "sentence2") if shape == "scored" else ("anchor", "positive")
+    linked = linked_columns(shape)
     parent: dict[str, str] = {}
 
     def root(text: str) -> str:
@@ -79,7 +85,8 @@ def grouped_split(frame: Any, shape: str, validation: float, test: float, seed: 
 
     groups = [root(row_keys[0]) for row_keys in keys]
     sizes = Counter(groups)
-    limit = LARGE_GROUP_SHARE * min(validation, test) * len(groups)
+    # test 0 carves validation alone (from given train rows): the smallest split asked for sets the limit
+    limit = LARGE_GROUP_SHARE * min(share for share in (validation, test) if share > 0) * len(groups)
     large = {group for group, size in sizes.items() if size > limit}
     labels = np.array([-1 if group in large else split_of(group) for group in groups])  # -1: in no split (yet)
     if large:
@@ -92,6 +99,23 @@ def grouped_split(frame: Any, shape: str, validation: float, test: float, seed: 
     frames = {split: frame[labels == label].reset_index(drop=True) for label, split in enumerate(SPLITS)}
     return Split(frames, "partitioned" if large else "grouped", dropped_crossing=int((labels == -1).sum()),
                  largest_group=max(sizes.values(), default=0))
+
+
+def given_split(frame: Any, shape: str, validation: float, seed: int) -> Split:
+    """The dataset's own splits (column GIVEN_SPLIT), each kept as given, rows and order. Without validation
+    rows, validation is carved from train by `grouped_split` at `validation` of the train rows, so no text
+    is in both. Counts the test rows sharing a normalised text with the train file: the user's files may
+    leak, and the split stage says so rather than move the user's rows."""
+    given = {name: frame[frame[GIVEN_SPLIT] == name].drop(columns=GIVEN_SPLIT).reset_index(drop=True)
+             for name in SPLITS}
+    train_texts = {_norm_text(t) for column in linked_columns(shape) for t in given["train"][column].tolist()}
+    tests = zip(*(given["test"][column].tolist() for column in linked_columns(shape)))
+    leaked = sum(any(_norm_text(t) in train_texts for t in texts) for texts in tests)
+    if len(given["validation"]):
+        return Split(given, "given", dropped_crossing=0, largest_group=0, leaked_test_rows=leaked)
+    carved = grouped_split(given["train"], shape, validation, 0.0, seed)
+    frames = {"train": carved.frames["train"], "validation": carved.frames["validation"], "test": given["test"]}
+    return Split(frames, "given_carved", carved.dropped_crossing, carved.largest_group, leaked_test_rows=leaked)
 
 
 def partition_texts(pairs: Any, n_texts: int, fractions: dict[str, float], seed: int,

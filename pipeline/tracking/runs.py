@@ -342,8 +342,9 @@ def log_training_params(params: Any, dataset: str, loss: str, precision: str, pr
         **{f"pipeline.train.{k}": v for k, v in params.train.model_dump(exclude={"lora"}).items()},
         **{f"pipeline.lora.{k}": v for k, v in (lora.model_dump() if lora else {}).items()},
     })
-    # rows the split dropped because their texts landed in two splits (connected data), beside the rows per split
-    mlflow.log_metrics({"split_dropped_crossing": split.dropped_crossing,
+    # rows the split dropped because their texts landed in two splits (connected data), test rows of given splits
+    # sharing a text with the train file, beside the rows per split
+    mlflow.log_metrics({"split_dropped_crossing": split.dropped_crossing, "split_leaked_test_rows": split.leaked_test_rows,
                         **{f"split_rows_{name}": rows for name, rows in split.rows.items()}})
 
 

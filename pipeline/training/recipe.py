@@ -196,6 +196,12 @@ def recipe_choices(params: Params, loss: str, loss_object: Any, model: Any, data
     if split.rule == "partitioned":
         choices.append(f"Split: {SplitReport.RULES[split.rule]}: {split.dropped_crossing:,} rows dropped so that no text "
                        f"is in two splits (the largest group of rows linked by shared texts had {split.largest_group:,}).")
+    if split.rule in ("given", "given_carved"):
+        dropped = (f"; {split.dropped_crossing:,} train rows dropped so that no text is in both train and validation"
+                   if split.dropped_crossing else "")
+        leaked = (f"; {split.leaked_test_rows:,} of the {split.rows['test']:,} test rows share a text with the train "
+                  f"file (their test scores reward memory)" if split.leaked_test_rows else "")
+        choices.append(f"Split: {SplitReport.RULES[split.rule]}{dropped}{leaked}.")
     if data.rule:
         choices.append(f"Training rows adapted to the loss's input: {data.rule}.")
     if train.freeze_word_embeddings and not train.lora:
@@ -220,7 +226,7 @@ def train_facts(model: Any, params: Params, dataset: str, loss: str, data: Train
     matryoshka = loss_config.matryoshka
     return TrainFacts(
         card=card_facts(model, params, eval_steps, selection.kept_step),
-        dataset=DatasetFacts(key=dataset, name=config.name or dataset, shape=data.shape, source=config.source,
+        dataset=DatasetFacts(key=dataset, name=config.name or dataset, shape=data.shape, source=config.source_text,
                              train_rows=len(data.frame), adaptation=data.rule),
         loss=LossFacts(name=loss, class_name=loss_config.class_name, params=loss_config.params,
                        matryoshka=matryoshka.model_dump() if matryoshka else None),
