@@ -101,8 +101,9 @@ def main(argv: list[str] | None = None) -> None:
         files.write_text(paths.val_curve(dataset, loss), val_csv)
         choices = recipe.recipe_choices(params, loss, loss_object, model, data, selection, checked,
                                         recipe.uses_fast_dropout(params), split_report)
-        recipe.train_facts(model, params, dataset, loss, data, precision_note, seconds, result, selection, checked,
-                           eval_steps(params.train, len(data.frame)), choices, reload_diff).write(paths.train_facts(dataset, loss))
+        facts = recipe.train_facts(model, params, dataset, loss, data, precision_note, seconds, result, selection,
+                                   checked, eval_steps(params.train, len(data.frame)), choices, reload_diff)
+        facts.write(paths.train_facts(dataset, loss))
         RunRef(run_id=run.info.run_id, experiment_id=run.info.experiment_id).write(paths.mlflow_run(dataset, loss))
     files.remove(paths.checkpoints(dataset, loss))
     print(f"train {dataset}/{loss}: {len(data.frame)} rows, {result.global_step} steps, {seconds:.1f}s, "
