@@ -148,12 +148,14 @@ def main() -> None:
         (project / "params.yaml").write_text(yaml.safe_dump(params))
         env["MLFLOW_TRACKING_URI"] = f"sqlite:///{project / 'mlflow.db'}"
 
-        runs: dict[str, list[tuple[float, float, float]]] = {"(a) plain sentence-transformers": [], "(b) pipeline train stage": []}
+        runs: dict[str, list[tuple[float, float, float]]] = {"(a) plain sentence-transformers": [],
+                                                             "(b) pipeline train stage": []}
         for _ in range(args.repeats):
             wall, rss, out = run([sys.executable, "-c", PLAIN_SCRIPT, model_path,
                                   str(project / paths.split_file("docstrings", "train")), str(project / "plain")], project, env)
             runs["(a) plain sentence-transformers"].append((wall, rss, json.loads(out.strip().splitlines()[-1])["train_seconds"]))
-            wall, rss, _ = run([sys.executable, "-m", "pipeline.train", "--dataset", "docstrings", "--loss", "mnrl"], project, env)
+            wall, rss, _ = run([sys.executable, "-m", "pipeline.train", "--dataset", "docstrings", "--loss", "mnrl"],
+                               project, env)
             facts = TrainFacts.read(project / paths.train_facts("docstrings", "mnrl"))
             runs["(b) pipeline train stage"].append((wall, rss, facts.train_seconds))
         model_dirs = {"(a) plain sentence-transformers": project / "plain" / "model",
@@ -189,10 +191,12 @@ def main() -> None:
     print(f"\n{dtype} matmul peak measured: {peak / 1e9:.0f} GFLOP/s (the precision (b) trained in: {facts.precision}); "
           f"torch threads {torch.get_num_threads()}; "
           f"{args.samples} samples, MNRL, batch 32, 1 epoch; medians of {args.repeats} alternating runs")
-    print(f"| run | train s | samples/s | real tokens/s | padding | peak RSS MiB | MFU ({trained} peak) | test Spearman | process s |")
+    print(f"| run | train s | samples/s | real tokens/s | padding | peak RSS MiB | MFU ({trained} peak) "
+          f"| test Spearman | process s |")
     print("|:--|--:|--:|--:|--:|--:|--:|--:|--:|")
     for name, seconds, sps, tps, padding, rss, mfu, spearman, wall in lines:
-        print(f"| {name} | {seconds:.1f} | {sps:.1f} | {tps:.0f} | {padding:.1%} | {rss:.0f} | {mfu:.1%} | {spearman:.4f} | {wall:.1f} |")
+        print(f"| {name} | {seconds:.1f} | {sps:.1f} | {tps:.0f} | {padding:.1%} | {rss:.0f} | {mfu:.1%} "
+              f"| {spearman:.4f} | {wall:.1f} |")
     (a, b) = lines
     print(f"speed-up (b)/(a): {b[2] / a[2]:.2f}x samples/s; Spearman difference {b[7] - a[7]:+.4f}; "
           f"RSS ratio {b[5] / a[5]:.2f}; per-repeat speed-ups {', '.join(f'{r:.2f}x' for r in ratios)}")

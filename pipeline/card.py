@@ -4,8 +4,8 @@ Usage: python -m pipeline.card --dataset NAME --loss NAME   (reads params.yaml: 
 
 Rebuilds sentence-transformers' card data from what train saved (results/train/DATASET/LOSS/facts.json),
 adds the test scores beside the base model's (results/evaluate/DATASET/LOSS.json) on its own test split and
-on every other set, widget examples from the test split and the adaptation rule, renders the library's template (pipeline/tracking/cards.py) to
-cards/DATASET/LOSS/README.md and logs it into the cell's MLflow run.
+on every other set, widget examples from the test split and the adaptation rule, renders the library's template
+(pipeline/tracking/cards.py) to cards/DATASET/LOSS/README.md and logs it into the cell's MLflow run.
 """
 
 from __future__ import annotations

@@ -104,8 +104,9 @@ def main(argv: list[str] | None = None) -> None:
         files.write_text(paths.val_curve(dataset, loss), val_csv)
         choices = recipe.recipe_choices(params, loss, loss_object, model, data, selection, checked,
                                         recipe.uses_fast_dropout(params), split_report)
-        recipe.train_facts(model, params, dataset, loss, data, precision_note, seconds, result, selection, checked,
-                           eval_steps(params.train, len(data.frame)), choices, reload_diff).write(paths.train_facts(dataset, loss))
+        facts = recipe.train_facts(model, params, dataset, loss, data, precision_note, seconds, result, selection,
+                                   checked, eval_steps(params.train, len(data.frame)), choices, reload_diff)
+        facts.write(paths.train_facts(dataset, loss))
         pruned = bool(pruning and pruning.pruned)
         if pruned:
             mlflow.set_tag("pruned_at_step", result.global_step)

@@ -21,7 +21,8 @@ SCORED = DatasetParams(source="x.csv", score_range=(0, 5))
 
 def test_scored_csv_with_0_to_5_scores_is_normalised(tmp_path: Path) -> None:
     path = tmp_path / "sts.csv"
-    path.write_text("sentence1,sentence2,score\nA cat sits.,A cat is sitting.,5\nA dog runs.,A man sings.,0\nA boy eats.,A child eats.,2.5\n")
+    path.write_text("sentence1,sentence2,score\nA cat sits.,A cat is sitting.,5\nA dog runs.,A man sings.,0\n"
+                    "A boy eats.,A child eats.,2.5\n")
     frame, shape, report = normalise(read_file(path), SCORED, str(path))
     assert shape == "scored"
     assert frame["score"].tolist() == [1.0, 0.0, 0.5]

@@ -22,9 +22,11 @@ from tests.conftest import stage_project, tiny_params
 
 DATASETS = ["docstrings", "products", "sts"]
 EXTRA_LOSSES = {  # name: (dataset, loss config)
-    "cached_mnrl": ("docstrings", {"class": "CachedMultipleNegativesRankingLoss", "params": {"scale": 20.0, "mini_batch_size": 3}}),
+    "cached_mnrl": ("docstrings", {"class": "CachedMultipleNegativesRankingLoss",
+                                   "params": {"scale": 20.0, "mini_batch_size": 3}}),
     "symmetric": ("docstrings", {"class": "MultipleNegativesSymmetricRankingLoss", "params": {"scale": 20.0}}),
-    "gist": ("docstrings", {"class": "GISTEmbedLoss", "params": {"temperature": 0.05, "margin_strategy": "absolute", "margin": 0.0}}),
+    "gist": ("docstrings", {"class": "GISTEmbedLoss",
+                            "params": {"temperature": 0.05, "margin_strategy": "absolute", "margin": 0.0}}),
     "cached_gist": ("products", {"class": "CachedGISTEmbedLoss", "params": {"temperature": 0.05, "mini_batch_size": 3}}),
     "angle": ("sts", {"class": "AnglELoss", "params": {"scale": 20.0}}),
     "contrastive": ("sts", {"class": "ContrastiveLoss", "params": {"distance_metric": "COSINE_DISTANCE", "margin": 0.5}}),
@@ -76,7 +78,8 @@ def test_loss_trains_and_is_tracked(trained: Path, tiny_model_dir: Path, loss: s
 
 def test_gist_uses_the_base_model_as_guide_and_card_names_it(trained: Path) -> None:
     text = (trained / paths.card("docstrings", "gist")).read_text()
-    assert "[<code>GISTEmbedLoss</code>](https://sbert.net/docs/package_reference/sentence_transformer/losses.html#gistembedloss)" in text
+    assert ("[<code>GISTEmbedLoss</code>]"
+            "(https://sbert.net/docs/package_reference/sentence_transformer/losses.html#gistembedloss)") in text
     assert '"guide": "tiny-bert"' in text  # the guide's id, never a module repr with a local path
     assert '"temperature": 0.05' in text and '"margin": 0.0' in text
     assert str(trained) not in text and "/tmp" not in text
@@ -94,10 +97,12 @@ def test_matryoshka_reports_spearman_per_dimension(trained: Path) -> None:
     run_id = RunRef.read(trained / paths.mlflow_run("docstrings", "matryoshka")).run_id
     client = mlflow.MlflowClient(f"sqlite:///{trained / 'mlflow.db'}")
     assert len(client.get_metric_history(run_id, "eval_validation_dim8_spearman_cosine")) >= 2
-    assert client.get_run(run_id).data.metrics["test_dim16_spearman_cosine"] == pytest.approx(result["test_dim16_spearman_cosine"])
+    logged = client.get_run(run_id).data.metrics["test_dim16_spearman_cosine"]
+    assert logged == pytest.approx(result["test_dim16_spearman_cosine"])
 
     text = (trained / paths.card("docstrings", "matryoshka")).read_text()
-    assert "[<code>MatryoshkaLoss</code>](https://sbert.net/docs/package_reference/sentence_transformer/losses.html#matryoshkaloss)" in text
+    assert ("[<code>MatryoshkaLoss</code>]"
+            "(https://sbert.net/docs/package_reference/sentence_transformer/losses.html#matryoshkaloss)") in text
     assert '"matryoshka_dims":[32,16,8],"matryoshka_weights":[1.0,1.0,0.5]' in "".join(text.split())
     assert "# tiny-bert fine-tuned on Python stdlib docstrings with MatryoshkaLoss(MultipleNegativesRankingLoss)" in text
     header = next(line for line in text.splitlines() if line.startswith("| Metric"))
@@ -105,7 +110,8 @@ def test_matryoshka_reports_spearman_per_dimension(trained: Path) -> None:
         assert f"| {column} " in header + " "
     spearman_row = next(line for line in text.splitlines() if line.startswith("| **spearman_cosine**"))
     shown = [float(cell.strip(" *")) for cell in spearman_row.strip("|").split("|")[1:]]
-    expected = [result[f"{prefix}{suffix}_spearman_cosine"] for suffix in ("", "_dim16", "_dim8") for prefix in ("test", "base_test")]
+    expected = [result[f"{prefix}{suffix}_spearman_cosine"]
+                for suffix in ("", "_dim16", "_dim8") for prefix in ("test", "base_test")]
     assert shown == pytest.approx(expected, abs=5e-5)
 
 
@@ -117,7 +123,8 @@ BASE = {"run": {"datasets": ["d"], "losses": ["l"]}, "datasets": {"d": {"source"
     ({"class": "CachedGISTEmbedLoss", "params": {"guide": 3}}, "guide must be a Hub model id or a local model directory"),
     ({"class": "GISTEmbedLoss", "params": {"contrast_anchors": "yes"}}, "contrast_anchors must be true or false"),
     ({"class": "MultipleNegativesRankingLoss", "matryoshka": {"dims": [64, 64]}}, "dims must be distinct positive integers"),
-    ({"class": "MultipleNegativesRankingLoss", "matryoshka": {"dims": [64, 32], "weights": [1]}}, "weights needs one number per dim"),
+    ({"class": "MultipleNegativesRankingLoss", "matryoshka": {"dims": [64, 32], "weights": [1]}},
+     "weights needs one number per dim"),
     ({"class": "MultipleNegativesRankingLoss", "matryoshka": {"dims": []}}, "losses.l.matryoshka.dims"),
 ])
 def test_bad_loss_configs_fail_at_params_load(loss: dict, message: str) -> None:

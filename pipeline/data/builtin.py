@@ -165,11 +165,13 @@ _CATALOG: dict[str, dict[str, _Category]] = {
             "Hidden zippers and a lockable main compartment deter pickpockets."),
             ("nylon", "canvas", "polyester"), ("20L", "30L", "45L"), ("hiking", "commuting", "travel")),
         "headphones": _Category("headphones", "a pair of", ("noise-cancelling", "wireless", "foldable"), (
-            "Active noise cancelling silences engines and office chatter.", "Bluetooth 5.3 with a 40-hour battery and no cable to tangle.",
+            "Active noise cancelling silences engines and office chatter.",
+            "Bluetooth 5.3 with a 40-hour battery and no cable to tangle.",
             "Hinged earcups fold flat into a pocket-sized pouch."),
             ("plastic", "aluminum", "leather"), ("on-ear", "over-ear", "in-ear"), ("running", "the gym", "flights")),
         "kettle": _Category("electric kettle", "a", ("temperature-control", "keep-warm", "quick-boil"), (
-            "Five preset temperatures for green tea, coffee and baby formula.", "Holds water hot for up to two hours after boiling.",
+            "Five preset temperatures for green tea, coffee and baby formula.",
+            "Holds water hot for up to two hours after boiling.",
             "A 1800 W element boils a full pot in under four minutes."),
             ("stainless steel", "glass", "ceramic"), ("1L", "1.5L", "1.7L"), ("the office", "tea", "dorm rooms")),
         "running_shoes": _Category("running shoes", "a pair of", ("breathable", "cushioned", "waterproof"), (
@@ -177,7 +179,8 @@ _CATALOG: dict[str, dict[str, _Category]] = {
             "Sealed membrane keeps socks dry through puddles."),
             ("mesh", "leather", "knit"), ("size 38", "size 40", "size 42"), ("road running", "trail running", "marathons")),
         "desk_lamp": _Category("desk lamp", "a", ("dimmable", "eye-care", "rechargeable"), (
-            "Stepless dimming from reading-bright to a soft night glow.", "Flicker-free LEDs reduce eye strain during long study sessions.",
+            "Stepless dimming from reading-bright to a soft night glow.",
+            "Flicker-free LEDs reduce eye strain during long study sessions.",
             "Built-in battery runs eight hours away from the socket."),
             ("metal", "wooden", "plastic"), ("small", "medium", "large"), ("reading", "studying", "crafts")),
         "water_bottle": _Category("water bottle", "a", ("insulated", "leak-proof", "wide-mouth"), (
@@ -193,7 +196,8 @@ _CATALOG: dict[str, dict[str, _Category]] = {
             "Folds into a square that fits in a suitcase."),
             ("TPE", "natural rubber", "cork"), ("4mm", "6mm", "10mm"), ("hot yoga", "pilates", "travel")),
         "office_chair": _Category("office chair", "a", ("ergonomic", "reclining", "swivel"), (
-            "Adjustable lumbar support eases back strain over long workdays.", "Back tilts to 135 degrees for a break between meetings.",
+            "Adjustable lumbar support eases back strain over long workdays.",
+            "Back tilts to 135 degrees for a break between meetings.",
             "Smooth 360-degree swivel and quiet casters glide across the room."),
             ("mesh", "leather", "fabric"), ("compact", "standard", "big-and-tall"), ("gaming", "home offices", "studying")),
         "coffee_grinder": _Category("coffee grinder", "a", ("burr", "manual", "quiet"), (
@@ -211,7 +215,8 @@ _CATALOG: dict[str, dict[str, _Category]] = {
         "suitcase": _Category("suitcase", "a", ("expandable", "spinner", "lockable"), (
             "Zip-out gusset adds room for souvenirs.", "Four spinner wheels roll smoothly in any direction.",
             "Built-in TSA lock secures your belongings at checkpoints."),
-            ("polycarbonate", "aluminum", "fabric"), ("20-inch", "24-inch", "28-inch"), ("business trips", "family vacations", "weekend getaways")),
+            ("polycarbonate", "aluminum", "fabric"), ("20-inch", "24-inch", "28-inch"),
+            ("business trips", "family vacations", "weekend getaways")),
         "tent": _Category("tent", "a", ("instant", "four-season", "ultralight"), (
             "Pop-up poles pitch it in under a minute.", "Low profile and snow skirts handle winter storms.",
             "Trail weight under one kilogram for long treks."),
@@ -306,7 +311,8 @@ _CATALOG: dict[str, dict[str, _Category]] = {
 }
 _COLORS = {"en": ("black", "white", "red", "blue", "green", "gray", "pink", "yellow"),
            "zh": ("黑色", "白色", "红色", "蓝色", "绿色", "灰色", "粉色", "黄色")}
-_BRANDS = {"en": ("Trailhead", "Northwind", "Lumio", "Kestrel", "Bluefin", "Cedarline", "Nimbus", "Orbita", "Harborpine", "Mosswood"),
+_BRANDS = {"en": ("Trailhead", "Northwind", "Lumio", "Kestrel", "Bluefin", "Cedarline", "Nimbus", "Orbita", "Harborpine",
+                  "Mosswood"),
            "zh": ("山径", "北风", "璐明", "红隼", "蓝鳍", "雪松", "雨云", "轨迹", "港松", "苔林")}
 # {a} is the noun phrase with its article (en) or measure word (zh), {np} the bare noun phrase.
 _QUERY_TEMPLATES = {
@@ -391,7 +397,8 @@ def _query(language: str, spec: _QuerySpec) -> str:
     category = _CATALOG[language][spec.category]
     word = {kind: _values(language, category, kind)[i] for kind, i in spec.attributes.items()}
     if language == "en":
-        before = [word[k] for k in ("size", "feature", "color", "material") if k in word and not (k == "color" and spec.color_after_noun)]
+        before = [word[k] for k in ("size", "feature", "color", "material")
+                  if k in word and not (k == "color" and spec.color_after_noun)]
         phrase = " ".join(before + [category.noun])
         phrase += f" in {word['color']}" if spec.color_after_noun else ""
         phrase += f" for {word['use']}" if "use" in word else ""
@@ -416,7 +423,8 @@ def _listing(language: str, key: str, product: dict[str, int], brand: str) -> st
     if language == "en":
         title = _capitalize(f"{brand} {word['feature']} {word['material']} {category.noun}")
         return f"{title}, {_capitalize(word['size'])}, {_capitalize(word['color'])} — {blurb} Great for {word['use']}."
-    return f"{brand} {word['feature']}{word['material']}{category.noun} {word['size']} {word['color']} —— {blurb}，适合{word['use']}。"
+    return (f"{brand} {word['feature']}{word['material']}{category.noun} {word['size']} {word['color']} "
+            f"—— {blurb}，适合{word['use']}。")
 
 
 def _random_product(language: str, key: str, rng: random.Random) -> dict[str, int]:
@@ -448,7 +456,8 @@ def product_triplets(n: int, seed: int, language: str = "en") -> list[dict[str, 
         raise ValueError(f"language must be one of {sorted(_CATALOG)}, got {language!r}")
     capacities = _product_capacities(language)
     if n > sum(capacities.values()):
-        raise ValueError(f"n={n} exceeds the {sum(capacities.values())} unique {language} product queries the catalog can produce")
+        raise ValueError(f"n={n} exceeds the {sum(capacities.values())} unique {language} product queries "
+                         f"the catalog can produce")
     rng = random.Random(seed)
     specs = [_query_spec(language, k, i) for k, count in _allocate(n, capacities).items()
              for i in rng.sample(range(capacities[k]), count)]
