@@ -13,13 +13,15 @@ scores it with the evaluate stage on the test split (the scored pairs themselves
   sparse  --rows 9000 --texts 16000 --tagged-only: ~1 pair per description, one partner per sentence1
           (like STS-B); grouped split, ~6,300 training pairs
 Scores are 5 x Jaccard of the packages' tags, normalised to 0-1; adapt.positive_threshold 0.5.
-The only change from a default cell: train.eval_strategy no, since validation does not change the trained
-weights here (the last step is kept) and would cost ~a third of the time.
+The only change from a default cell: train.eval_strategy no and train.select last (the last step is kept),
+since validation would cost ~a third of the time and the comparison is of the rule, not of the checkpoint.
 
 Rules (anchor = sentence1; a partner = another sentence2 scored with the same sentence1 in train):
   before       the rule before this study: MNRL gets rows scored >= threshold as (anchor, positive);
                Triplet gets, per such row, a random partner below the threshold, else a random sentence2
-  pipeline     what pipeline.data.adaptation.adapt does now (the default after this study)
+  pipeline     what pipeline.data.adaptation.adapt does now (adapt.scored: graded, the default after this
+               study): `graded` with a gap of exactly GAP counted (graded's float comparison drops some)
+               and a lexical negative never taken from the anchor's own partners
   lowest       rows >= threshold, with the lowest-scored partner below the threshold as the negative,
                else the other positive sharing the most words with this one (lexical_negatives)
   hardest      the same with the highest-scored partner below the threshold
@@ -161,7 +163,7 @@ def prepare(project: Path, data: str, seed: int) -> None:
     params.update(seed=seed, datasets={"study": {"source": "data/raw/study.csv", "score_range": [0, 5],
                                                   "name": f"Debian descriptions ({data})"}})
     params["run"] = {"datasets": ["study"], "losses": ["mnrl", "triplet"]}
-    params["train"]["eval_strategy"] = "no"
+    params["train"].update(eval_strategy="no", select="last", early_stopping_patience=None)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     os.chdir(project)
     if not Path("results/baseline/study.json").exists():

@@ -21,7 +21,8 @@ SCORED = DatasetParams(source="x.csv", score_range=(0, 5))
 
 def test_scored_csv_with_0_to_5_scores_is_normalised(tmp_path: Path) -> None:
     path = tmp_path / "sts.csv"
-    path.write_text("sentence1,sentence2,score\nA cat sits.,A cat is sitting.,5\nA dog runs.,A man sings.,0\nA boy eats.,A child eats.,2.5\n")
+    path.write_text("sentence1,sentence2,score\nA cat sits.,A cat is sitting.,5\nA dog runs.,A man sings.,0\n"
+                    "A boy eats.,A child eats.,2.5\n")
     frame, shape, report = normalise(read_file(path), SCORED, str(path))
     assert shape == "scored"
     assert frame["score"].tolist() == [1.0, 0.0, 0.5]
@@ -129,13 +130,56 @@ def test_adaptation_rules() -> None:
     assert from_triplets["score"].tolist() == [1.0, 0.0] * 3
 
     graded = pd.DataFrame({"sentence1": ["s", "s", "t"], "sentence2": ["x", "y", "z"], "score": [0.9, 0.1, 0.6]})
-    as_pairs, rule = adapt(graded, "scored", "pairs", ADAPT, seed=0)
-    assert as_pairs.values.tolist() == [["s", "x"], ["t", "z"]] and "0.5" in rule
-    as_triplets, _ = adapt(graded, "scored", "triplets", ADAPT, seed=0)
-    assert as_triplets.values.tolist()[0] == ["s", "x", "y"]
     binary, rule = adapt(graded, "scored", "binary", ADAPT, seed=0)
     assert binary["score"].tolist() == [1.0, 0.0, 1.0] and "binarised" in rule
     assert not any(math.isnan(v) for v in binary["score"])
+
+
+SCORED_PAIRS = pd.DataFrame(
+    [("q1", "red cherry pie", 1.0), ("q1", "green apple tart", 0.6), ("q1", "stone wall", 0.0),
+     ("q2", "blue sky", 0.6), ("q2", "grey sky", 0.4),  # a gap of exactly 0.2, which floats make 0.19999...
+     ("q3", "apple juice fresh", 0.9), ("q3", "apple juice cold", 0.8),  # within the gap: no partner below
+     ("q4", "lone text", 0.3)],  # below the threshold, no partner
+    columns=["sentence1", "sentence2", "score"],
+)
+
+
+def test_scored_pairs_become_graded_triplets() -> None:
+    triplets, rule = adapt(SCORED_PAIRS, "scored", "triplets", ADAPT, seed=0)
+    assert triplets.values.tolist() == [
+        ["q1", "red cherry pie", "stone wall"],  # the lowest-scored partner at least 0.2 lower
+        ["q1", "green apple tart", "stone wall"],
+        ["q2", "blue sky", "grey sky"],  # ("q1", "stone wall") and ("q2", "grey sky") have no partner below: dropped
+        # >= 0.5 and no partner below: the kept positive sharing most words, skipping its own sibling (2 words)
+        ["q3", "apple juice fresh", "green apple tart"],
+        ["q3", "apple juice cold", "green apple tart"],
+    ]
+    assert rule.startswith("scored pairs -> triplets: each row whose sentence1 has another sentence2")
+    assert "at least 0.2 lower" in rule and ">= 0.5" in rule and "most words" in rule
+    assert "never a sentence2 of the same sentence1" in rule
+    pairs, rule = adapt(SCORED_PAIRS, "scored", "pairs", ADAPT, seed=0)
+    assert pairs.equals(triplets) and "hard-negative column" in rule  # MNRL: the negative is an extra hard negative
+    _, random_rule = adapt(SCORED_PAIRS, "scored", "triplets", AdaptParams(negatives="random"), seed=0)
+    assert "at random" in random_rule
+
+
+def test_graded_fallback_never_takes_a_partner_of_the_same_anchor() -> None:
+    siblings = pd.DataFrame({"sentence1": ["q", "q"], "sentence2": ["xylophone", "zither"], "score": [0.9, 0.8]})
+    for negatives in ("lexical", "random"):
+        out, _ = adapt(siblings, "scored", "triplets", AdaptParams(negatives=negatives), seed=0)
+        assert out.empty  # the only other positive is the sibling, scored with the same anchor: dropped
+
+
+def test_threshold_rule_is_the_rule_before_the_study() -> None:
+    threshold = AdaptParams(scored="threshold")
+    as_pairs, rule = adapt(SCORED_PAIRS, "scored", "pairs", threshold, seed=0)
+    assert as_pairs.values.tolist() == [["q1", "red cherry pie"], ["q1", "green apple tart"], ["q2", "blue sky"],
+                                        ["q3", "apple juice fresh"], ["q3", "apple juice cold"]]
+    assert rule == "scored pairs -> pairs: rows with normalised score >= 0.5 become (anchor, positive)"
+    as_triplets, rule = adapt(SCORED_PAIRS, "scored", "triplets", threshold, seed=0)
+    assert as_triplets.values.tolist()[:3] == [["q1", "red cherry pie", "stone wall"],
+                                               ["q1", "green apple tart", "stone wall"], ["q2", "blue sky", "grey sky"]]
+    assert as_triplets["anchor"].tolist()[3:] == ["q3", "q3"] and "random" in rule  # q3: a random other sentence2
 
 
 def test_lexical_negatives_prefer_shared_words() -> None:
