@@ -21,7 +21,8 @@ Rules (anchor = sentence1; a partner = another sentence2 scored with the same se
                Triplet gets, per such row, a random partner below the threshold, else a random sentence2
   pipeline     what pipeline.data.adaptation.adapt does now (adapt.scored: graded, the default after this
                study): `graded` with a gap of exactly GAP counted (graded's float comparison drops some)
-               and a lexical negative never taken from the anchor's own partners
+               and, for rows >= threshold without a partner below, a random sentence2 as the negative
+               (the row dropped when it is a partner of the same anchor) instead of the lexical one
   lowest       rows >= threshold, with the lowest-scored partner below the threshold as the negative,
                else the other positive sharing the most words with this one (lexical_negatives)
   hardest      the same with the highest-scored partner below the threshold

@@ -145,29 +145,30 @@ SCORED_PAIRS = pd.DataFrame(
 
 
 def test_scored_pairs_become_graded_triplets() -> None:
-    triplets, rule = adapt(SCORED_PAIRS, "scored", "triplets", ADAPT, seed=0)
+    triplets, rule = adapt(SCORED_PAIRS, "scored", "triplets", ADAPT, seed=2)
     assert triplets.values.tolist() == [
         ["q1", "red cherry pie", "stone wall"],  # the lowest-scored partner at least 0.2 lower
         ["q1", "green apple tart", "stone wall"],
         ["q2", "blue sky", "grey sky"],  # ("q1", "stone wall") and ("q2", "grey sky") have no partner below: dropped
-        # >= 0.5 and no partner below: the kept positive sharing most words, skipping its own sibling (2 words)
-        ["q3", "apple juice fresh", "green apple tart"],
+        ["q3", "apple juice fresh", "red cherry pie"],  # >= 0.5 and no partner below: a random sentence2 (seed 2)
         ["q3", "apple juice cold", "green apple tart"],
     ]
     assert rule.startswith("scored pairs -> triplets: each row whose sentence1 has another sentence2")
-    assert "at least 0.2 lower" in rule and ">= 0.5" in rule and "most words" in rule
-    assert "never a sentence2 of the same sentence1" in rule
-    pairs, rule = adapt(SCORED_PAIRS, "scored", "pairs", ADAPT, seed=0)
+    assert "at least 0.2 lower" in rule and ">= 0.5" in rule and "random sentence2 of the split (seeded)" in rule
+    assert "dropped when that one is a partner of the same sentence1" in rule
+    pairs, rule = adapt(SCORED_PAIRS, "scored", "pairs", ADAPT, seed=2)
     assert pairs.equals(triplets) and "hard-negative column" in rule  # MNRL: the negative is an extra hard negative
-    _, random_rule = adapt(SCORED_PAIRS, "scored", "triplets", AdaptParams(negatives="random"), seed=0)
-    assert "at random" in random_rule
 
 
-def test_graded_fallback_never_takes_a_partner_of_the_same_anchor() -> None:
+def test_graded_rule_never_takes_a_partner_of_the_same_anchor_as_random_negative() -> None:
     siblings = pd.DataFrame({"sentence1": ["q", "q"], "sentence2": ["xylophone", "zither"], "score": [0.9, 0.8]})
-    for negatives in ("lexical", "random"):
-        out, _ = adapt(siblings, "scored", "triplets", AdaptParams(negatives=negatives), seed=0)
-        assert out.empty  # the only other positive is the sibling, scored with the same anchor: dropped
+    for seed in range(5):
+        out, _ = adapt(siblings, "scored", "triplets", ADAPT, seed=seed)
+        assert out.empty  # every sentence2 is scored with the same anchor (within the gap): no usable negative
+    for seed in range(5):
+        out, _ = adapt(SCORED_PAIRS, "scored", "triplets", ADAPT, seed=seed)
+        q3 = out[out["anchor"] == "q3"]
+        assert not set(q3["negative"]) & {"apple juice fresh", "apple juice cold"}
 
 
 def test_threshold_rule_is_the_rule_before_the_study() -> None:
