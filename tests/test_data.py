@@ -130,13 +130,57 @@ def test_adaptation_rules() -> None:
     assert from_triplets["score"].tolist() == [1.0, 0.0] * 3
 
     graded = pd.DataFrame({"sentence1": ["s", "s", "t"], "sentence2": ["x", "y", "z"], "score": [0.9, 0.1, 0.6]})
-    as_pairs, rule = adapt(graded, "scored", "pairs", ADAPT, seed=0)
-    assert as_pairs.values.tolist() == [["s", "x"], ["t", "z"]] and "0.5" in rule
-    as_triplets, _ = adapt(graded, "scored", "triplets", ADAPT, seed=0)
-    assert as_triplets.values.tolist()[0] == ["s", "x", "y"]
     binary, rule = adapt(graded, "scored", "binary", ADAPT, seed=0)
     assert binary["score"].tolist() == [1.0, 0.0, 1.0] and "binarised" in rule
     assert not any(math.isnan(v) for v in binary["score"])
+
+
+SCORED_PAIRS = pd.DataFrame(
+    [("q1", "red cherry pie", 1.0), ("q1", "green apple tart", 0.6), ("q1", "stone wall", 0.0),
+     ("q2", "blue sky", 0.6), ("q2", "grey sky", 0.4),  # a gap of exactly 0.2, which floats make 0.19999...
+     ("q3", "apple juice fresh", 0.9), ("q3", "apple juice cold", 0.8),  # within the gap: no partner below
+     ("q4", "lone text", 0.3)],  # below the threshold, no partner
+    columns=["sentence1", "sentence2", "score"],
+)
+
+
+def test_scored_pairs_become_graded_triplets() -> None:
+    triplets, rule = adapt(SCORED_PAIRS, "scored", "triplets", ADAPT, seed=2)
+    assert triplets.values.tolist() == [
+        ["q1", "red cherry pie", "stone wall"],  # the lowest-scored partner at least 0.2 lower
+        ["q1", "green apple tart", "stone wall"],
+        ["q2", "blue sky", "grey sky"],  # ("q1", "stone wall") and ("q2", "grey sky") have no partner below: dropped
+        ["q3", "apple juice fresh", "red cherry pie"],  # >= 0.5 and no partner below: a random sentence2 (seed 2)
+        ["q3", "apple juice cold", "green apple tart"],
+    ]
+    assert rule.startswith("scored pairs -> triplets: each row whose sentence1 has another sentence2")
+    assert "at least 0.2 lower" in rule and ">= 0.5" in rule and "random sentence2 of the split (seeded)" in rule
+    assert "dropped when that one is a partner of the same sentence1" in rule
+    pairs, rule = adapt(SCORED_PAIRS, "scored", "pairs", ADAPT, seed=2)
+    assert pairs.equals(triplets) and "hard-negative column" in rule  # MNRL: the negative is an extra hard negative
+
+
+def test_graded_rule_never_takes_a_partner_of_the_same_anchor_as_random_negative() -> None:
+    siblings = pd.DataFrame({"sentence1": ["q", "q"], "sentence2": ["xylophone", "zither"], "score": [0.9, 0.8]})
+    for seed in range(5):
+        out, _ = adapt(siblings, "scored", "triplets", ADAPT, seed=seed)
+        assert out.empty  # every sentence2 is scored with the same anchor (within the gap): no usable negative
+    for seed in range(5):
+        out, _ = adapt(SCORED_PAIRS, "scored", "triplets", ADAPT, seed=seed)
+        q3 = out[out["anchor"] == "q3"]
+        assert not set(q3["negative"]) & {"apple juice fresh", "apple juice cold"}
+
+
+def test_threshold_rule_is_the_rule_before_the_study() -> None:
+    threshold = AdaptParams(scored="threshold")
+    as_pairs, rule = adapt(SCORED_PAIRS, "scored", "pairs", threshold, seed=0)
+    assert as_pairs.values.tolist() == [["q1", "red cherry pie"], ["q1", "green apple tart"], ["q2", "blue sky"],
+                                        ["q3", "apple juice fresh"], ["q3", "apple juice cold"]]
+    assert rule == "scored pairs -> pairs: rows with normalised score >= 0.5 become (anchor, positive)"
+    as_triplets, rule = adapt(SCORED_PAIRS, "scored", "triplets", threshold, seed=0)
+    assert as_triplets.values.tolist()[:3] == [["q1", "red cherry pie", "stone wall"],
+                                               ["q1", "green apple tart", "stone wall"], ["q2", "blue sky", "grey sky"]]
+    assert as_triplets["anchor"].tolist()[3:] == ["q3", "q3"] and "random" in rule  # q3: a random other sentence2
 
 
 def test_lexical_negatives_prefer_shared_words() -> None:

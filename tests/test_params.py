@@ -47,6 +47,7 @@ def test_shipped_params_are_valid() -> None:
         ("run.datasets", ["docstrings", "nope"], "run.datasets: 'nope' is not defined under datasets:"),
         ("split.test", 0.85, "leaves under 10% to train"),
         ("datasets.sts.score_range", [5, 0], "low < high"),
+        ("adapt.scored", "best", "adapt.scored = 'best': Input should be 'graded' or 'threshold'"),
     ],
 )
 def test_bad_params_give_one_line(path: str, value: object, expected: str) -> None:

@@ -256,6 +256,9 @@ class AdaptParams(_Strict):
     positive_threshold: float = Field(default=0.5, gt=0, le=1)  # normalised score that counts as a positive
     # pairs -> triplets / scored: how a negative is picked among other rows' positives (see pipeline/data.py)
     negatives: Literal["lexical", "random", "mined"] = "lexical"
+    # scored -> pairs / triplets: graded (partners scored lower as hard negatives) or threshold (the rule before
+    # the study in benchmarks/README.md); see pipeline/data/adaptation.py
+    scored: Literal["graded", "threshold"] = "graded"
 
 
 class RunParams(_Strict):

@@ -1,8 +1,15 @@
 """The shape-adaptation rules, used when a loss needs another input than the dataset's shape (the card states
 the rule it used):
-- scored -> pairs: rows with score >= adapt.positive_threshold become (anchor=sentence1, positive=sentence2).
-- scored -> triplets: for each sentence1, a sentence2 scored >= threshold is the positive and one scored
-  below it the negative; if it has none below, a random other sentence2 is the negative.
+- scored -> triplets, and scored -> pairs with a hard negative (adapt.scored: graded, the default): each row
+  (sentence1, sentence2) whose sentence1 has a partner in the split (another sentence2 scored with it)
+  scored at least SCORE_GAP lower becomes (anchor=sentence1, positive=sentence2, negative=the lowest-scored
+  such partner), whatever its own score, so pairs below the threshold still teach an order; a row scored
+  >= adapt.positive_threshold without one takes a random sentence2 (not a partner of its sentence1) as the
+  negative; other rows are dropped. Measured on real scored text
+  (benchmarks/README.md, "Scored -> pairs / triplets"), this beat the threshold rule for MNRL and Triplet.
+- adapt.scored: threshold, the rule before that study: scored -> pairs keeps rows with score >= threshold as
+  (anchor, positive); scored -> triplets takes per such row a random partner scored below the threshold,
+  else a random other sentence2, as the negative.
 - pairs -> triplets: the negative is another row's positive: by default (adapt.negatives = lexical) the one
   sharing the most words with the pair's positive, or a random one (random), or the hardest non-positive
   found by sentence_transformers.util.mine_hard_negatives using the base model (mined).
@@ -83,6 +90,9 @@ def adapt(frame: Any, shape: str, needs: str, adapt_params: AdaptParams, seed: i
         neg = frame[["anchor", "negative"]].set_axis(["sentence1", "sentence2"], axis=1).assign(score=0.0)
         out = pd.concat([pos, neg]).sort_index(kind="stable").reset_index(drop=True)
         rule = "triplets -> scored pairs: (anchor, positive) scores 1.0, (anchor, negative) 0.0"
+    elif target in ("pairs", "triplets") and shape == "scored" and adapt_params.scored == "graded":
+        out = _graded_triplets(frame, threshold, rng)
+        rule = _graded_rule(target, threshold)
     elif target == "pairs" and shape == "scored":
         out = frame[frame["score"] >= threshold][["sentence1", "sentence2"]].set_axis(["anchor", "positive"], axis=1)
         rule = f"scored pairs -> pairs: rows with normalised score >= {threshold} become (anchor, positive)"
@@ -97,8 +107,8 @@ def adapt(frame: Any, shape: str, needs: str, adapt_params: AdaptParams, seed: i
             rule = f"pairs -> triplets: the negative is {NEGATIVE_RULES[adapt_params.negatives]}"
     elif target == "triplets" and shape == "scored":
         out = _scored_to_triplets(frame, threshold, rng)
-        rule = (f"scored pairs -> triplets: per sentence1, a sentence2 scored >= {threshold} is the positive and one "
-                f"scored below it (else a random other sentence2) the negative")
+        rule = (f"scored pairs -> triplets: per sentence1, each sentence2 scored >= {threshold} is a positive and a "
+                f"random partner of the same sentence1 scored below it (else a random other sentence2) the negative")
     else:
         raise PipelineError(f"no adaptation rule from {shape} to {needs}")
     if needs == "binary":
@@ -108,7 +118,8 @@ def adapt(frame: Any, shape: str, needs: str, adapt_params: AdaptParams, seed: i
 
 
 NEGATIVE_RULES = {
-    "lexical": "other row's positive sharing the most words with the pair's positive (seeded tie-break)",
+    "lexical": ("other row's positive sharing the most words with the pair's positive (seeded tie-break; a random "
+                "one when none shares a word)"),
     "random": "other row's positive chosen at random (seeded)",
     "mined": "other row's positive chosen at random (seeded)",  # mining applies to pairs -> triplets only
 }
@@ -118,6 +129,45 @@ def _sampled_negatives(positives: list[str], how: str, rng: random.Random) -> li
     if how == "lexical":
         return lexical_negatives(positives, rng)
     return [positives[_other_index(rng, i, len(positives))] for i in range(len(positives))]
+
+
+# Normalised score by which the negative must trail the positive: 1 point on a 0-5 scale, the gap the study
+# measured (benchmarks/adaptation_rules.py); no other gap was measured.
+SCORE_GAP = 0.2
+ROUNDING = 1e-9  # normalised scores are floats (0.6 - 0.2 < 0.4): a gap of exactly SCORE_GAP counts
+
+
+def _graded_triplets(frame: Any, threshold: float, rng: random.Random) -> Any:
+    """(anchor, positive, negative) rows from scored pairs by the graded rule (module docstring)."""
+    import pandas as pd
+
+    partners: dict[str, list[tuple[str, float]]] = defaultdict(list)
+    for s1, s2, score in zip(frame["sentence1"], frame["sentence2"], frame["score"]):
+        partners[s1].append((s2, score))
+    seconds = frame["sentence2"].tolist()
+    rows = []
+    for anchor, found in partners.items():
+        ranked = sorted((score, text) for text, score in found)  # lowest first; equal scores in text order
+        texts = {text for text, _ in found}
+        for positive, score in found:
+            lowest = next(((low, text) for low, text in ranked if text != positive), None)
+            if lowest and lowest[0] <= score - SCORE_GAP + ROUNDING:
+                rows.append((anchor, positive, lowest[1]))
+            elif score >= threshold:
+                # a random sentence2, as the threshold rule does: on one-partner data (like STS-B) a lexical
+                # hard negative cost Triplet 0.04 test Spearman there (benchmarks/README.md)
+                negative = seconds[rng.randrange(len(seconds))]
+                if negative not in texts:  # a partner of the anchor is scored with it, often as high
+                    rows.append((anchor, positive, negative))
+    return pd.DataFrame(rows, columns=["anchor", "positive", "negative"])
+
+
+def _graded_rule(target: str, threshold: float) -> str:
+    into = "pairs with a hard-negative column (anchor, positive, negative)" if target == "pairs" else "triplets"
+    return (f"scored pairs -> {into}: each row whose sentence1 has another sentence2 in the training split scored "
+            f"at least {SCORE_GAP} lower (on the normalised 0-1 scale) becomes (sentence1, sentence2, the lowest-scored "
+            f"such sentence2); a row scored >= {threshold} with none takes a random sentence2 of the split (seeded) as "
+            f"its negative, and is dropped when that one is a partner of the same sentence1; other rows are dropped")
 
 
 def _scored_to_triplets(frame: Any, threshold: float, rng: random.Random) -> Any:
