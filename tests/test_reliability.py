@@ -30,6 +30,13 @@ def stage_env(workdir: Path) -> dict[str, str]:
     return env
 
 
+def interruptible() -> None:
+    """preexec_fn for a stage the test will Ctrl-C: a shell that runs the suite in the background without job
+    control (`cmd &` in a script) starts it with SIGINT ignored, and Python keeps an ignored SIGINT ignored;
+    a stage run from a terminal gets the default, so the stage under test does too."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def prepare(workdir: Path, tiny_model_dir: Path, **train: object) -> None:
     params = tiny_params(tiny_model_dir, ["sts"], ["cosent"])
     params["train"].update(train)
@@ -244,7 +251,7 @@ def test_two_train_stages_of_one_cell_at_once(workdir: Path, tiny_model_dir: Pat
 
     def start() -> subprocess.Popen:
         return subprocess.Popen(command, cwd=workdir, env=stage_env(workdir), text=True, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE)
+                                stderr=subprocess.PIPE, preexec_fn=interruptible)
 
     def outcome(proc: subprocess.Popen) -> tuple[int, str]:
         err = proc.communicate(timeout=600)[1]
@@ -345,7 +352,7 @@ def test_ctrl_c_mid_training_is_one_line_run_killed_checkpoint_kept(workdir: Pat
     prepare(workdir, tiny_model_dir, max_steps=400, checkpoint_steps=5, eval_steps=100)
     command = [sys.executable, "-m", "pipeline.train", "--dataset", "sts", "--loss", "cosent"]
     proc = subprocess.Popen(command, cwd=workdir, env=stage_env(workdir), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
     ckpt_dir = workdir / paths.checkpoints("sts", "cosent")
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None and not any(ckpt_dir.glob("checkpoint-*/trainer_state.json")):
