@@ -4,9 +4,10 @@ the rule it used):
   (sentence1, sentence2) whose sentence1 has a partner in the split (another sentence2 scored with it)
   scored at least SCORE_GAP lower becomes (anchor=sentence1, positive=sentence2, negative=the lowest-scored
   such partner), whatever its own score, so pairs below the threshold still teach an order; a row scored
-  >= adapt.positive_threshold without one takes a random sentence2 (not a partner of its sentence1) as the
-  negative; other rows are dropped. Measured on real scored text
-  (benchmarks/README.md, "Scored -> pairs / triplets"), this beat the threshold rule for MNRL and Triplet.
+  >= adapt.positive_threshold without one takes a random sentence2 as the negative (the row is dropped when
+  that is a partner of its sentence1); other rows are dropped. Measured on real scored text
+  (benchmarks/README.md, "Scored -> pairs / triplets"), this beat the threshold rule for MNRL and Triplet
+  where a sentence1 has several partners, and beat (MNRL) or matched (Triplet) it on one-partner data.
 - adapt.scored: threshold, the rule before that study: scored -> pairs keeps rows with score >= threshold as
   (anchor, positive); scored -> triplets takes per such row a random partner scored below the threshold,
   else a random other sentence2, as the negative.
