@@ -94,30 +94,8 @@ def with_negatives(frame: Any, threshold: float, rng: random.Random, pick: str, 
     return out[out["negative"] != out["positive"]]
 
 
-def before(frame: Any, needs: str, threshold: float, rng: random.Random) -> Any:
-    """The rule pipeline/data/adaptation.py applied before this study (copied so it stays measurable)."""
-    import pandas as pd
-
-    if needs == "pairs":
-        return frame[frame["score"] >= threshold][["sentence1", "sentence2"]].set_axis(["anchor", "positive"], axis=1)
-    by_anchor: dict[str, tuple[list[str], list[str]]] = {}
-    for s1, s2, score in zip(frame["sentence1"], frame["sentence2"], frame["score"]):
-        good, bad = by_anchor.setdefault(s1, ([], []))
-        (good if score >= threshold else bad).append(s2)
-    all_second = frame["sentence2"].tolist()
-    rows = []
-    for anchor, (good, bad) in by_anchor.items():
-        for positive in good:
-            negative = bad[rng.randrange(len(bad))] if bad else all_second[rng.randrange(len(all_second))]
-            if negative != positive:
-                rows.append((anchor, positive, negative))
-    return pd.DataFrame(rows, columns=["anchor", "positive", "negative"])
-
-
 def candidate(rule: str, frame: Any, needs: str, threshold: float, rng: random.Random) -> Any:
     name, both = rule.removesuffix("+both"), rule.endswith("+both")
-    if name == "before":
-        return before(frame, needs, threshold, rng)
     settings = {"lowest": ("lowest", "lexical", False), "hardest": ("hardest", "lexical", False),
                 "random": ("lowest", "random", False), "graded": ("lowest", "lexical", True)}[name]
     pick, fallback, graded = settings
@@ -134,6 +112,9 @@ def run_cell(rule: str, loss: str) -> None:
     def adapt(frame: Any, shape: str, needs: str, adapt_params: Any, seed: int, mining_model: Any = None) -> Any:
         if rule == "pipeline" or shape != "scored" or needs not in ("pairs", "triplets"):
             return original(frame, shape, needs, adapt_params, seed, mining_model)
+        if rule.removesuffix("+both") == "before":  # the pipeline keeps it as adapt.scored: threshold
+            return original(frame, shape, needs, adapt_params.model_copy(update={"scored": "threshold"}), seed,
+                            mining_model)
         out = candidate(rule, frame, needs, adapt_params.positive_threshold, random.Random(seed))
         return out.reset_index(drop=True), f"benchmark rule {rule}"
 
