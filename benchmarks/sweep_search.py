@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -44,26 +43,15 @@ TRIALS = 9
 
 def make_repo(repo: Path, rows: int) -> dict[str, str]:
     """A git + DVC copy of the pipeline with the benchmark's params, reproduced and committed."""
-    from pipeline.core.inputs import write_inputs
-    from pipeline.core.params import parse_params
+    from scripts.scratch_project import scratch_project
 
-    for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
-        shutil.copy(ROOT / name, repo / name)
-    shutil.copytree(ROOT / "pipeline", repo / "pipeline", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(ROOT / "data" / "raw", repo / "data" / "raw")
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["run"] = {"datasets": ["docstrings"], "losses": ["cosent"]}
     params["datasets"]["docstrings"]["rows"] = rows
     params["train"].update(eval_steps=11, checkpoint_steps=0)
     params.pop("sweep")
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    write_inputs(parse_params(params), repo)
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
-    env.update(PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}", HF_HUB_OFFLINE="1",
-               TOKENIZERS_PARALLELISM="false", GIT_AUTHOR_NAME="b", GIT_AUTHOR_EMAIL="b@b", GIT_COMMITTER_NAME="b",
-               GIT_COMMITTER_EMAIL="b@b")
-    for command in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"], [sys.executable, "-m", "dvc", "repro"],
-                    ["git", "add", "-A"], ["git", "commit", "-qm", "benchmark baseline"]):
+    env = scratch_project(repo, params)
+    for command in ([sys.executable, "-m", "dvc", "repro"], ["git", "add", "-A"], ["git", "commit", "-qm", "benchmark baseline"]):
         subprocess.run(command, cwd=repo, env=env, check=True, capture_output=True)
     return env
 

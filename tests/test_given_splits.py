@@ -19,7 +19,8 @@ from pipeline import card, evaluate, ingest, split, train
 from pipeline.core import paths
 from pipeline.core.handoffs import IngestReport, RunRef, SplitReport, TrainFacts
 from pipeline.data.splitting import _norm_text, read_split
-from tests.conftest import ROOT, dvc_repo, run, stage_project, tiny_params
+from scripts.scratch_project import scratch_project
+from tests.conftest import ROOT, run, stage_project, tiny_params
 from tests.test_bad_inputs import expect_one_line_exit, no_running_runs
 
 SHIPPED = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -242,7 +243,7 @@ def test_dvc_ingest_depends_on_each_split_file(tmp_path: Path) -> None:
     repo.mkdir()
     params = given_params({"train": "data/raw/mine_train.csv", "validation": "data/raw/mine_validation.csv",
                            "test": "data/raw/mine_test.jsonl"})
-    env = dvc_repo(repo, params)
+    env = scratch_project(repo, params)
     scored("train", 30).to_csv(repo / "data/raw/mine_train.csv", index=False)
     scored("validation", 8).to_csv(repo / "data/raw/mine_validation.csv", index=False)
     scored("test", 8).to_json(repo / "data/raw/mine_test.jsonl", orient="records", lines=True)

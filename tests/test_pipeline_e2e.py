@@ -19,7 +19,8 @@ import yaml
 
 from pipeline.core import paths
 from pipeline.core.handoffs import BaselineScores, EvalResult, PublishRecord, RunRef, SplitReport, TrainFacts, Winner
-from tests.conftest import ROOT, dvc_repo, run, tiny_params
+from scripts.scratch_project import scratch_project
+from tests.conftest import ROOT, run, tiny_params
 
 DATASETS = ["sts"]
 EVAL_SET = "shop"
@@ -33,7 +34,7 @@ def repo(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
     repo = tmp_path_factory.mktemp("repo")
     params = tiny_params(tiny_model_dir, DATASETS, LOSSES)
     params["eval_sets"] = {EVAL_SET: {"source": "builtin:product_triplets", "rows": 40}}
-    env = dvc_repo(repo, params)
+    env = scratch_project(repo, params)
     run(["git", "add", "-A"], repo, env)
     run(["git", "commit", "-qm", "tiny pipeline"], repo, env)
     run([sys.executable, "-m", "dvc", "repro"], repo, env, timeout=1500)

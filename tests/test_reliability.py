@@ -54,7 +54,9 @@ def cell_runs(workdir: Path) -> list:
 
 @pytest.mark.slow
 def test_sigkill_mid_training_then_rerun_resumes_from_checkpoint(workdir: Path, tiny_model_dir: Path) -> None:
-    prepare(workdir, tiny_model_dir, max_steps=400, checkpoint_steps=5, eval_steps=100)
+    # killed at the first checkpoint (step 10) with 90 steps to go; the resumed run trains those 90 and saves
+    # 8 more checkpoints (400 steps and a save every 5 cost this test ~4 minutes, mostly in saves)
+    prepare(workdir, tiny_model_dir, max_steps=100, checkpoint_steps=10, eval_steps=100)
     command = [sys.executable, "-m", "pipeline.train", "--dataset", "sts", "--loss", "cosent"]
     proc = subprocess.Popen(command, cwd=workdir, env=stage_env(workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300

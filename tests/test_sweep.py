@@ -31,7 +31,8 @@ from pipeline.core import paths
 from pipeline.core.errors import PipelineError
 from pipeline.core.params import ParamsError, check_sweep, load_params, parse_params
 from pipeline.tuning import experiments, study
-from tests.conftest import ROOT, dvc_repo, run, tiny_params
+from scripts.scratch_project import scratch_project
+from tests.conftest import ROOT, run, tiny_params
 
 SWEEP = {"study": "s", "objective": {"dataset": "sts", "loss": "cosent"}, "trials": 4, "pruner": {"type": "none"},
          "heartbeat_seconds": 1,  # a killed worker's trial is failed 2 s after its last heartbeat
@@ -44,10 +45,6 @@ def sweep_params(model: Path | str, losses: tuple[str, ...] = ("cosent", "mnrl")
     params = tiny_params(model, ["sts"], list(losses), rows=40)
     params["sweep"] = {**copy.deepcopy(SWEEP), **changes}
     return params
-
-
-def python_env(env: dict[str, str]) -> dict[str, str]:
-    return {**env, "TOKENIZERS_PARALLELISM": "false"}
 
 
 # --- bad input: one line before any training ---------------------------------------------------------------
@@ -219,7 +216,7 @@ def swept(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     killed (with its dvc exp run) mid-trial 0; a second worker fails that trial for its missing heartbeats
     and runs the other 3."""
     repo = tmp_path_factory.mktemp("sweep-repo")
-    env = python_env(dvc_repo(repo, sweep_params(tiny_model_dir, losses=("cosent",))))
+    env = scratch_project(repo, sweep_params(tiny_model_dir, losses=("cosent",)))
     run([sys.executable, "-m", "dvc", "repro"], repo, env)
     run(["git", "add", "-A"], repo, env)
     run(["git", "commit", "-qm", "tiny pipeline with a sweep"], repo, env)
@@ -419,7 +416,7 @@ def test_two_workers_in_two_clones_share_one_study(tiny_model_dir: Path, tmp_pat
     origin, remote_cache = tmp_path / "origin", tmp_path / "dvc-remote"
     origin.mkdir()
     # 5 s heartbeats: on a loaded 2-core machine a 1 s beat could come late and get a live trial failed
-    env = python_env(dvc_repo(origin, sweep_params(tiny_model_dir, study="shared", trials=n_trials, heartbeat_seconds=5)))
+    env = scratch_project(origin, sweep_params(tiny_model_dir, study="shared", trials=n_trials, heartbeat_seconds=5))
     run([sys.executable, "-m", "dvc", "remote", "add", "-d", "shared", str(remote_cache)], origin, env)
     run(["git", "add", "-A"], origin, env)
     run(["git", "commit", "-qm", "tiny pipeline with a sweep"], origin, env)
