@@ -154,6 +154,24 @@ def test_exactly_n_slots_shared_by_workers_and_a_joiner_must_bring_the_same_sear
         study.open_study(other, "s", sweep, 42, 4, set_up=lambda _: "x")
 
 
+def test_a_grid_study_runs_every_point_once_whichever_worker_claims_it(tmp_path: Path) -> None:
+    # a 3 x 3 grid ran (1.8e-4, 18) twice and never (6e-5, 6) while each trial seeded its own grid order
+    url = f"sqlite:///{tmp_path / 'optuna.db'}"
+    space = {"train.learning_rate": {"type": "categorical", "choices": [2.0e-5, 6.0e-5, 1.8e-4]},
+             "losses.cosent.params.scale": {"type": "categorical", "choices": [2.0, 6.0, 18.0]}}
+    sweep = _sweep(trials=9, sampler="grid", space=space)
+    workers = [study.open_study(study.open_storage(url), "g", sweep, 42, None, set_up=lambda _: "run-id")]
+    workers.append(study.open_study(study.open_storage(url), "g", sweep, 42, None, set_up=lambda _: "x"))
+    points = []
+    for number in range(9):
+        worker = workers[number % 2]
+        trial, _ = study.claim_trial(worker, worker._storage)
+        values = study.suggest(trial, sweep)
+        worker.tell(trial, 0.5)
+        points.append((values["train.learning_rate"], values["losses.cosent.params.scale"]))
+    assert sorted(points) == sorted((lr, scale) for lr in (2.0e-5, 6.0e-5, 1.8e-4) for scale in (2.0, 6.0, 18.0))
+
+
 def test_a_trial_whose_worker_stopped_beating_is_failed_and_the_study_goes_on(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     stale: list[int] = []

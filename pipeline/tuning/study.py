@@ -104,13 +104,24 @@ def build_pruner(pruner: PrunerParams) -> Any:
     return optuna.pruners.NopPruner()
 
 
-def build_sampler(sweep: SweepParams, seed: int, total: int) -> Any:
-    """A sampler seeded per trial (`seed` is the params seed plus the trial number): two workers never draw
-    the same random start, and a trial's draw does not depend on which worker runs it."""
+def build_sampler(sweep: SweepParams, seed: int, number: int, total: int) -> Any:
+    """The sampler for trial `number` of a study seeded with `seed`. Random draws are seeded per trial (seed +
+    number): two workers never draw the same random start, and a trial's draw does not depend on which worker
+    runs it. The grid is not: GridSampler shuffles its points with its seed and picks an unvisited point by
+    index, so a per-trial seed maps the same index to other points in each trial and repeats some (a 3 x 3
+    grid ran one point twice and skipped another); every trial of a study shares the study's order."""
     import optuna
 
     if sweep.sampler == "grid":
-        return optuna.samplers.GridSampler({key: dim.choices for key, dim in sweep.space.items()}, seed=seed)
+        class SlotGridSampler(optuna.samplers.GridSampler):
+            # GridSampler.after_trial calls study.stop() once the grid is used up, which raises RuntimeError
+            # outside study.optimize (ask-and-tell, as here: optuna#5141, open), so the last grid trial's tell
+            # failed. A sweep ends when its trial slots are taken; there is no optimize loop to stop.
+            def after_trial(self, *args: Any) -> None:
+                return None
+
+        return SlotGridSampler({key: dim.choices for key, dim in sweep.space.items()}, seed=seed)
+    seed += number
     if sweep.sampler == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     # Optuna's 10 random start-up trials would leave a 12-trial sweep nearly random: explore a third of the
@@ -198,7 +209,7 @@ def claim_trial(study: Any, storage: Any) -> tuple[Any, int] | None:
         if storage.get_heartbeat_interval():  # a trial without any heartbeat is never found stale
             storage.record_heartbeat(trial_id)
         attrs = study.user_attrs
-        study.sampler = build_sampler(stored_sweep(study), attrs[SEED] + slot.number, attrs[TOTAL])
+        study.sampler = build_sampler(stored_sweep(study), attrs[SEED], slot.number, attrs[TOTAL])
         return optuna.trial.Trial(study, trial_id), trial_id
     return None
 
