@@ -84,6 +84,19 @@ def test_champion_loads_back_with_the_same_embeddings(published: Path, monkeypat
     assert np.abs(loaded.encode(TEXTS) - folder.encode(TEXTS)).max() < 1e-6
 
 
+def test_registered_requirements_are_the_stack_pinned_and_installable(published: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from importlib.metadata import version
+
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{published / 'mlflow.db'}")
+    mlflow.set_tracking_uri(f"sqlite:///{published / 'mlflow.db'}")
+    folder = Path(mlflow.artifacts.download_artifacts(f"models:/{NAME}@champion"))
+    requirements = (folder / "requirements.txt").read_text().split()
+    torch_version = version("torch").split("+")[0]  # PyPI serves no local label such as +cpu
+    assert requirements == sorted([f"mlflow=={mlflow.__version__}", f"sentence-transformers=={version('sentence-transformers')}",
+                                   f"torch=={torch_version}", f"transformers=={version('transformers')}"])
+
+
 def test_rerun_with_nothing_changed_registers_nothing(published: Path, capsys: pytest.CaptureFixture) -> None:
     publish.main(["--dataset", "sts"])
     assert "unchanged since sentence-embedding-finetune-sts version 1" in capsys.readouterr().out
