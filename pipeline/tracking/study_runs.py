@@ -10,13 +10,33 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pipeline.core.params import SweepParams
 from pipeline.tracking.runs import configure, provenance_tags
 
 PLOT = "objective_over_trials.png"
+SHARED_WRITE_ATTEMPTS = 5
+T = TypeVar("T")
+
+
+def _shared_write(write: Callable[[], T]) -> T:
+    """One write to the study run, which every worker updates after each of its trials.
+
+    MLflow's SQL store upserts a tag (and a run's latest metric) as select-then-insert, so two workers writing
+    the same new key at once lose one insert to the UNIQUE constraint (BAD_REQUEST from a server; 8 of 80
+    racing set_tag calls in a two-process check, and a worker of the two-clone sweep test died of it). The
+    write is idempotent and a retry finds the row and updates it."""
+    from mlflow.exceptions import MlflowException
+
+    for attempt in range(1, SHARED_WRITE_ATTEMPTS):
+        try:
+            return write()
+        except MlflowException:
+            time.sleep(0.2 * attempt)
+    return write()  # the last attempt raises what it meets
 
 
 @dataclass(frozen=True)
@@ -110,15 +130,17 @@ def update_study_run(study_run: str, outcome: TrialOutcome, history: list[TrialO
 
     client, now = mlflow.MlflowClient(), int(time.time() * 1000)
     metrics = [Metric("objective", outcome.value, now, outcome.number)] if outcome.state == "COMPLETE" else []
+    tags = {"trials_done": str(len(history))}
     if best is not None:
         number, value, params = best
         metrics.append(Metric("best_value", value, now, outcome.number))
-        client.set_tag(study_run, "best_trial", str(number))
-        client.set_tag(study_run, "best_params", json.dumps(params, sort_keys=True))
+        tags |= {"best_trial": str(number), "best_params": json.dumps(params, sort_keys=True)}
+    for key, text in tags.items():
+        _shared_write(lambda key=key, text=text: client.set_tag(study_run, key, text))
     if metrics:
-        client.log_batch(study_run, metrics=metrics)
-    client.set_tag(study_run, "trials_done", str(len(history)))
-    client.log_figure(study_run, objective_plot(history), PLOT)
+        _shared_write(lambda: client.log_batch(study_run, metrics=metrics))
+    figure = objective_plot(history)
+    _shared_write(lambda: client.log_figure(study_run, figure, PLOT))
 
 
 def objective_plot(history: list[TrialOutcome]) -> Any:
