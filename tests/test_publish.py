@@ -5,6 +5,8 @@ files + card as README.md, loadable with SentenceTransformer(path)), a registere
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,7 +20,7 @@ from pipeline import card, evaluate, publish, report, train
 from pipeline.core import paths
 from pipeline.core.handoffs import PublishRecord, Winner
 from pipeline.tracking.registry import FINGERPRINT, fingerprint
-from tests.conftest import stage_project, tiny_params
+from tests.conftest import ROOT, stage_project, tiny_params
 
 LOSSES = ["mnrl", "cosent"]
 TEXTS = ["Return the sum of two numbers.", "A cat sits on the mat.", "def add(a, b)"]
@@ -95,6 +97,15 @@ def test_registered_requirements_are_the_stack_pinned_and_installable(published:
     torch_version = version("torch").split("+")[0]  # PyPI serves no local label such as +cpu
     assert requirements == sorted([f"mlflow=={mlflow.__version__}", f"sentence-transformers=={version('sentence-transformers')}",
                                    f"torch=={torch_version}", f"transformers=={version('transformers')}"])
+
+
+def test_requirements_come_without_a_warning_in_the_stage_output() -> None:
+    # MLflow logs a WARNING for torch's +cpu label when it pins the flavour's requirements; a default run's
+    # output carries no library warnings
+    code = "from pathlib import Path; from pipeline.tracking.registry import pip_requirements; print(pip_requirements(Path('.')))"
+    proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "sentence-transformers==" in proc.stdout and "WARNING" not in proc.stderr, proc.stderr
 
 
 def test_rerun_with_nothing_changed_registers_nothing(published: Path, capsys: pytest.CaptureFixture) -> None:

@@ -75,11 +75,19 @@ def pip_requirements(model_dir: Path) -> list[str]:
     Passed to log_model so MLflow skips inferring them: that starts a second Python process that imports the
     stack and loads the model (12 s of a 12.5 s log_model on the 2-core CPU) and lists whatever it saw
     imported (google-auth, pydot, ...), with torch as `2.13.0+cpu`, which PyPI does not serve."""
+    import logging
     import re
 
     import mlflow
 
-    installed = [*mlflow.sentence_transformers.get_default_pip_requirements(), f"mlflow=={mlflow.__version__}"]
+    # MLflow warns that torch's `+cpu` label was dropped (it is not, in what it returns); this drops it below
+    pins = logging.getLogger("mlflow.utils.requirements_utils")
+    level = pins.level
+    pins.setLevel(logging.ERROR)
+    try:
+        installed = [*mlflow.sentence_transformers.get_default_pip_requirements(), f"mlflow=={mlflow.__version__}"]
+    finally:
+        pins.setLevel(level)
     if (model_dir / "adapter_config.json").exists():
         from importlib.metadata import version
 
