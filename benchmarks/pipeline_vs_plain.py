@@ -174,7 +174,8 @@ def main() -> None:
         pipeline_s, stages = timed_repro(project, env, args.workdir / "repro.log")
         timing.write_text(json.dumps([pipeline_s, stages]))
 
-    classes = {loss: yaml.safe_load((project / "params.yaml").read_text())["losses"][loss]["class"] for loss in LOSSES}
+    project_params = yaml.safe_load((project / "params.yaml").read_text())
+    classes = {loss: project_params["losses"][loss]["class"] for loss in LOSSES}
     plain: dict[str, tuple[float, float]] = {}
     for loss in LOSSES:
         train_file = plain_training_file(project, loss)
@@ -203,7 +204,7 @@ def main() -> None:
     kinds: dict[str, list[float]] = {}
     for stage, seconds in stages.items():
         kinds.setdefault(stage.split("@")[0], []).append(seconds)
-    validation = validation_seconds(project, yaml.safe_load((project / "params.yaml").read_text())["mlflow"]["experiment"])
+    validation = validation_seconds(project, project_params["mlflow"]["experiment"])
     print("| stage | runs | wall s | of which |\n|:--|--:|--:|:--|")
     for kind, times in kinds.items():
         note = f"validation passes {validation:.0f} s" if kind == "train" else ""
