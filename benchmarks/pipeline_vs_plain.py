@@ -1,6 +1,7 @@
 """The whole pipeline vs plain sentence-transformers scripts: one real dataset, the four default losses.
 
 Usage: python benchmarks/pipeline_vs_plain.py [--rows 9000] [--texts 16000] [--workdir /tmp/pipeline_vs_plain]
+                                             [--variant "KEY=VALUE ..."]...
        (needs apt's package lists: `apt-get update` once)
 
 Data: Debian package short descriptions paired at random with a related or unrelated partner (score = 5 x
@@ -18,6 +19,12 @@ thousand real-text scored pairs.
 Prints both times, their ratio, test Spearman per loss for the base model, the pipeline and plain, and where
 the pipeline's time went: wall seconds per stage kind (from DVC's "Running stage" lines to the next) and, of
 the train stages, the validation passes (the trainer's eval_runtime in each cell's MLflow run).
+
+Each --variant is one more pipeline project with those params keys set (dotted, like `dvc exp run -S`), e.g.
+--variant "train.validation_pairs=300" --variant "train.eval_strategy=no train.select=last": it runs after
+the shipped params' project, in the same invocation. The plain half then runs twice, after the shipped
+params' run and after the last variant, and every ratio is against the mean of the two (both totals are
+printed: they show how far the machine's speed drifted during the invocation).
 """
 
 from __future__ import annotations
@@ -39,6 +46,8 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from scripts.scratch_project import scratch_env  # noqa: E402 (after the path it needs)
 
 LOSSES = ("mnrl", "triplet", "cosine", "cosent")
 
@@ -108,7 +117,21 @@ def validation_seconds(project: Path, experiment: str) -> float:
     return sum(m.value for run in runs for m in client.get_metric_history(run.info.run_id, "eval_runtime"))
 
 
-def build_project(project: Path, rows: int, texts: int) -> dict[str, str]:
+def set_keys(params: dict, assignments: list[str]) -> dict:
+    """`params` with each "dotted.key=value" set (the value read as YAML, as `dvc exp run -S` does)."""
+    for assignment in assignments:
+        key, sep, value = assignment.partition("=")
+        if not sep:
+            raise SystemExit(f"--variant: {assignment!r} is not KEY=VALUE")
+        *parents, leaf = key.split(".")
+        node = params
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = yaml.safe_load(value)
+    return params
+
+
+def build_project(project: Path, rows: int, texts: int, assignments: list[str]) -> dict[str, str]:
     """A fresh git + DVC repository with this pipeline and the Debian dataset as its only dataset."""
     import pandas as pd
     from debian_pairs import build_pairs, read_packages
@@ -126,6 +149,7 @@ def build_project(project: Path, rows: int, texts: int) -> dict[str, str]:
     params["eval_sets"] = {}
     params["run"] = {"datasets": ["debian"], "losses": list(LOSSES)}
     params.pop("sweep", None)
+    set_keys(params, assignments)
     env = scratch_project(project, params, builtin_data=False, PYTHONPATH=str(project))
     pd.DataFrame([(sample[a], sample[b], s) for a, b, s in pairs], columns=["sentence1", "sentence2", "score"]).to_csv(
         project / "data" / "raw" / "debian.csv", index=False)
@@ -157,32 +181,39 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=9_000)
     parser.add_argument("--texts", type=int, default=16_000)
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/pipeline_vs_plain"))
+    parser.add_argument("--variant", action="append", default=[], metavar='"KEY=VALUE ..."',
+                        help="one more pipeline run with these params keys set (repeatable)")
     parser.add_argument("--reuse-pipeline", action="store_true",
-                        help="keep the project and `dvc repro` time of an earlier run in --workdir; run the plain half only")
+                        help="keep the projects and `dvc repro` times of an earlier run in --workdir; run the plain half only")
     args = parser.parse_args()
 
-    from pipeline.core.handoffs import BaselineScores, EvalResult, SplitReport, TrainFacts
-    from scripts.scratch_project import scratch_env
+    from pipeline.core.handoffs import BaselineScores, SplitReport
 
-    project = args.workdir.resolve() / "project"
-    env = scratch_env(PYTHONPATH=str(project))
-    timing = args.workdir / "pipeline_seconds.json"
-    if args.reuse_pipeline and timing.exists():  # the plain half again after a fix, against the same project
-        pipeline_s, stages = json.loads(timing.read_text())
-    else:
-        env = build_project(project, args.rows, args.texts)
-        pipeline_s, stages = timed_repro(project, env, args.workdir / "repro.log")
-        timing.write_text(json.dumps([pipeline_s, stages]))
-
+    # the shipped params first: the plain half trains on its split (every variant's split is the same). With
+    # variants, the plain half runs after the shipped params' run and again after the last variant: the
+    # machines are noisy, and the two plain totals show how far the speed drifted over the invocation.
+    variants = [("shipped params", [])] + [(v, v.split()) for v in args.variant]
+    runs, plains = [], []
+    for number, (label, assignments) in enumerate(variants):
+        project = args.workdir.resolve() / ("project" if number == 0 else f"project-{number}")
+        timing = args.workdir / ("pipeline_seconds.json" if number == 0 else f"pipeline-{number}_seconds.json")
+        if args.reuse_pipeline and timing.exists():  # the plain half again after a fix, against the same projects
+            pipeline_s, stages = json.loads(timing.read_text())
+        else:
+            build_project(project, args.rows, args.texts, assignments)
+            pipeline_s, stages = timed_repro(project, scratch_env(PYTHONPATH=str(project)), args.workdir / f"repro-{number}.log")
+            timing.write_text(json.dumps([pipeline_s, stages]))
+        runs.append((label, project, pipeline_s, stages))
+        if number == 0 or (number == len(variants) - 1 and not args.reuse_pipeline):
+            plains.append(plain_half(runs[0][1], args.workdir, f"-{len(plains) + 1}"))
+    # per loss: the mean wall seconds of the plain runs, and the test Spearman (the same in each: seeded)
+    plain = {loss: (sum(run[loss][0] for run in plains) / len(plains), plains[0][loss][1]) for loss in LOSSES}
+    plain_s = sum(seconds for seconds, _ in plain.values())
+    project = runs[0][1]
     project_params = yaml.safe_load((project / "params.yaml").read_text())
-    classes = {loss: project_params["losses"][loss]["class"] for loss in LOSSES}
-    plain: dict[str, tuple[float, float]] = {}
-    for loss in LOSSES:
-        train_file = plain_training_file(project, loss)
-        seconds, out = sh([sys.executable, "-c", PLAIN_SCRIPT, classes[loss], str(train_file),
-                           str(project / "data" / "test" / "debian.parquet"), str(args.workdir / "plain" / loss), "42"],
-                          project, env, log=args.workdir / f"plain-{loss}.log")
-        plain[loss] = seconds, json.loads(out.strip().splitlines()[-1])["spearman"]
+    if len(plains) > 1:
+        print("\nplain, 4 trainings: " + ", ".join(f"{sum(s for s, _ in run.values()):.0f} s" for run in plains)
+              + f" (run after the shipped params' pipeline, and after the last variant); mean {plain_s:.0f} s")
 
     rows = SplitReport.read(project / "results/split/debian.json").rows
     base = BaselineScores.read(project / "results/baseline/debian.json").test.spearman
@@ -190,21 +221,65 @@ def main() -> None:
                 if line.startswith("model name")), platform.processor())
     print(f"\n{time.strftime('%Y-%m-%d')}, {cpu}, {os.cpu_count()} cores; Debian pairs: "
           + ", ".join(f"{k} {v}" for k, v in rows.items()) + f"; base model test Spearman {base:.4f}")
-    print("| loss | training rows | steps | pipeline test Spearman (gain) | plain test Spearman (gain) | plain s |")
-    print("|:--|--:|--:|--:|--:|--:|")
+    for label, project, pipeline_s, stages in runs:
+        report_run(label, project, pipeline_s, stages, plain, plain_s, base)
+    if len(runs) > 1:
+        print("\n| pipeline params | `dvc repro` s | / plain | validation s | "
+              + " | ".join(f"{loss} gain (kept step)" for loss in LOSSES) + " |")
+        print("|:--|--:|--:|--:|" + "--:|" * len(LOSSES))
+        for label, project, pipeline_s, _ in runs:
+            gains = " | ".join(f"{tuned - base:+.4f} ({kept}/{steps})" for tuned, kept, steps in cell_results(project))
+            validation = validation_seconds(project, project_params["mlflow"]["experiment"])
+            print(f"| {label} | {pipeline_s:.0f} | {pipeline_s / plain_s:.2f} | {validation:.0f} | {gains} |")
+        print("| plain scripts | {:.0f} | 1.00 | 0 | {} |".format(
+            plain_s, " | ".join(f"{spearman - base:+.4f}" for _, spearman in plain.values())))
+
+
+def plain_half(project: Path, workdir: Path, tag: str) -> dict[str, tuple[float, float]]:
+    """Per loss: wall seconds of one plain training process and its test Spearman."""
+    env = scratch_env(PYTHONPATH=str(project))
+    project_params = yaml.safe_load((project / "params.yaml").read_text())
+    plain = {}
+    for loss in LOSSES:
+        seconds, out = sh([sys.executable, "-c", PLAIN_SCRIPT, project_params["losses"][loss]["class"],
+                           str(plain_training_file(project, loss)), str(project / "data" / "test" / "debian.parquet"),
+                           str(workdir / "plain" / loss), "42"], project, env, log=workdir / f"plain-{loss}{tag}.log")
+        plain[loss] = seconds, json.loads(out.strip().splitlines()[-1])["spearman"]
+    return plain
+
+
+def cell_results(project: Path) -> list[tuple[float, int, int]]:
+    """Per loss: test Spearman, the kept step and the steps trained."""
+    from pipeline.core.handoffs import EvalResult, TrainFacts
+
+    results = []
     for loss in LOSSES:
         facts = TrainFacts.read(project / f"results/train/debian/{loss}/facts.json")
         tuned = EvalResult.read(project / f"results/evaluate/debian/{loss}.json").test.tuned.spearman
+        results.append((tuned, facts.selection.kept_step, facts.global_step))
+    return results
+
+
+def report_run(label: str, project: Path, pipeline_s: float, stages: dict[str, float],
+               plain: dict[str, tuple[float, float]], plain_s: float, base: float) -> None:
+    """One pipeline run against the plain half: per-loss scores, the ratio, and where its time went."""
+    from pipeline.core.handoffs import TrainFacts
+
+    print(f"\n### pipeline with {label}")
+    print("| loss | training rows | steps | pipeline test Spearman (gain) | plain test Spearman (gain) | plain s |")
+    print("|:--|--:|--:|--:|--:|--:|")
+    for loss, (tuned, _, steps) in zip(LOSSES, cell_results(project)):
+        facts = TrainFacts.read(project / f"results/train/debian/{loss}/facts.json")
         seconds, spearman = plain[loss]
-        print(f"| {loss} | {facts.dataset.train_rows} | {facts.global_step} | {tuned:.4f} ({tuned - base:+.4f}) | "
+        print(f"| {loss} | {facts.dataset.train_rows} | {steps} | {tuned:.4f} ({tuned - base:+.4f}) | "
               f"{spearman:.4f} ({spearman - base:+.4f}) | {seconds:.0f} |")
-    plain_s = sum(seconds for seconds, _ in plain.values())
     print(f"\npipeline `dvc repro` (every stage, 4 losses): {pipeline_s:.0f} s; plain, 4 trainings: {plain_s:.0f} s; "
           f"ratio {pipeline_s / plain_s:.2f}")
     kinds: dict[str, list[float]] = {}
     for stage, seconds in stages.items():
         kinds.setdefault(stage.split("@")[0], []).append(seconds)
-    validation = validation_seconds(project, project_params["mlflow"]["experiment"])
+    experiment = yaml.safe_load((project / "params.yaml").read_text())["mlflow"]["experiment"]
+    validation = validation_seconds(project, experiment)
     print("| stage | runs | wall s | of which |\n|:--|--:|--:|:--|")
     for kind, times in kinds.items():
         note = f"validation passes {validation:.0f} s" if kind == "train" else ""

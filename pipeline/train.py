@@ -90,6 +90,11 @@ def main(argv: list[str] | None = None) -> None:
         started = time.perf_counter()
         result = trainer.train(resume_from_checkpoint=resume)
         seconds = time.perf_counter() - started
+        if params.train.eval_strategy == "no":
+            # no validation during training, but one pass of the kept (last) weights: the report picks each
+            # dataset's winner by validation Spearman, so without it `dvc repro` would train every cell and
+            # then fail at publish with nothing to choose by
+            trainer.evaluate()
         best.restore_best()
         if not main_process:
             return

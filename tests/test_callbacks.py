@@ -12,9 +12,9 @@ import pytest
 import yaml
 from sentence_transformers import SentenceTransformer
 
-from pipeline import card, evaluate, train
+from pipeline import card, evaluate, report, train
 from pipeline.core import paths
-from pipeline.core.handoffs import TrainFacts
+from pipeline.core.handoffs import TrainFacts, Winner
 from pipeline.core.params import TrainParams
 from pipeline.evaluation.scoring import similarity_scores, validation_pairs
 from pipeline.training.arguments import eval_steps, total_steps
@@ -74,6 +74,21 @@ def test_select_last_keeps_the_last_weights(project: Path, tiny_model_dir: Path)
     kept = TrainFacts.read(project / paths.train_facts("sts", "cosent")).selection
     assert kept.rule == "last" and kept.kept_step == 12 and kept.kept_spearman == kept.last_spearman
     assert kept_model_validation(project) == pytest.approx(kept.last_spearman, abs=1e-6)
+
+
+def test_without_validation_during_training_the_last_weights_get_one_pass_and_can_win(project: Path,
+                                                                                      tiny_model_dir: Path) -> None:
+    # eval_strategy: no is a legal way to save time; the report still needs a validation score to pick the
+    # dataset's winner by (publish fails without one), so the kept weights get exactly one pass
+    configure(project, tiny_model_dir, eval_strategy="no", select="last", max_steps=4)
+    train.main(["--dataset", "sts", "--loss", "cosent"])
+    kept = TrainFacts.read(project / paths.train_facts("sts", "cosent")).selection
+    assert kept.rule == "last" and kept.evaluations == 1 and kept.kept_step == kept.last_step == 4
+    assert kept.kept_spearman == kept.last_spearman == pytest.approx(kept_model_validation(project), abs=1e-6)
+    evaluate.main(["--dataset", "sts", "--loss", "cosent"])
+    report.main([])
+    winner = Winner.read(project / paths.winner("sts"))
+    assert winner.loss == "cosent" and winner.validation_spearman == pytest.approx(kept.kept_spearman)
 
 
 def test_early_stopping_stops_before_the_last_step_and_the_card_says_so(project: Path, tiny_model_dir: Path) -> None:
