@@ -40,6 +40,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -228,7 +229,8 @@ def main() -> None:
               + " | ".join(f"{loss} gain (kept step)" for loss in LOSSES) + " |")
         print("|:--|--:|--:|--:|" + "--:|" * len(LOSSES))
         for label, project, pipeline_s, _ in runs:
-            gains = " | ".join(f"{tuned - base:+.4f} ({kept}/{steps})" for tuned, kept, steps in cell_results(project))
+            gains = " | ".join(f"{tuned - base:+.4f} ({facts.selection.kept_step}/{facts.global_step})"
+                               for tuned, facts in cell_results(project))
             validation = validation_seconds(project, project_params["mlflow"]["experiment"])
             print(f"| {label} | {pipeline_s:.0f} | {pipeline_s / plain_s:.2f} | {validation:.0f} | {gains} |")
         print("| plain scripts | {:.0f} | 1.00 | 0 | {} |".format(
@@ -248,30 +250,27 @@ def plain_half(project: Path, workdir: Path, tag: str) -> dict[str, tuple[float,
     return plain
 
 
-def cell_results(project: Path) -> list[tuple[float, int, int]]:
-    """Per loss: test Spearman, the kept step and the steps trained."""
+def cell_results(project: Path) -> list[tuple[float, Any]]:
+    """Per loss: test Spearman and the train stage's facts (rows, steps, the kept step)."""
     from pipeline.core.handoffs import EvalResult, TrainFacts
 
     results = []
     for loss in LOSSES:
         facts = TrainFacts.read(project / f"results/train/debian/{loss}/facts.json")
         tuned = EvalResult.read(project / f"results/evaluate/debian/{loss}.json").test.tuned.spearman
-        results.append((tuned, facts.selection.kept_step, facts.global_step))
+        results.append((tuned, facts))
     return results
 
 
 def report_run(label: str, project: Path, pipeline_s: float, stages: dict[str, float],
                plain: dict[str, tuple[float, float]], plain_s: float, base: float) -> None:
     """One pipeline run against the plain half: per-loss scores, the ratio, and where its time went."""
-    from pipeline.core.handoffs import TrainFacts
-
     print(f"\n### pipeline with {label}")
     print("| loss | training rows | steps | pipeline test Spearman (gain) | plain test Spearman (gain) | plain s |")
     print("|:--|--:|--:|--:|--:|--:|")
-    for loss, (tuned, _, steps) in zip(LOSSES, cell_results(project)):
-        facts = TrainFacts.read(project / f"results/train/debian/{loss}/facts.json")
+    for loss, (tuned, facts) in zip(LOSSES, cell_results(project)):
         seconds, spearman = plain[loss]
-        print(f"| {loss} | {facts.dataset.train_rows} | {steps} | {tuned:.4f} ({tuned - base:+.4f}) | "
+        print(f"| {loss} | {facts.dataset.train_rows} | {facts.global_step} | {tuned:.4f} ({tuned - base:+.4f}) | "
               f"{spearman:.4f} ({spearman - base:+.4f}) | {seconds:.0f} |")
     print(f"\npipeline `dvc repro` (every stage, 4 losses): {pipeline_s:.0f} s; plain, 4 trainings: {plain_s:.0f} s; "
           f"ratio {pipeline_s / plain_s:.2f}")
