@@ -96,6 +96,10 @@ def main(argv: list[str] | None = None) -> None:
             # then fail at publish with nothing to choose by
             trainer.evaluate()
         best.restore_best()
+        # Under bf16/fp16, accelerate wrapped the model's forward in autocast for training (validation passes
+        # included) and leaves it wrapped. The saved weights are fp32: unwrap, so the reload check and everything
+        # after it compute in fp32 (wrapped, the check compared bf16 embeddings with fp32 ones and failed, 1e-3 off).
+        trainer.accelerator.unwrap_model(model, keep_fp32_wrapper=False)
         if not main_process:
             return
         selection = best.selection(result.global_step)

@@ -91,6 +91,19 @@ def test_without_validation_during_training_the_last_weights_get_one_pass_and_ca
     assert winner.loss == "cosent" and winner.validation_spearman == pytest.approx(kept.kept_spearman)
 
 
+def test_a_mixed_precision_cell_saves_fp32_weights_that_reproduce_its_embeddings(project: Path,
+                                                                                   tiny_model_dir: Path) -> None:
+    # bf16 on a CPU (what `precision: auto` picks on AMX CPUs; it runs, emulated, on any CPU): the trainer
+    # computes in autocast, the saved weights are fp32, and the stage's reload check must compare fp32 with
+    # fp32. Before the fix this stage failed: "the saved model does not reproduce the trained embeddings"
+    configure(project, tiny_model_dir, precision="bf16")
+    train.main(["--dataset", "sts", "--loss", "cosent"])
+    facts = TrainFacts.read(project / paths.train_facts("sts", "cosent"))
+    assert facts.precision == "bf16" and facts.reload_max_abs_diff <= 1e-5
+    # validation during training ran in bf16: the saved model's fp32 score is close to it, not equal
+    assert kept_model_validation(project) == pytest.approx(facts.selection.kept_spearman, abs=0.05)
+
+
 def test_early_stopping_stops_before_the_last_step_and_the_card_says_so(project: Path, tiny_model_dir: Path) -> None:
     configure(project, tiny_model_dir, early_stopping_patience=2, **UNSTABLE)
     train.main(["--dataset", "sts", "--loss", "cosent"])
