@@ -171,5 +171,34 @@ def test_matryoshka_evaluator_encodes_once_and_matches_truncate_dim(tiny_model_d
         with torch.no_grad():
             model[0].auto_model.encoder.layer[0].output.dense.weight.mul_(3.0)
     assert ours["v_dim8_spearman_cosine"] != ours["v_spearman_cosine"]
-    assert calls[:2] == [30, 30]  # one encode per side for all three sizes (then the plain evaluators' own)
-    assert len(calls) == 2 * (2 + 3 * 2)
+    assert calls[:1] == [60]  # one encode of both sides' texts for all three sizes (then the plain evaluators' own)
+    assert len(calls) == 2 * (1 + 3 * 2)
+
+
+def test_similarity_evaluator_embeds_each_distinct_text_once_and_scores_like_the_library(tiny_model_dir: Path) -> None:
+    import pandas as pd
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
+
+    from pipeline.evaluation.evaluators import similarity_evaluator
+
+    model = SentenceTransformer(str(tiny_model_dir))
+    words = ["red", "green", "blue", "cat", "dog", "fish", "run", "walk"]
+    # texts repeat within a side and appear on both sides, as in real scored pairs (8 distinct texts in all)
+    scored = pd.DataFrame({"sentence1": [f"the {words[i % 8]}" for i in range(24)],
+                           "sentence2": [f"the {words[(i * 3 + 1) % 8]}" for i in range(24)],
+                           "score": [float((i * 7) % 5) for i in range(24)]})
+    evaluator = similarity_evaluator(scored, "v", batch_size=5)
+    encoded = []
+    encode = model.encode
+    model.encode = lambda sentences, **kw: encoded.append((len(sentences), kw["batch_size"])) or encode(sentences, **kw)
+    for _ in range(2):  # the second call must embed again, with the changed weights
+        ours = evaluator(model)["v_spearman_cosine"]
+        plain = EmbeddingSimilarityEvaluator(scored["sentence1"].tolist(), scored["sentence2"].tolist(),
+                                             scored["score"].tolist(), similarity_fn_names=["cosine"], name="p")
+        assert ours == pytest.approx(plain(model)["p_spearman_cosine"], abs=1e-6)
+        with torch.no_grad():
+            model[0].auto_model.encoder.layer[0].output.dense.weight.mul_(3.0)
+    assert encoded[0] == (8, 5) and encoded[3] == (8, 5)  # ours: one encode of the 8 texts, in batches of 5
+    assert [n for n, _ in encoded] == [8, 24, 24, 8, 24, 24]  # the library's: each side in full

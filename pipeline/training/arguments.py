@@ -53,7 +53,7 @@ def training_arguments(params: Params, loss_class: str, precision: str, output_d
         num_train_epochs=train.epochs,
         max_steps=train.max_steps,
         per_device_train_batch_size=train.batch_size,
-        per_device_eval_batch_size=train.batch_size,
+        per_device_eval_batch_size=train.eval_batch_size,
         learning_rate=train.learning_rate,
         warmup_steps=train.warmup_ratio,  # a float below 1 is a share of the steps (warmup_ratio is deprecated)
         weight_decay=train.weight_decay,

@@ -97,7 +97,7 @@ def validation(params: Params, dataset: str, loss: str, model: Any) -> Validatio
 
     dims = truncated_dims(params, loss, model.get_embedding_dimension())
     scored, total = validation_pairs(dataset, params)
-    return Validation(similarity_evaluator(scored, "validation", params.train.batch_size, dims), len(scored), total)
+    return Validation(similarity_evaluator(scored, "validation", params.train.eval_batch_size, dims), len(scored), total)
 
 
 def _stale_staging(out_dir: Path) -> list[Path]:
