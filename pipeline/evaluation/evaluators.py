@@ -23,6 +23,13 @@ def similarity_evaluator(scored: Any, name: str, batch_size: int = 64, dims: lis
     # evaluators of one call, emptied around every call (the model changes between calls during training)
     call: dict[str, Any] = {}
 
+    def fresh(evaluate: Any) -> dict[str, float]:
+        call.clear()
+        try:
+            return evaluate()
+        finally:
+            call.clear()
+
     class UniqueTextEvaluator(EmbeddingSimilarityEvaluator):
         # Scored pairs repeat texts: a pair split adapted to scored pairs lists each anchor twice, and a text
         # often sits on both sides (the Debian validation split: 864 + 676 texts per side, 1,167 distinct).
@@ -31,13 +38,9 @@ def similarity_evaluator(scored: Any, name: str, batch_size: int = 64, dims: lis
         in_sequence = False  # inside a OneEncodeSequentialEvaluator, which empties `call` itself
 
         def __call__(self, *args: Any, **kwargs: Any) -> dict[str, float]:
-            if self.in_sequence:
-                return super().__call__(*args, **kwargs)
-            call.clear()
-            try:
-                return super().__call__(*args, **kwargs)
-            finally:
-                call.clear()
+            def evaluate() -> dict[str, float]:
+                return super(UniqueTextEvaluator, self).__call__(*args, **kwargs)
+            return evaluate() if self.in_sequence else fresh(evaluate)
 
         def embed_inputs(self, model: Any, sentences: Any, **kwargs: Any) -> Any:
             if not call:
@@ -52,11 +55,7 @@ def similarity_evaluator(scored: Any, name: str, batch_size: int = 64, dims: lis
 
     class OneEncodeSequentialEvaluator(SequentialEvaluator):
         def __call__(self, *args: Any, **kwargs: Any) -> dict[str, float]:
-            call.clear()
-            try:
-                return super().__call__(*args, **kwargs)
-            finally:
-                call.clear()
+            return fresh(lambda: super(OneEncodeSequentialEvaluator, self).__call__(*args, **kwargs))
 
     def build(suffix: str, dim: int | None) -> Any:
         evaluator = UniqueTextEvaluator(
