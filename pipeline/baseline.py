@@ -14,12 +14,14 @@ from pipeline.core import files, paths
 from pipeline.core.errors import cli
 from pipeline.core.handoffs import BaselineScores
 from pipeline.core.params import stage_params
+from pipeline.core.process import import_ml_stack, run_command
 
 
 @cli
 def main(argv: list[str] | None = None) -> None:
     params, (dataset,) = stage_params(__doc__, argv, "set")
 
+    import_ml_stack("sentence_transformers")
     from pipeline.core.models import display_id, load_base_model, seed_everything
     from pipeline.evaluation.scoring import score_split, scored_split, similarity_scores, validation_pairs
 
@@ -38,4 +40,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main)

@@ -14,12 +14,14 @@ from __future__ import annotations
 from pipeline.core import files, paths
 from pipeline.core.errors import cli
 from pipeline.core.params import stage_params
+from pipeline.core.process import import_ml_stack, run_command
 
 
 @cli
 def main(argv: list[str] | None = None) -> None:
     params, (dataset, loss) = stage_params(__doc__, argv, "dataset", "loss")
 
+    import_ml_stack("sentence_transformers", "mlflow")
     from sentence_transformers import SentenceTransformer
 
     from pipeline.core.handoffs import BaselineScores, EvalResult, SetResult
@@ -54,4 +56,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main)

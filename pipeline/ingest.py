@@ -15,6 +15,7 @@ from pipeline.core import files, paths
 from pipeline.core.errors import cli
 from pipeline.core.handoffs import FileReport, IngestReport
 from pipeline.core.params import stage_params
+from pipeline.core.process import run_command
 
 
 @cli
@@ -41,4 +42,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main)

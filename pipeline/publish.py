@@ -16,6 +16,7 @@ from __future__ import annotations
 from pipeline.core import files, paths
 from pipeline.core.errors import PipelineError, cli
 from pipeline.core.params import stage_params
+from pipeline.core.process import import_ml_stack, run_command
 
 
 @cli
@@ -25,6 +26,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import shutil
 
+    import_ml_stack("sentence_transformers", "mlflow")
     from sentence_transformers import SentenceTransformer
 
     from pipeline.core.handoffs import EvalResult, PublishRecord, TrainFacts, Winner
@@ -89,4 +91,4 @@ def push_to_hub(folder: object, hub_id: str | None, private: bool, trust_remote_
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main)

@@ -17,6 +17,7 @@ from pipeline.core.errors import cli
 from pipeline.core.handoffs import BaselineScores, EvalResult, SplitReport, TrainFacts, Winner
 from pipeline.core.loss_specs import simplicity
 from pipeline.core.params import Params, stage_params
+from pipeline.core.process import import_ml_stack, run_command
 from pipeline.evaluation.leaderboard import Board, Cell
 
 
@@ -41,6 +42,7 @@ def collect(params: Params) -> Board:
 def main(argv: list[str] | None = None) -> None:
     params, _ = stage_params(__doc__, argv)
 
+    import_ml_stack("pandas", "matplotlib", "mlflow")
     import pandas as pd
 
     from pipeline.core.models import display_id
@@ -81,4 +83,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main)

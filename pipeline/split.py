@@ -18,6 +18,7 @@ from pipeline.core import files, paths
 from pipeline.core.errors import PipelineError, cli
 from pipeline.core.handoffs import SplitReport
 from pipeline.core.params import stage_params
+from pipeline.core.process import run_command
 
 
 @cli
@@ -60,4 +61,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main)

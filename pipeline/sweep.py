@@ -24,6 +24,7 @@ from pydantic import ValidationError
 from pipeline.core import paths
 from pipeline.core.errors import PipelineError, cli
 from pipeline.core.params import SweepParams, check_sweep, load_params, parse_params, with_value
+from pipeline.core.process import run_command
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -178,4 +179,4 @@ def apply_best(storage: Any, name: str, root: Path) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main)

@@ -18,6 +18,7 @@ from pathlib import Path
 from pipeline.core import files, paths
 from pipeline.core.errors import cli
 from pipeline.core.params import stage_params
+from pipeline.core.process import import_ml_stack, run_command
 from pipeline.training.launch import is_main_process, relaunched
 
 
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> None:
         files.hold_lock(paths.train_lock(dataset, loss), f"train {dataset}/{loss}")
     files.require(paths.split_file(dataset, "train"), "split")  # before the heavy imports and the model
 
+    import_ml_stack("sentence_transformers", "mlflow")
     import mlflow
     from sentence_transformers import SentenceTransformerTrainer
     from transformers import PrinterCallback
@@ -127,4 +129,4 @@ def main(argv: list[str] | None = None) -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_command(main)
