@@ -1,10 +1,11 @@
 """A stage command's process: the garbage collector paused while the ML stack imports, and skipped at exit.
 
-Every DVC stage is one `python -m pipeline.<stage>` process, and a default run starts 14 that import
-sentence-transformers (and MLflow), against 4 for plain training scripts. Importing them creates about a
-million objects; on the 2-core AMD EPYC of 2026-12-02 (benchmarks/README.md, "The whole pipeline vs plain
-scripts") the collector's passes over them cost 1.5-2 s of an ~8.5 s import, and the interpreter's last
-collections over every live object cost ~2 s more after the stage's work was done: ~3.5 s a process.
+Every DVC stage is one `python -m pipeline.<stage>` process: the default run starts 39, the benchmark's
+four losses on one dataset 14 (against its 4 plain training scripts), nearly all importing sentence-transformers
+and MLflow. Importing them creates about a million objects; on the 2-core AMD EPYC of 2026-12-02
+(benchmarks/README.md, "The whole pipeline vs plain scripts") the collector's passes over them cost 1.5-2 s of
+an ~8.5 s import, and the interpreter's last collections over every live object cost ~2 s more after the
+stage's work was done: ~3.5 s a process.
 
 The imported modules live as long as the process, so nothing is lost by never scanning them again
 (`gc.freeze`); objects a stage creates later are still collected as usual. In-process callers (the tests,
@@ -35,14 +36,13 @@ def run_command(main: Callable[[], object]) -> None:
 def import_ml_stack(*modules: str) -> None:
     """Import the heavy libraries a stage needs (e.g. "sentence_transformers", "mlflow") before its own imports
     of them, with the collector paused, then freeze what they created (in a command only)."""
-    if not _as_command:
-        for module in modules:
-            importlib.import_module(module)
-        return
-    gc.disable()
+    pause = _as_command and gc.isenabled()
+    if pause:
+        gc.disable()
     try:
         for module in modules:
             importlib.import_module(module)
     finally:
-        gc.freeze()
-        gc.enable()
+        if pause:
+            gc.freeze()
+            gc.enable()
