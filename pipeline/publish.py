@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
                                    card, tags, test_native.iloc[:2, 0].tolist(), params.trust_remote_code)
     PublishRecord(dataset=dataset, loss=loss, registered_model=name, version=registered.version, alias=registered.alias,
                   model_uri=f"models:/{name}@{registered.alias}", hub_model_id=hub_id,
-                  folder=out.as_posix()).write(record_path)
+                  folder=out.as_posix(), experiment_id=registered.experiment_id).write(record_path)
     state = "registered as" if registered.created else "unchanged since"
     print(f"publish {dataset}: {loss} -> {out}; {state} {name} version {registered.version} (@{registered.alias})")
     if push:

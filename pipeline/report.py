@@ -3,39 +3,21 @@ metrics and plots.
 
 Usage: python -m pipeline.report   (reads params.yaml: run, eval_sets, base_model, mlflow)
 
-Writes reports/{leaderboard.md, leaderboard.csv, transfer.csv, metrics.json, heatmap.png, transfer.png,
-curves.png, validation_curves.csv, loss_curves.csv} and reports/winners/<dataset>.json (for publish), prints
-the leaderboard, and puts the leaderboard on the
-invocation's MLflow run (metrics: each dataset's winner, its validation and test Spearman; the reports as
-artifacts).
+Writes reports/{leaderboard.md, leaderboard.csv, transfer.csv, heatmap.png, transfer.png, curves.png,
+validation_curves.csv, loss_curves.csv}, reports/metrics/<dataset>.json (DVC metrics) and
+reports/winners/<dataset>.json (for publish), and puts the leaderboard on the invocation's MLflow run
+(metrics: each dataset's winner, its validation and test Spearman; the reports as artifacts). The summary
+stage prints the leaderboard last, after publish.
 """
 
 from __future__ import annotations
 
 from pipeline.core import files, paths
 from pipeline.core.errors import cli
-from pipeline.core.handoffs import BaselineScores, EvalResult, SplitReport, TrainFacts, Winner
-from pipeline.core.loss_specs import simplicity
-from pipeline.core.params import Params, stage_params
+from pipeline.core.handoffs import Winner
+from pipeline.core.params import stage_params
 from pipeline.core.process import import_ml_stack, run_command
-from pipeline.evaluation.leaderboard import Board, Cell
-
-
-def collect(params: Params) -> Board:
-    """The run's Board, read from every cell's evaluation and training facts and every set's baseline."""
-    datasets, losses = params.run.datasets, params.run.losses
-    cells = {}
-    for dataset in datasets:
-        for loss in losses:
-            kept = TrainFacts.read(paths.train_facts(dataset, loss)).selection
-            config = params.losses[loss]
-            cells[dataset, loss] = Cell(dataset, loss, kept.kept_spearman, EvalResult.read(paths.eval_result(dataset, loss)),
-                                        simplicity(config.class_name, config.matryoshka is not None))
-    baselines = {name: BaselineScores.read(paths.baseline_scores(name)) for name in params.evaluation_sets}
-    return Board(datasets=list(datasets), losses=list(losses), sets=params.evaluation_sets, cells=cells,
-                 base_test={name: b.test.spearman for name, b in baselines.items()},
-                 base_validation={name: b.validation.spearman for name, b in baselines.items() if b.validation},
-                 rows={dataset: SplitReport.read(paths.split_report(dataset)).rows for dataset in datasets})
+from pipeline.evaluation.leaderboard import read_board
 
 
 @cli
@@ -52,7 +34,7 @@ def main(argv: list[str] | None = None) -> None:
     outputs = (paths.LEADERBOARD_MD, paths.LEADERBOARD_CSV, paths.TRANSFER_CSV, paths.METRICS, paths.HEATMAP,
                paths.TRANSFER_PNG, paths.CURVES_PNG, paths.VALIDATION_CURVES, paths.LOSS_CURVES)
     files.remove(*outputs, paths.WINNERS)
-    board = collect(params)
+    board = read_board(params)
     for dataset in board.datasets:
         won = board.winner(dataset)
         Winner(dataset=dataset, loss=won.loss if won else None, validation_spearman=won.validation if won else None,
@@ -71,7 +53,8 @@ def main(argv: list[str] | None = None) -> None:
         f"▼ marks a loss of quality.\n\n{transfer_md}"))
     files.write_text(paths.LEADERBOARD_CSV, leaderboard.leaderboard_csv(board))
     files.write_text(paths.TRANSFER_CSV, leaderboard.transfer_csv(board))
-    files.write_json(paths.METRICS, leaderboard.dvc_metrics(board))
+    for dataset, metrics in leaderboard.dvc_metrics(board).items():
+        files.write_json(paths.dataset_metrics(dataset), metrics)
     files.write_text(paths.VALIDATION_CURVES, plots.long_curves(board, validation, "spearman").to_csv(index=False))
     files.write_text(paths.LOSS_CURVES, plots.long_curves(board, training, "loss").to_csv(index=False))
     plots.heatmap(board, paths.HEATMAP)
@@ -79,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     plots.curves(board, validation, training, paths.CURVES_PNG)
 
     runs.log_report(params.mlflow.experiment, leaderboard.run_metrics(board), leaderboard.run_tags(board), outputs)
-    print(board_md)
+    print(f"report: {paths.LEADERBOARD_MD}, {paths.METRICS}/ and plots written; the leaderboard follows publish")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,12 @@
-"""Run a DVC experiment from a params override file: `python scripts/exp_from_config.py configs/seed_003.yaml`.
+"""Run a DVC experiment from a params override file:
+
+    python scripts/exp_from_config.py configs/seed_003_triplet_zh_products.yaml
 
 The override is a partial params.yaml; each leaf becomes a `-S key=value` of `dvc exp run`, so the
 experiment is an ordinary DVC experiment (see it with `dvc exp show`, its cells in MLflow tagged with
-the experiment name). Extra arguments go to `dvc exp run` (e.g. --queue, --dry).
+the experiment name). It runs in a temporary copy (`--temp`): the workspace keeps its params and outputs
+whether the experiment succeeds or fails; `dvc exp apply NAME` brings a finished one into the workspace.
+Extra arguments go to `dvc exp run` (e.g. --queue to queue it instead, --dry, more -S overrides).
 """
 
 from __future__ import annotations
@@ -35,11 +39,17 @@ def main() -> None:
     override = yaml.safe_load(config.read_text())
     name = override.pop("experiment_name", config.stem.replace("_", "-"))
     override.pop("notes", None)
-    args = ["dvc", "exp", "run", "--name", name]
+    extra = sys.argv[2:]
+    where = [] if {"--queue", "--temp"} & set(extra) else ["--temp"]
+    args = ["dvc", "exp", "run", *where, "--name", name]
     for item in flatten(override, yaml.safe_load(Path("params.yaml").read_text())):
         args += ["-S", item]
-    print(" ".join(args))
-    raise SystemExit(subprocess.call(args + sys.argv[2:]))
+    print(" ".join(args + extra))
+    code = subprocess.call(args + extra)
+    if code == 0 and "--queue" not in extra:
+        print(f"experiment {name} done: compare with `dvc exp show`, `dvc exp diff`; "
+              f"`dvc exp apply {name}` puts its params and outputs in the workspace")
+    raise SystemExit(code)
 
 
 if __name__ == "__main__":

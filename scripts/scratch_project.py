@@ -34,9 +34,6 @@ def scratch_project(repo: Path, params: dict, *, builtin_data: bool = True, **ex
     """Make `repo` (empty or absent) a fresh git + DVC repository holding the pipeline and `params`, nothing
     committed yet; returns the environment from `scratch_env`. `builtin_data=False` leaves `data/raw` empty
     for the caller's own files."""
-    from pipeline.core.inputs import write_inputs
-    from pipeline.core.params import parse_params
-
     (repo / "data" / "raw").mkdir(parents=True, exist_ok=True)
     for name in ("dvc.yaml", ".dvcignore", ".gitignore"):
         shutil.copy(ROOT / name, repo / name)
@@ -44,7 +41,6 @@ def scratch_project(repo: Path, params: dict, *, builtin_data: bool = True, **ex
     if builtin_data:
         shutil.copytree(ROOT / "data" / "raw", repo / "data" / "raw", dirs_exist_ok=True)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    write_inputs(parse_params(params), repo)
     env = scratch_env(**extra_env)
     for command in (["git", "init", "-q"], [sys.executable, "-m", "dvc", "init", "-q"]):
         proc = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True)

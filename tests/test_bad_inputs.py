@@ -122,7 +122,7 @@ PARAMS_CASES: dict[str, tuple[dict | str, str]] = {
     "invalid yaml": ("run: [unclosed\n", r"params.yaml: line \d+: not valid YAML"),
     "unknown builtin": (_params_with(lambda p: p["datasets"]["docstrings"].update(source="builtin:nope")),
                         r"source 'builtin:nope': unknown built-in generator; valid: docstring_pairs"),
-    # issue 17: names become folder names, dvc.yaml arguments and params key paths
+    # names become folder names, dvc.yaml arguments and params key paths
     "dataset name escaping the project": (_params_with(lambda p: p["datasets"].update({"../../x": {"source": "x.csv"}})),
                                           r"datasets: dataset name '../../x' is not allowed: it becomes a folder name"),
     "dataset name with a space": (_params_with(lambda p: p["datasets"].update({"my sts": {"source": "x.csv"}})),
@@ -131,6 +131,11 @@ PARAMS_CASES: dict[str, tuple[dict | str, str]] = {
                              r"losses: loss name 'cos.v2' is not allowed"),
     "loss name read as an option": (_params_with(lambda p: p["losses"].update({"-v": {"class": "CoSENTLoss"}})),
                                     r"losses: loss name '-v' is not allowed"),
+    "source outside data/raw": (_params_with(lambda p: p["datasets"]["docstrings"].update(source="../elsewhere/x.csv")),
+                                r"datasets.docstrings.source = '../elsewhere/x.csv': local data must lie under data/raw/"),
+    "given split outside data/raw": (_params_with(lambda p: p["datasets"]["docstrings"].update(
+        source={"train": "data/raw/train.csv", "test": "/tmp/test.csv"})),
+        r"datasets.docstrings.source.test = '/tmp/test.csv': local data must lie under data/raw/"),
     "unknown encoding": (_params_with(lambda p: p["datasets"]["docstrings"].update(encoding="klingon")),
                          r"datasets.docstrings.encoding = 'klingon': unknown encoding 'klingon'"),
 }
@@ -169,7 +174,7 @@ def test_a_name_params_does_not_define_is_one_line(stage: str, flag: str, workdi
     assert sorted(p.name for p in workdir.iterdir()) == ["params.yaml"]  # nothing written, no MLflow store
 
 
-# --- issue 17: problems of a whole file, written by the test -------------------------------------------------
+# --- problems of a whole file, written by the test -------------------------------------------------
 
 def _lines(header: str, rows: list[str]) -> str:
     return "\n".join([header, *rows]) + "\n"
@@ -314,8 +319,8 @@ def _tree(root: Path, skip: Path) -> dict[str, tuple[int, int]]:
 def test_a_name_that_escapes_the_project_changes_nothing_outside_it(stage: str, tmp_path: Path,
                                                                      monkeypatch: pytest.MonkeyPatch,
                                                                      capsys: pytest.CaptureFixture) -> None:
-    # issue 17: `datasets: {"../../victim": ...}` made ingest write outside the project, and a train stage
-    # started with --dataset ../../victim deleted a folder outside it before crashing
+    # `datasets: {"../../victim": ...}` would make ingest write outside the project, and a train stage
+    # started with --dataset ../../victim delete a folder outside it
     import importlib
 
     project, victim = tmp_path / "work" / "project", tmp_path / "victim"
@@ -344,7 +349,7 @@ def test_a_name_that_escapes_the_project_changes_nothing_outside_it(stage: str, 
     assert sorted(p.name for p in project.iterdir()) == ["params.yaml"]
 
 
-# --- issue 17: a stage run before the stage that makes its input -------------------------------------------
+# --- a stage run before the stage that makes its input -------------------------------------------
 
 @pytest.mark.parametrize(("stage", "missing", "writer"), [
     ("split", "data/ingested/sts.parquet", "ingest"),

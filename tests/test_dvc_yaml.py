@@ -1,6 +1,6 @@
-"""dvc.yaml keeps DVC's promise: every stage lists exactly the project modules it runs, its matrix and data
-inputs match params.yaml (dvc.inputs.yaml), outputs match pipeline/core/paths.py, and the package imports
-point down (stages -> sub-packages -> core) with no cycle."""
+"""dvc.yaml keeps DVC's promise: every stage lists exactly the project modules it runs, its matrix comes from
+params.yaml alone, every ingest depends on the raw-data folder, outputs match pipeline/core/paths.py, and the
+package imports point down (stages -> sub-packages -> core) with no cycle."""
 
 from __future__ import annotations
 
@@ -11,8 +11,6 @@ import pytest
 import yaml
 
 from pipeline.core import paths
-from pipeline.core.inputs import INPUTS_FILE, render
-from pipeline.core.params import load_params
 from tests.conftest import ROOT
 
 spec = importlib.util.spec_from_file_location("code_deps", ROOT / "scripts" / "code_deps.py")
@@ -39,29 +37,44 @@ def test_code_deps_follow_lazy_imports_inside_functions() -> None:
     assert "pipeline/data/readers.py" not in code_deps.code_deps("pipeline.evaluate")
 
 
-def test_dvc_inputs_match_params_yaml() -> None:
-    assert (ROOT / INPUTS_FILE).read_text() == render(load_params(ROOT / "params.yaml")), \
-        "dvc.inputs.yaml is stale: any stage run by DVC refreshes it, or pipeline.core.inputs.write_inputs"
+def test_matrix_axes_come_from_params_yaml_alone() -> None:
+    # `dvc exp run -S` rewrites params.yaml only: any other file the matrix read would be stale for that run
+    assert DVC_YAML["vars"] == ["params.yaml"]
+    stages = DVC_YAML["stages"]
+    for name in ("ingest", "split", "baseline"):
+        assert stages[name]["foreach"] == "${run.datasets}" and stages[f"{name}_eval"]["foreach"] == "${eval_sets}"
+    for name in ("train", "evaluate", "card"):
+        assert stages[name]["matrix"] == {"dataset": "${run.datasets}", "loss": "${run.losses}"}
+    assert stages["publish"]["matrix"] == {"dataset": "${run.datasets}"}
 
 
-def test_each_ingest_depends_on_its_own_source_only() -> None:
-    ingest = DVC_YAML["stages"]["ingest"]["do"]
-    data_deps = [dep for dep in ingest["deps"] if not dep.startswith("pipeline/")]
-    assert data_deps == ["${item.files[0]}", "${item.files[1]}", "${item.files[2]}"]
-    assert "data/raw" not in str(DVC_YAML)
+def test_each_ingest_depends_on_the_raw_data_folder_and_its_own_params() -> None:
+    for name, entry in (("ingest", "datasets.${item}"), ("ingest_eval", "eval_sets.${key}")):
+        body = DVC_YAML["stages"][name]["do"]
+        assert [dep for dep in body["deps"] if not dep.startswith("pipeline/")] == [paths.RAW.as_posix()]
+        assert body["params"] == ["seed", entry]
+
+
+def test_per_cell_training_metrics_stay_out_of_the_default_metrics_view() -> None:
+    train = DVC_YAML["stages"]["train"]
+    assert paths.train_metrics("${item.dataset}", "${item.loss}").as_posix() in train["outs"]
+    declared = [path for stage in DVC_YAML["stages"].values() for path in stage.get("do", stage).get("metrics", [])]
+    assert declared == [paths.METRICS.as_posix()]
 
 
 @pytest.mark.parametrize("stage", sorted(STAGES))
 def test_stage_runs_its_own_module(stage: str) -> None:
-    assert code_deps.stage_module(STAGES[stage]) == f"pipeline.{stage}"
-    assert (ROOT / "pipeline" / f"{stage}.py").is_file()
+    module = stage.removesuffix("_eval")  # the eval sets' ingest / split / baseline run the same modules
+    assert code_deps.stage_module(STAGES[stage]) == f"pipeline.{module}"
+    assert (ROOT / "pipeline" / f"{module}.py").is_file()
 
 
 def test_outputs_match_paths_module() -> None:
     text = (ROOT / "dvc.yaml").read_text()
     templated = {  # each path function rendered with the placeholders dvc.yaml uses
-        paths.ingested("${key}"), paths.ingest_report("${key}"), paths.split_file("${key}", "test"),
-        paths.split_report("${key}"), paths.baseline_scores("${key}"),
+        *(path(name) for name in ("${item}", "${key}")
+          for path in (paths.ingested, paths.ingest_report, paths.split_report, paths.baseline_scores)),
+        paths.split_file("${item}", "test"), paths.split_file("${key}", "test"), paths.split_dir("${item}"),
         paths.model_dir("${item.dataset}", "${item.loss}"), paths.train_facts("${item.dataset}", "${item.loss}"),
         paths.mlflow_run("${item.dataset}", "${item.loss}"), paths.eval_result("${item.dataset}", "${item.loss}"),
         paths.card("${item.dataset}", "${item.loss}"), paths.loss_curve("${item.dataset}", "${item.loss}"),
@@ -117,7 +130,7 @@ def test_no_import_cycles() -> None:
 def test_stage_modules_do_no_work_at_import() -> None:
     # stages import heavy libraries inside main() only, so `--help` and params errors are instant
     heavy = {"torch", "sentence_transformers", "transformers", "mlflow", "datasets", "pandas", "matplotlib"}
-    for stage in STAGES:
+    for stage in {name.removesuffix("_eval") for name in STAGES}:
         tree = ast.parse((ROOT / "pipeline" / f"{stage}.py").read_text())
         top = {alias.name.split(".")[0] for node in tree.body if isinstance(node, ast.Import) for alias in node.names}
         top |= {node.module.split(".")[0] for node in tree.body if isinstance(node, ast.ImportFrom) and node.module}

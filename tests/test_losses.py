@@ -115,7 +115,7 @@ def test_matryoshka_reports_spearman_per_dimension(trained: Path) -> None:
     assert shown == pytest.approx(expected, abs=5e-5)
 
 
-BASE = {"run": {"datasets": ["d"], "losses": ["l"]}, "datasets": {"d": {"source": "x.csv", "shape": "pairs"}}}
+BASE = {"run": {"datasets": ["d"], "losses": ["l"]}, "datasets": {"d": {"source": "data/raw/x.csv", "shape": "pairs"}}}
 
 
 @pytest.mark.parametrize("loss, message", [

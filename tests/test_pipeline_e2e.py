@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from pipeline.core import paths
-from pipeline.core.handoffs import BaselineScores, EvalResult, PublishRecord, RunRef, SplitReport, TrainFacts, Winner
+from pipeline.core.handoffs import BaselineScores, EvalResult, PublishRecord, RunRef, TrainFacts, Winner
 from scripts.scratch_project import scratch_project
 from tests.conftest import ROOT, run, tiny_params
 
@@ -37,8 +37,12 @@ def repo(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
     env = scratch_project(repo, params)
     run(["git", "add", "-A"], repo, env)
     run(["git", "commit", "-qm", "tiny pipeline"], repo, env)
-    run([sys.executable, "-m", "dvc", "repro"], repo, env, timeout=1500)
+    out = run([sys.executable, "-m", "dvc", "repro"], repo, env, timeout=1500).stdout
+    REPRO_OUTPUT.append(out)
     return repo, env
+
+
+REPRO_OUTPUT: list[str] = []  # what the fixture's `dvc repro` printed
 
 
 def client(repo: Path) -> mlflow.MlflowClient:
@@ -106,14 +110,31 @@ def test_report_dvc_metrics_and_plots(repo: tuple[Path, dict[str, str]]) -> None
     board = (root / paths.LEADERBOARD_MD).read_text()
     assert "| sts |" in board and board.count("★") == 2  # the rule's text and the winner of sts
     shown = json.loads(run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], root, env).stdout)
-    metrics = next(iter(shown.values()))["data"]["reports/metrics.json"]["data"]
+    files = next(iter(shown.values()))["data"]
+    assert list(files) == [paths.dataset_metrics("sts").as_posix()]  # one row per dataset, nothing per cell
+    metrics = files[paths.dataset_metrics("sts").as_posix()]["data"]
     result = EvalResult.read(root / paths.eval_result("sts", "cosent"))
-    assert metrics["sts"]["cosent"] == pytest.approx(result.test.tuned.spearman, abs=1e-6)
-    assert metrics["sts"]["rows_test"] == SplitReport.read(root / paths.split_report("sts")).rows["test"] > 0
+    assert metrics["test"]["cosent"] == pytest.approx(result.test.tuned.spearman, abs=1e-6)
+    winner = Winner.read(root / paths.winner("sts"))
+    assert metrics["winner"] == winner.loss and metrics["winner_val"] == pytest.approx(winner.validation_spearman)
+    assert metrics["base_test"] == pytest.approx(BaselineScores.read(root / paths.baseline_scores("sts")).test.spearman)
+    assert sorted(metrics["test"]) == sorted(LOSSES) and len(metrics) == 5  # winner, its two scores, base, test.*
     run([sys.executable, "-m", "dvc", "plots", "show", "-o", "plots_html"], root, env)
     page = (root / "plots_html" / "index.html").read_text()
     assert "Validation Spearman per dataset" in page and '"column": {"field": "dataset"' in page
     assert (root / paths.HEATMAP).stat().st_size > 1000
+
+
+def test_repro_ends_with_the_leaderboard_the_published_versions_and_the_mlflow_link(repo: tuple) -> None:
+    root, _ = repo
+    experiment_id = client(root).get_experiment_by_name(EXPERIMENT).experiment_id
+    record = PublishRecord.read(root / paths.publish_record("sts"))
+    summary = REPRO_OUTPUT[0].split("Running stage 'summary':", 1)[1]
+    assert "Running stage" not in summary  # the last stage
+    assert "| sts |" in summary and "★ **" in summary
+    assert f"sts  {record.loss}  validation " in summary and f"{record.model_uri} (version {record.version})" in summary
+    link = f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
+    assert f"MLflow runs: {link}" in summary
 
 
 def test_publish_registers_the_winner_once(repo: tuple[Path, dict[str, str]]) -> None:

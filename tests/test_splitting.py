@@ -75,9 +75,10 @@ def test_a_large_group_is_partitioned_and_small_groups_keep_their_hash() -> None
 
 
 def test_split_stage_reports_the_rule_and_the_rows_dropped(workdir: Path, capsys: pytest.CaptureFixture) -> None:
-    chained().to_csv(workdir / "chained.csv", index=False)
+    (workdir / "data/raw").mkdir(parents=True)
+    chained().to_csv(workdir / "data/raw/chained.csv", index=False)
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["datasets"] = {"ring": {"source": "chained.csv", "score_range": [0, 1]}}
+    params["datasets"] = {"ring": {"source": "data/raw/chained.csv", "score_range": [0, 1]}}
     params["run"]["datasets"] = ["ring"]
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     ingest.main(["--dataset", "ring"])

@@ -278,6 +278,7 @@ class PublishRecord(Handoff):
     model_uri: str  # models:/<name>@<alias>, what mlflow.sentence_transformers.load_model takes
     hub_model_id: str | None  # the id the card points at and --push uploads to
     folder: str  # publish/<dataset>: the model files and the card as README.md
+    experiment_id: str  # the MLflow experiment of its runs (the summary links its runs table)
 
 
 # --- train metrics (DVC metrics; what a sweep optimises) ----------------------------------------------

@@ -9,6 +9,7 @@ the key path, the bad value and what is allowed, e.g.
 from __future__ import annotations
 
 import codecs
+import os
 import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -19,6 +20,7 @@ from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from pipeline.core.errors import PipelineError
 from pipeline.core.loss_specs import LOSSES, loss_accepts
+from pipeline.core.paths import RAW
 
 Shape = Literal["pairs", "triplets", "scored"]
 # Columns each shape is normalised to by ingest; `score` is always in [0, 1] after ingest.
@@ -201,7 +203,7 @@ class TrainParams(_Strict):
     lr_scheduler: Literal["linear", "cosine", "constant", "constant_with_warmup", "cosine_with_restarts", "polynomial"] = "linear"
     gradient_accumulation_steps: int = Field(default=1, gt=0)
     max_seq_length: int = Field(default=128, gt=0, le=8192)
-    # auto: length-bucketed batches (pipeline/sampling.py), without duplicate texts for in-batch-negative losses
+    # auto: length-bucketed batches (pipeline/training/sampling.py), without duplicate texts for in-batch-negative losses
     batch_sampler: Literal["auto", "length_bucket", "no_duplicates_length_bucket", "batch_sampler", "no_duplicates",
                            "group_by_label"] = "auto"
     eval_strategy: Literal["no", "steps", "epoch"] = "steps"
@@ -219,8 +221,8 @@ class TrainParams(_Strict):
     launcher: Literal["none", "torchrun", "accelerate"] = "none"
     num_processes: int = Field(default=1, gt=0)
     freeze_word_embeddings: bool = True  # train everything but the token-embedding table (see pipeline/train.py)
-    fast_dropout: bool = True  # on CPU: same dropout, a cheaper random mask (pipeline/fast_dropout.py)
-    unpad: bool = True  # BERT-style layers: feed-forward work on real tokens only (pipeline/unpad.py)
+    fast_dropout: bool = True  # on CPU: same dropout, a cheaper random mask (pipeline/training/fast_dropout.py)
+    unpad: bool = True  # BERT-style layers: feed-forward work on real tokens only (pipeline/training/unpad.py)
     lora: LoraParams | None = None
     checkpoint_steps: int = Field(default=50, ge=0)  # save a resumable checkpoint every N steps; 0 = never
 
@@ -257,10 +259,11 @@ class SplitParams(_Strict):
 
 class AdaptParams(_Strict):
     positive_threshold: float = Field(default=0.5, gt=0, le=1)  # normalised score that counts as a positive
-    # pairs -> triplets / scored: how a negative is picked among other rows' positives (see pipeline/data.py)
+    # pairs -> triplets / scored: how a negative is picked among other rows' positives
+    # (pipeline/data/adaptation.py)
     negatives: Literal["lexical", "random", "mined"] = "lexical"
-    # scored -> pairs / triplets: graded (partners scored lower as hard negatives) or threshold (the rule before
-    # the study in benchmarks/README.md); see pipeline/data/adaptation.py
+    # scored -> pairs / triplets: graded (partners scored lower as hard negatives) or threshold (the simpler
+    # rule graded was compared with in benchmarks/README.md); see pipeline/data/adaptation.py
     scored: Literal["graded", "threshold"] = "graded"
 
 
@@ -451,6 +454,9 @@ class Params(_Strict):
                                   f"(or hf:<id>:<split>) as source, not a mapping of splits")
             if name in self.datasets:
                 raise ParamsError(f"eval_sets.{name}: the name is taken by datasets.{name}; an eval set needs a name of its own")
+        for section, sets in (("datasets", self.datasets), ("eval_sets", self.eval_sets)):
+            for name, config in sets.items():
+                _check_local_sources(f"{section}.{name}", config)
         return self
 
     def data_config(self, name: str) -> DatasetParams:
@@ -461,6 +467,19 @@ class Params(_Strict):
     def evaluation_sets(self) -> list[str]:
         """Every set a trained cell is scored on: the run's datasets, then the eval sets."""
         return [*self.run.datasets, *self.eval_sets]
+
+
+def _check_local_sources(key: str, config: DatasetParams) -> None:
+    """A local source must lie under data/raw/: that folder is what every ingest depends on in dvc.yaml, so a
+    file elsewhere could change without DVC re-running anything."""
+    for split, source in config.sources.items():
+        if source.startswith(("builtin:", "hf:")):
+            continue
+        where = f"{key}.source" + (f".{split}" if split else "")
+        normal = Path(os.path.normpath(source))
+        if normal.is_absolute() or normal.parts[:len(RAW.parts)] != RAW.parts or normal == RAW:
+            raise ParamsError(f"{where} = {source!r}: local data must lie under {RAW}/ (a path relative to the "
+                              f"project), the folder DVC tracks for ingest; move the file there")
 
 
 def check_sweep(params: Params, sweep: SweepParams) -> None:
@@ -608,9 +627,6 @@ def stage_params(doc: str, argv: list[str] | None, *names: str, switches: dict[s
         parser.add_argument(f"--{name}", action="store_true", help=text)
     args = parser.parse_args(argv)
     params = load_params()
-    from pipeline.core.inputs import check_inputs
-
-    check_inputs(params)
     values = [getattr(args, name) for name in names]
     for name, value in zip(names, values):
         sections = {"dataset": ["datasets"], "loss": ["losses"], "set": ["datasets", "eval_sets"]}[name]

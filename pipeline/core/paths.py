@@ -23,6 +23,8 @@ from __future__ import annotations
 from pathlib import Path
 
 DATA = Path("data")
+# Local sources live here: every ingest depends on this folder (DVC cannot look a set's file up by its name)
+RAW = DATA / "raw"
 INGESTED = DATA / "ingested"
 SPLITS = DATA / "splits"
 TEST_SETS = DATA / "test"
@@ -126,6 +128,10 @@ def publish_record(dataset: str) -> Path:
     return RESULTS / "publish" / f"{dataset}.json"
 
 
+def dataset_metrics(dataset: str) -> Path:
+    return METRICS / f"{dataset}.json"
+
+
 WINNERS = REPORTS / "winners"  # <dataset>.json: the winner by the report's rule
 
 # Sweeps (python -m pipeline.sweep), both git-ignored: the local Optuna study store, and each trial's
@@ -141,7 +147,8 @@ def trial_log(study: str, number: int) -> Path:
 LEADERBOARD_MD = REPORTS / "leaderboard.md"  # the winner per dataset, validation and test side by side; transfer
 LEADERBOARD_CSV = REPORTS / "leaderboard.csv"
 TRANSFER_CSV = REPORTS / "transfer.csv"  # every cell on every set's test split
-METRICS = REPORTS / "metrics.json"  # DVC metrics
+# DVC metrics, one file per dataset: `dvc metrics show` prints a row per file, so the run reads as a table
+METRICS = REPORTS / "metrics"
 HEATMAP = REPORTS / "heatmap.png"  # validation and test gains, winners outlined
 TRANSFER_PNG = REPORTS / "transfer.png"
 CURVES_PNG = REPORTS / "curves.png"  # one panel per dataset, one line per loss

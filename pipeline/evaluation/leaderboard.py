@@ -10,7 +10,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pipeline.core.handoffs import EvalResult, SetResult
+from pipeline.core import paths
+from pipeline.core.handoffs import BaselineScores, EvalResult, SetResult, SplitReport, TrainFacts
+from pipeline.core.loss_specs import simplicity
+from pipeline.core.params import Params
 
 TIE = 1e-4  # validation Spearman within this of the best counts as equal (the tables show 4 decimals)
 WINNER_RULE = ("★ marks each dataset's winner: the best validation Spearman of the kept checkpoints; within "
@@ -60,6 +63,23 @@ class Board:
 
     def winner(self, dataset: str) -> Cell | None:
         return pick_winner([self.cell(dataset, loss) for loss in self.losses])
+
+
+def read_board(params: Params) -> Board:
+    """The run's Board, read from every cell's evaluation and training facts and every set's baseline."""
+    datasets, losses = params.run.datasets, params.run.losses
+    cells = {}
+    for dataset in datasets:
+        for loss in losses:
+            kept = TrainFacts.read(paths.train_facts(dataset, loss)).selection
+            config = params.losses[loss]
+            cells[dataset, loss] = Cell(dataset, loss, kept.kept_spearman, EvalResult.read(paths.eval_result(dataset, loss)),
+                                        simplicity(config.class_name, config.matryoshka is not None))
+    baselines = {name: BaselineScores.read(paths.baseline_scores(name)) for name in params.evaluation_sets}
+    return Board(datasets=list(datasets), losses=list(losses), sets=params.evaluation_sets, cells=cells,
+                 base_test={name: b.test.spearman for name, b in baselines.items()},
+                 base_validation={name: b.validation.spearman for name, b in baselines.items() if b.validation},
+                 rows={dataset: SplitReport.read(paths.split_report(dataset)).rows for dataset in datasets})
 
 
 def _score(value: float | None) -> str:
@@ -122,17 +142,17 @@ def transfer_csv(board: Board) -> str:
 
 
 def dvc_metrics(board: Board) -> dict[str, dict[str, object]]:
-    """One file for `dvc metrics show` / `dvc exp show`, per dataset: every loss's test Spearman, the base
-    model's, each loss's validation Spearman, the winner's scores, rows per split."""
+    """Per dataset, its DVC metrics file: the winner, its validation and test Spearman, the base model's test
+    Spearman and every loss's (`test.<loss>`). The same keys for every dataset, so `dvc metrics show` is one
+    row per dataset under one header; the per-loss validation scores and split sizes stay in the leaderboard."""
     metrics: dict[str, dict[str, object]] = {}
     for dataset in board.datasets:
-        row: dict[str, object] = {"base": round(board.base_test[dataset], 6)}
-        row.update({loss: round(board.cell(dataset, loss).test.tuned.spearman, 6) for loss in board.losses})
-        row["validation"] = {loss: round(v, 6) for loss in board.losses
-                             if (v := board.cell(dataset, loss).validation) is not None}
+        row: dict[str, object] = {"base_test": round(board.base_test[dataset], 6),
+                                  "test": {loss: round(board.cell(dataset, loss).test.tuned.spearman, 6)
+                                           for loss in board.losses}}
         if (winner := board.winner(dataset)) is not None:
-            row["winner"] = {"validation": round(winner.validation, 6), "test": round(winner.test.tuned.spearman, 6)}
-        row.update({f"rows_{split}": n for split, n in board.rows[dataset].items()})
+            row.update(winner=winner.loss, winner_val=round(winner.validation, 6),
+                       winner_test=round(winner.test.tuned.spearman, 6))
         metrics[dataset] = row
     return metrics
 

@@ -30,6 +30,7 @@ class Registered:
     version: str
     alias: str
     created: bool  # False: the alias already pointed at a version with the same model files
+    experiment_id: str  # where the runs of this invocation are, for the link the summary prints
 
 
 def register(experiment: str, name: str, alias: str, model_dir: Path, card: str, tags: dict[str, str],
@@ -46,7 +47,7 @@ def register(experiment: str, name: str, alias: str, model_dir: Path, card: str,
     if current is not None and current.tags.get(FINGERPRINT) == sha:
         if current.description != card:  # same model, card re-rendered (e.g. a new Hub id): keep the page current
             client.update_model_version(name, current.version, description=card)
-        return Registered(name, str(current.version), alias, created=False)
+        return Registered(name, str(current.version), alias, created=False, experiment_id=experiment_id)
 
     run_tags = {"kind": "publish", **provenance_tags(), **tags}
     if parent := parent_run_id(experiment_id):
@@ -65,7 +66,7 @@ def register(experiment: str, name: str, alias: str, model_dir: Path, card: str,
         client.set_model_version_tag(name, version, key, value)
     client.set_registered_model_alias(name, alias, version)
     extend_invocation(experiment_id)
-    return Registered(name, version, alias, created=True)
+    return Registered(name, version, alias, created=True, experiment_id=experiment_id)
 
 
 def pip_requirements(model_dir: Path) -> list[str]:
