@@ -2,7 +2,7 @@
 
 Usage: python benchmarks/noop_repro.py [--runs 5]
 
-Target (issue 6): under 3 s with nothing changed. Prints whether ruamel.yaml's C parser is installed,
+Target: under 3 s with nothing changed. Prints whether ruamel.yaml's C parser is installed,
 since without it parsing dvc.lock and params.yaml dominates the time.
 """
 

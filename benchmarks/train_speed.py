@@ -11,7 +11,7 @@ process (so peak RSS is per run):
 Prints wall time, samples/s, real (non-padding) tokens/s, padding fraction, peak RSS, model FLOP
 utilisation against the matmul peak of the precision the runs trained in (measured in the same run, bounded
 in time: a CPU without bf16 instructions emulates bf16 matmuls slowly), and each result's test Spearman.
-Padding is that of the batch tensors; (b)'s feed-forward blocks skip it (pipeline/unpad.py), its attention does not.
+Padding is that of the batch tensors; (b)'s feed-forward blocks skip it (pipeline/training/unpad.py), its attention does not.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Output writing and removal: a deletion never reaches outside the project's output folders (issue 17), JSON
+"""Output writing and removal: a deletion never reaches outside the project's output folders, JSON
 never holds NaN, a missing input names the stage that makes it."""
 
 from __future__ import annotations

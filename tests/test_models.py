@@ -44,7 +44,7 @@ def test_unreachable_models_fail_with_one_line() -> None:
 
 def test_a_folder_name_with_a_typo_is_reported_as_both_folder_and_hub_id(tmp_path: Path, tiny_model_dir: Path,
                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    # issue 17: `local_models/x` (no "./") was reported only as an unreachable Hub model
+    # `local_models/x` (no "./") is a local folder to name as such, not an unreachable Hub model
     import shutil
 
     monkeypatch.chdir(tmp_path)

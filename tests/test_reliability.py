@@ -176,7 +176,7 @@ def test_periodic_checkpoints_are_saved_but_not_the_final_one(tmp_path: Path, ti
     assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-2"]
 
 
-# --- issue 17: racing writers ------------------------------------------------------------------------------
+# --- racing writers ------------------------------------------------------------------------------
 
 STORE_WORKER = """
 import json, os, sys, time
@@ -196,9 +196,9 @@ for directory in sys.argv[1:]:
 
 
 def test_two_stages_creating_the_store_at_once_both_succeed(tmp_path: Path) -> None:
-    # issue 17: two stages on a fresh repository raced to create mlflow.db; one failed ("unreachable"), and in
-    # one try of four both did and left a half-migrated store. Each round: a fresh directory, two processes
-    # released at the same moment into the code path every stage opens the store with.
+    # two stages on a fresh repository race to create mlflow.db: without the store lock one fails
+    # ("unreachable"), or both do and leave a half-migrated store. Each round: a fresh directory, two
+    # processes released at the same moment into the code path every stage opens the store with.
     import json
 
     rounds = [tmp_path / f"round{i}" for i in range(4)]
@@ -223,7 +223,7 @@ def test_two_stages_creating_the_store_at_once_both_succeed(tmp_path: Path) -> N
 
 
 def test_a_store_left_half_created_says_so_in_one_line(workdir: Path) -> None:
-    # what the race above used to leave: MLflow's migration stopped halfway, every later access failed
+    # what an unlocked race leaves: MLflow's migration stopped halfway, every later access fails
     import sqlite3
 
     from pipeline.core.errors import PipelineError
@@ -242,7 +242,7 @@ def test_a_store_left_half_created_says_so_in_one_line(workdir: Path) -> None:
 
 @pytest.mark.slow
 def test_two_train_stages_of_one_cell_at_once(workdir: Path, tiny_model_dir: Path) -> None:
-    # issue 17: both shared models/<d>/.<loss>.tmp (and checkpoints/<d>/<loss>) and the loser crashed with a
+    # both shared models/<d>/.<loss>.tmp (and checkpoints/<d>/<loss>) and the loser crashed with a
     # traceback. Now a second train stage of a cell stops at once with one line while the first runs.
     from sentence_transformers import SentenceTransformer
 
@@ -320,7 +320,7 @@ def test_save_verified_stops_on_a_diverged_model(workdir: Path, tiny_model_dir: 
     assert list((workdir / "models" / "sts").iterdir()) == []
 
 
-# --- issue 17: Ctrl-C, failed stages -----------------------------------------------------------------------
+# --- Ctrl-C, failed stages -----------------------------------------------------------------------
 
 def test_cli_turns_ctrl_c_into_one_line_and_releases_held_locks(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
     from filelock import FileLock
@@ -350,7 +350,7 @@ def test_cli_turns_ctrl_c_into_one_line_and_releases_held_locks(tmp_path: Path, 
 
 @pytest.mark.slow
 def test_ctrl_c_mid_training_is_one_line_run_killed_checkpoint_kept(workdir: Path, tiny_model_dir: Path) -> None:
-    # issue 17: Ctrl-C printed a KeyboardInterrupt traceback
+    # Ctrl-C printed a KeyboardInterrupt traceback
     prepare(workdir, tiny_model_dir, max_steps=400, checkpoint_steps=5, eval_steps=100)
     command = [sys.executable, "-m", "pipeline.train", "--dataset", "sts", "--loss", "cosent"]
     proc = subprocess.Popen(command, cwd=workdir, env=stage_env(workdir), stdout=subprocess.DEVNULL,
@@ -375,7 +375,7 @@ def test_ctrl_c_mid_training_is_one_line_run_killed_checkpoint_kept(workdir: Pat
 
 def test_a_failed_split_leaves_none_of_its_previous_outputs(workdir: Path, tiny_model_dir: Path,
                                                             capsys: pytest.CaptureFixture) -> None:
-    # issue 17: a split that failed kept the old data/splits/<d>/ and split.json, against the README's promise
+    # a split that failed kept the old data/splits/<d>/ and split.json, against the README's promise
     from tests.test_bad_inputs import expect_one_line_exit
 
     prepare(workdir, tiny_model_dir)  # ingest and a successful split

@@ -1,4 +1,4 @@
-"""Spearman undefined (issue 17): a split whose pairs all have one score stops baseline / evaluate with one line
+"""Spearman undefined: a split whose pairs all have one score stops baseline / evaluate with one line
 saying why; a model giving every pair one similarity does too; any other undefined metric is recorded as
 missing; a NaN can never reach a hand-off record or its JSON."""
 

@@ -8,7 +8,7 @@ the rule it used):
   that is a partner of its sentence1); other rows are dropped. Measured on real scored text
   (benchmarks/README.md, "Scored -> pairs / triplets"), this beat the threshold rule for MNRL and Triplet
   where a sentence1 has several partners, and beat (MNRL) or matched (Triplet) it on one-partner data.
-- adapt.scored: threshold, the rule before that study: scored -> pairs keeps rows with score >= threshold as
+- adapt.scored: threshold, the simpler rule that study compared it with: scored -> pairs keeps rows with score >= threshold as
   (anchor, positive); scored -> triplets takes per such row a random partner scored below the threshold,
   else a random other sentence2, as the negative.
 - pairs -> triplets: the negative is another row's positive: by default (adapt.negatives = lexical) the one
