@@ -8,7 +8,7 @@ Reads params.yaml's `sweep:` section (objective, search space, trials, sampler, 
 so it shows in `dvc exp show` and `dvc exp apply <study>-<n>` restores it; its train stage reports
 validation Spearman to the trial and stops early when the pruner says so. `--trials` is the study's
 total across all workers; run the same command on several machines with `--storage postgresql://...` to
-share one study (README: Sweeps). `--apply-best` writes the best trial's params into params.yaml.
+share one study (docs/experiments.md, Sweeps). `--apply-best` writes the best trial's params into params.yaml.
 """
 
 from __future__ import annotations
@@ -17,14 +17,17 @@ import argparse
 import os
 import time
 from pathlib import Path
-from typing import Any
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from pipeline.core import paths
 from pipeline.core.errors import PipelineError, cli
-from pipeline.core.params import SweepParams, check_sweep, load_params, parse_params, with_value
+from pipeline.core.handoffs import SweepTrial
+from pipeline.core.params import Params, load_params, parse_params
 from pipeline.core.process import run_command
+from pipeline.core.sweep_params import SweepParams, TrialState, check_sweep, read_sweep, with_value
+
+if TYPE_CHECKING:
+    from pipeline.tracking.study_runs import TrialOutcome
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -44,27 +47,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     params = load_params()
-    if params.sweep is None:
-        raise PipelineError("params.yaml: no sweep: section (objective, space, ...); see README, Sweeps")
-    sweep = params.sweep
-    if args.study:
-        try:
-            sweep = SweepParams.model_validate({**sweep.model_dump(mode="json"), "study": args.study})
-        except ValidationError:
-            raise PipelineError(f"--study {args.study!r}: letters, digits, - and _ only (it names DVC experiments)") from None
+    sweep = read_sweep(params, args.study)
     check_sweep(params, sweep)
 
     from pipeline.tracking import runs, study_runs
     from pipeline.tuning import experiments, study
+    from pipeline.tuning import storage as stores
 
     root = runs.repo_root()
     url = study.storage_url(args.storage, root)
     # the progress lines are this command's output: no "View run at" line from MLflow per run ended
     os.environ.setdefault("MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT", "true")
     if args.apply_best:
-        return apply_best(study.open_storage(url), sweep.study, root)
+        return apply_best(stores.open_storage(url), sweep.study, root)
     # Everything that can stop the sweep is checked before the first trial trains: params, storage, MLflow, git.
-    storage = study.open_storage(url, sweep.heartbeat_seconds,
+    storage = stores.open_storage(url, sweep.heartbeat_seconds,
                                  on_stale=lambda _, trial: study_runs.mark_trial_run_killed(trial.user_attrs.get("mlflow_run")))
     runs.configure(params.mlflow.experiment)
     if not experiments.is_git_commit_present(root):
@@ -73,12 +70,12 @@ def main(argv: list[str] | None = None) -> None:
         experiments.check_can_push(args.push, root)
 
     def set_up(created: Any) -> str:  # by the worker that creates the study, once
-        return study_runs.create_study_run(params.mlflow.experiment, sweep.study, sweep, study.display_url(url),
+        return study_runs.create_study_run(params.mlflow.experiment, sweep.study, sweep, stores.display_url(url),
                                            created.user_attrs[study.TOTAL])
 
     found = study.open_study(storage, sweep.study, sweep, params.seed, args.trials, set_up)
     total, losses = found.user_attrs[study.TOTAL], sweep.objective_losses(params.run.losses)
-    print(f"sweep {sweep.study}: {total} trials in {study.display_url(url)}, objective best validation Spearman of "
+    print(f"sweep {sweep.study}: {total} trials in {stores.display_url(url)}, objective best validation Spearman of "
           f"{sweep.objective.dataset} x {sweep.objective.loss}, {sweep.sampler} sampler, {sweep.pruner.type} pruner")
     while True:
         study.fail_stale_trials(found)
@@ -89,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     summary(found)
 
 
-def run_trial(claimed: Any, found: Any, storage: Any, url: str, params: Any, sweep: SweepParams, losses: list[str],
+def run_trial(claimed: Any, found: Any, storage: Any, url: str, params: Params, sweep: SweepParams, losses: list[str],
               root: Path, push: str | None) -> None:
     """One trial: sample, run its DVC experiment, read its objective back, tell Optuna and MLflow."""
     import yaml
@@ -105,21 +102,23 @@ def run_trial(claimed: Any, found: Any, storage: Any, url: str, params: Any, swe
                                         number, name, values)
     trial.set_user_attr("mlflow_run", run_id)
     trial.set_user_attr("dvc_exp", name)
-    outcome = study_runs.TrialOutcome(number, "FAIL", None, error="interrupted")  # until the trial says otherwise
+    outcome = study_runs.TrialOutcome(number, TrialState.FAIL, None, error="interrupted")  # until the trial says otherwise
     try:
         document = yaml.safe_load((root / "params.yaml").read_text(encoding="utf-8"))
         for key, value in values.items():  # each bound was checked alone at load; here the combination
             document = with_value(document, key, value)
         parse_params(document)
-        env = {**os.environ, **study.trial_env(url, sweep.study, trial_id), runs.OUTER_PARENT: run_id}
+        handed = SweepTrial(storage=url, study=sweep.study, trial_id=trial_id, dataset=sweep.objective.dataset,
+                            losses=losses)
+        env = {**os.environ, **handed.environment(), runs.OUTER_PARENT: run_id}
         with study.heartbeat(storage, trial_id, sweep.heartbeat_seconds):
             error = experiments.run_experiment(name, experiments.set_param_args(values, document),
                                                experiments.targets(sweep.objective.dataset, losses), env, log)
         outcome = outcome_of(number, error, root, name, sweep.objective.dataset, losses, log)
-        if outcome.state != "FAIL" and push and (push_error := experiments.push_experiment(push, name, root, log)):
+        if outcome.state != TrialState.FAIL and push and (push_error := experiments.push_experiment(push, name, root, log)):
             print(f"warning: {push_error}")
     except PipelineError as error:
-        outcome = study_runs.TrialOutcome(number, "FAIL", None, error=str(error))
+        outcome = study_runs.TrialOutcome(number, TrialState.FAIL, None, error=str(error))
     finally:
         if not study.tell(found, trial, outcome.state, outcome.value):
             print(f"warning: trial {number} was failed by another worker meanwhile (heartbeats missed for "
@@ -135,31 +134,31 @@ def run_trial(claimed: Any, found: Any, storage: Any, url: str, params: Any, swe
           f"{len(done)}/{found.user_attrs[study.TOTAL]} done]", flush=True)
 
 
-def outcome_of(number: int, error: str | None, root: Path, name: str, dataset: str, losses: list[str], log: Path) -> Any:
+def outcome_of(number: int, error: str | None, root: Path, name: str, dataset: str, losses: list[str], log: Path
+               ) -> TrialOutcome:
     """COMPLETE with the best validation Spearman of the objective's cells, PRUNED when the pruner stopped
     every one of them, FAIL when the experiment failed (its log holds why)."""
-    from pipeline.tracking.study_runs import TrialOutcome
     from pipeline.tuning import experiments
 
     if error is not None:
-        return TrialOutcome(number, "FAIL", None, error=f"{error} (log: {log})")
+        return TrialOutcome(number, TrialState.FAIL, None, error=f"{error} (log: {log})")
     cells = experiments.read_cells(root, name, dataset, losses)
     curves = {loss: cell.curve for loss, cell in cells.items()}
     tests = {loss: cell.test_spearman for loss, cell in cells.items() if cell.test_spearman is not None}
     kept = [cell.metrics.best_validation_spearman for cell in cells.values() if not cell.metrics.pruned]
     if not kept:
         reached = max(cell.metrics.best_validation_spearman or float("-inf") for cell in cells.values())
-        return TrialOutcome(number, "PRUNED", reached if reached > float("-inf") else None, curves, tests)
+        return TrialOutcome(number, TrialState.PRUNED, reached if reached > float("-inf") else None, curves, tests)
     if any(value is None for value in kept):
-        return TrialOutcome(number, "FAIL", None, curves, tests, error="a cell ran no validation (train.eval_strategy)")
-    return TrialOutcome(number, "COMPLETE", max(kept), curves, tests)
+        return TrialOutcome(number, TrialState.FAIL, None, curves, tests, error="a cell ran no validation (train.eval_strategy)")
+    return TrialOutcome(number, TrialState.COMPLETE, max(kept), curves, tests)
 
 
 def summary(found: Any) -> None:
     from pipeline.tuning import study
 
     done, best = study.finished(found)
-    states = {state: sum(s == state for _, s, _ in done) for state in ("COMPLETE", "PRUNED", "FAIL")}
+    states = {state: sum(s == state for _, s, _ in done) for state in TrialState}
     print(f"sweep {found.study_name}: {len(done)}/{found.user_attrs[study.TOTAL]} trials done "
           f"({', '.join(f'{n} {s.lower()}' for s, n in states.items())})" +
           (f"; best {best[1]:.4f} by trial {best[0]}: {best[2]} (python -m pipeline.sweep --apply-best)" if best else ""))

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from pipeline.core import files, paths
 from pipeline.core.errors import cli
+from pipeline.core.handoffs import SweepTrial
 from pipeline.core.params import stage_params
 from pipeline.core.process import import_ml_stack, run_command
 from pipeline.training.launch import is_main_process, relaunched
@@ -25,6 +26,7 @@ from pipeline.training.launch import is_main_process, relaunched
 @cli
 def main(argv: list[str] | None = None) -> None:
     params, (dataset, loss) = stage_params(__doc__, argv, "dataset", "loss")
+    sweep_trial = SweepTrial.from_environment()  # None unless a sweep trial runs this cell
     if relaunched(params, ["--dataset", dataset, "--loss", loss], f"{dataset}/{loss}"):
         return
     # Under a launcher every process trains; only rank 0 touches outputs, checkpoints' bookkeeping and MLflow.
@@ -66,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     precision_note = f"{precision} ({why})" if why else precision
     args = training_arguments(params, loss_config.class_name, precision, paths.checkpoints(dataset, loss),
                               len(data.frame), model.tokenizer)
-    pruning = pruning_callback(params, dataset, loss)  # None unless a sweep trial runs this cell
+    pruning = pruning_callback(sweep_trial, dataset, loss, params.train.num_processes)
     best = BestCheckpoint(model, recipe.VALIDATION_METRIC, params.train.select, params.train.early_stopping_patience)
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data.as_dataset(), loss=loss_object,
                                          evaluator=checked.evaluator,

@@ -180,10 +180,22 @@ def test_a_code_change_dirties_exactly_the_stages_that_run_the_module(repo: tupl
             changed = set(json.loads(run([sys.executable, "-m", "dvc", "status", "--json"], root, env).stdout))
         finally:
             target.write_text(original)
-        runs_it = {stage.split("@")[0] for stage in stage_names
-                   if module in code_deps.code_deps(f"pipeline.{stage.split('@')[0]}")}
+        runs_it = {group for group in {stage.split("@")[0] for stage in stage_names}
+                   if module in code_deps.code_deps(f"pipeline.{group.removesuffix('_eval')}")}
         assert changed == {stage for stage in stage_names if stage.split("@")[0] in runs_it}, module
         assert changed, module
+
+
+def test_editing_the_sweep_rules_dirties_no_stage(repo: tuple[Path, dict[str, str]]) -> None:
+    root, env = repo
+    for module in ("pipeline/core/sweep_params.py", "pipeline/tuning/study.py", "pipeline/sweep.py"):
+        target = root / module
+        original = target.read_text()
+        target.write_text(original + "\n# an edit\n")
+        try:
+            assert json.loads(run([sys.executable, "-m", "dvc", "status", "--json"], root, env).stdout) == {}, module
+        finally:
+            target.write_text(original)
 
 
 def test_queued_experiments_run_in_parallel_into_the_same_store(repo: tuple[Path, dict[str, str]]) -> None:

@@ -29,8 +29,10 @@ import yaml
 
 from pipeline.core import paths
 from pipeline.core.errors import PipelineError
-from pipeline.core.params import ParamsError, check_sweep, load_params, parse_params
+from pipeline.core.params import ParamsError, load_params, parse_params
+from pipeline.core.sweep_params import TrialState, check_sweep, read_sweep
 from pipeline.tuning import experiments, study
+from pipeline.tuning import storage as stores
 from scripts.scratch_project import scratch_project
 from tests.conftest import ROOT, run, tiny_params
 
@@ -71,7 +73,7 @@ def sweep_params(model: Path | str, losses: tuple[str, ...] = ("cosent", "mnrl")
 def test_search_that_does_not_fit_the_run_is_one_line(change: dict, expected: str) -> None:
     params = parse_params(sweep_params("base", **change))
     with pytest.raises(ParamsError) as error:
-        check_sweep(params, params.sweep)
+        check_sweep(params, read_sweep(params))
     assert expected in str(error.value) and str(error.value).startswith("params.yaml: ")
     assert "\n" not in str(error.value)
 
@@ -86,7 +88,7 @@ def test_search_that_does_not_fit_the_run_is_one_line(change: dict, expected: st
 ])
 def test_invalid_range_is_one_line(dimension: dict, expected: str) -> None:
     with pytest.raises(ParamsError) as error:
-        parse_params(sweep_params("base", space={"train.learning_rate": dimension}))
+        read_sweep(parse_params(sweep_params("base", space={"train.learning_rate": dimension})))
     assert expected in str(error.value)
 
 
@@ -132,17 +134,17 @@ def test_command_stops_with_one_error_line_before_any_work(tmp_path: Path, chang
 # --- the study: exactly N slots, stale trials failed -----------------------------------------------------------
 
 def _sweep(**changes: object) -> object:
-    return parse_params(sweep_params("base", **changes)).sweep
+    return read_sweep(parse_params(sweep_params("base", **changes)))
 
 
 def test_exactly_n_slots_shared_by_workers_and_a_joiner_must_bring_the_same_search(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     sweep = _sweep(trials=3)
-    created = study.open_study(study.open_storage(url), "s", sweep, 42, None, set_up=lambda _: "run-id")
-    other = study.open_storage(url)  # a second worker: its own connection to the same store
+    created = study.open_study(stores.open_storage(url), "s", sweep, 42, None, set_up=lambda _: "run-id")
+    other = stores.open_storage(url)  # a second worker: its own connection to the same store
     joined = study.open_study(other, "s", sweep, 42, None, set_up=lambda _: pytest.fail("only the creator sets up"))
-    claims = [study.claim_trial(created, study.open_storage(url)), study.claim_trial(joined, other),
-              study.claim_trial(created, study.open_storage(url))]
+    claims = [study.claim_trial(created, stores.open_storage(url)), study.claim_trial(joined, other),
+              study.claim_trial(created, stores.open_storage(url))]
     assert study.claim_trial(joined, other) is None  # all 3 slots taken: no fourth trial is ever created
     assert sorted(trial.number for trial, _ in claims) == [0, 1, 2]
     assert len(joined.get_trials()) == 3
@@ -160,8 +162,8 @@ def test_a_grid_study_runs_every_point_once_whichever_worker_claims_it(tmp_path:
     space = {"train.learning_rate": {"type": "categorical", "choices": [2.0e-5, 6.0e-5, 1.8e-4]},
              "losses.cosent.params.scale": {"type": "categorical", "choices": [2.0, 6.0, 18.0]}}
     sweep = _sweep(trials=9, sampler="grid", space=space)
-    workers = [study.open_study(study.open_storage(url), "g", sweep, 42, None, set_up=lambda _: "run-id")]
-    workers.append(study.open_study(study.open_storage(url), "g", sweep, 42, None, set_up=lambda _: "x"))
+    workers = [study.open_study(stores.open_storage(url), "g", sweep, 42, None, set_up=lambda _: "run-id")]
+    workers.append(study.open_study(stores.open_storage(url), "g", sweep, 42, None, set_up=lambda _: "x"))
     points = []
     for number in range(9):
         worker = workers[number % 2]
@@ -175,7 +177,7 @@ def test_a_grid_study_runs_every_point_once_whichever_worker_claims_it(tmp_path:
 def test_a_trial_whose_worker_stopped_beating_is_failed_and_the_study_goes_on(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'optuna.db'}"
     stale: list[int] = []
-    storage = study.open_storage(url, heartbeat_seconds=1, on_stale=lambda _, trial: stale.append(trial.number))
+    storage = stores.open_storage(url, heartbeat_seconds=1, on_stale=lambda _, trial: stale.append(trial.number))
     found = study.open_study(storage, "s", _sweep(trials=2), 42, None, set_up=lambda _: "run-id")
     trial, trial_id = study.claim_trial(found, storage)  # claimed, then its worker "dies": no more heartbeats
     time.sleep(3.5)  # past Optuna's grace period of 2 heartbeat intervals (sqlite keeps whole seconds)
@@ -488,7 +490,7 @@ def _update_study_runs_in_step(run_ids: list[str], number: int, barrier: object,
     """One sweep worker's end-of-trial update of each study run, in step with another worker's (spawned)."""
     from pipeline.tracking import study_runs
 
-    outcome = study_runs.TrialOutcome(number=number, state="COMPLETE", value=0.5 + number / 10)
+    outcome = study_runs.TrialOutcome(number=number, state=TrialState.COMPLETE, value=0.5 + number / 10)
     for run_id in run_ids:
         barrier.wait()  # type: ignore[attr-defined]
         try:

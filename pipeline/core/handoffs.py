@@ -10,6 +10,7 @@ take them by structure; the flat names MLflow and `eval.json` users see are buil
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, ClassVar, Literal, TypeVar
 
@@ -17,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from pipeline.core import files
 from pipeline.core.errors import PipelineError
+from pipeline.core.params import Shape
 
-Shape = Literal["pairs", "triplets", "scored"]
 SplitRule = Literal["grouped", "partitioned", "held_out", "given", "given_carved"]  # SplitReport.RULES says each in words
 H = TypeVar("H", bound="Handoff")
 
@@ -279,6 +280,33 @@ class PublishRecord(Handoff):
     hub_model_id: str | None  # the id the card points at and --push uploads to
     folder: str  # publish/<dataset>: the model files and the card as README.md
     experiment_id: str  # the MLflow experiment of its runs (the summary links its runs table)
+
+
+# --- sweep trial -> train stage ---------------------------------------------------------------------------
+
+class SweepTrial(_Record):
+    """What `pipeline.sweep` hands the train stages of a trial: the Optuna trial to report validation Spearman
+    to, and the cells whose curve is the objective. It travels in one environment variable of the trial's
+    `dvc exp run`, the one channel DVC passes on to a stage; pipeline.sweep writes it, pipeline.train reads it."""
+
+    ENV: ClassVar[str] = "PIPELINE_SWEEP_TRIAL"
+    storage: str  # the study's Optuna storage URL
+    study: str
+    trial_id: int  # the trial's id in that storage
+    dataset: str  # the objective's cells: this dataset with each of these losses
+    losses: list[str]
+
+    def environment(self) -> dict[str, str]:
+        return {self.ENV: self.model_dump_json()}
+
+    @classmethod
+    def from_environment(cls) -> SweepTrial | None:
+        """The trial this process trains for; None outside a sweep."""
+        text = os.environ.get(cls.ENV)
+        return None if text is None else cls.model_validate_json(text)
+
+    def reads(self, dataset: str, loss: str) -> bool:
+        return dataset == self.dataset and loss in self.losses
 
 
 # --- train metrics (DVC metrics; what a sweep optimises) ----------------------------------------------

@@ -83,15 +83,29 @@ class CleanReport:
         return {"rows_in": self.rows_in, "rows_out": self.rows_out, "dropped": dict(sorted(self.dropped.items()))}
 
 
-def _text_problem(value: Any) -> str | None:
+@dataclass(frozen=True)
+class Problem:
+    """Why a row is bad: its column, the kind (what drops are counted by) and a detail for the message."""
+
+    column: str
+    kind: str
+    detail: str = ""
+
+    @property
+    def text(self) -> str:
+        return f"{self.kind} ({self.detail})" if self.detail else self.kind
+
+
+def _text_problem(value: Any) -> tuple[str, str] | None:
+    """(kind, detail) of what is wrong with a text cell, None when nothing is."""
     if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "missing value"
+        return "missing value", ""
     if not isinstance(value, str):
-        return f"not text ({type(value).__name__})"
+        return "not text", type(value).__name__
     if not value.strip():
-        return "empty text"
+        return "empty text", ""
     if "\ufffd" in value:
-        return "undecodable text"
+        return "undecodable text", ""
     return None
 
 
@@ -154,8 +168,7 @@ def check_score_column(values: list[Any], params: DatasetParams, column: str, wh
                             f"{suggested} for this dataset in params.yaml")
 
 
-def _file_wide_hint(reason: str, example: Any) -> str:
-    kind = reason.split(" (")[0]
+def _file_wide_hint(kind: str, example: Any) -> str:
     hints = {
         "not text": "map a column of text under columns: in params.yaml",
         "missing value": "is the column named under columns: in params.yaml the right one?",
@@ -169,6 +182,29 @@ def _file_wide_hint(reason: str, example: Any) -> str:
     return hints.get(kind, "check the file and its params")
 
 
+def _clean_row(values: dict[str, Any], mapping: dict[str, str], params: DatasetParams
+               ) -> tuple[dict[str, Any], Problem | None, Any]:
+    """One row's canonical values cleaned (texts stripped, the score scaled to [0, 1]), with its first problem
+    (None for a good row) and the value that shows it."""
+    low, high = params.score_range
+    row: dict[str, Any] = {}
+    for canonical, value in values.items():
+        if canonical == "score":
+            reason, number = _score_problem(value, low, high, params.decimal)
+            row["score"] = (number - low) / (high - low)
+            found = (reason, "") if reason else None
+        else:
+            found = _text_problem(value)
+            row[canonical] = value.strip() if found is None else value
+        if found:
+            return row, Problem(mapping[canonical], *found), value
+    if "negative" in row:  # contradictory: the negative cannot be the positive or the anchor
+        for other in ("positive", "anchor"):
+            if _same_text(row["negative"], row[other]):
+                return row, Problem(mapping["negative"], f"negative equals {other}"), row["negative"]
+    return row, None, None
+
+
 def normalise(frame: Any, params: DatasetParams, where: str, row_offset: int = 1) -> tuple[Any, str, CleanReport]:
     """Map columns to the canonical names, apply the bad-row policy and scale scores to [0, 1].
 
@@ -176,58 +212,39 @@ def normalise(frame: Any, params: DatasetParams, where: str, row_offset: int = 1
     import pandas as pd
 
     shape, mapping = detect_shape([str(c) for c in frame.columns], params, where)
-    low, high = params.score_range
     report = CleanReport(rows_in=len(frame))
     kept: list[dict[str, Any]] = []
     seen: set[tuple[Any, ...]] = set()
-    causes: Counter = Counter()  # (column, reason) -> rows dropped for it
-    examples: dict[tuple[str, str], Any] = {}
+    causes: Counter = Counter()  # Problem -> rows dropped for it
+    examples: dict[Problem, Any] = {}
     columns = {canonical: frame[source].tolist() for canonical, source in mapping.items()}
     if shape == "scored":
         check_score_column(columns["score"], params, mapping["score"], where)
     for index in range(len(frame)):
-        row: dict[str, Any] = {}
-        problem: tuple[str, str] | None = None
-        example: Any = None
-        for canonical in SHAPE_COLUMNS[shape]:
-            value = columns[canonical][index]
-            if canonical == "score":
-                reason, number = _score_problem(value, low, high, params.decimal)
-                row["score"] = (number - low) / (high - low)
-            else:
-                reason = _text_problem(value)
-                row[canonical] = value.strip() if reason is None else value
-            if reason:
-                problem, example = (mapping[canonical], reason), value
-                break
-        if problem is None and shape == "triplets":  # contradictory: the negative cannot be the positive or anchor
-            for other in ("positive", "anchor"):
-                if _same_text(row["negative"], row[other]):
-                    problem, example = (mapping["negative"], f"negative equals {other}"), row["negative"]
-                    break
+        row, problem, example = _clean_row({c: columns[c][index] for c in SHAPE_COLUMNS[shape]}, mapping, params)
         if problem is None:
             key = tuple(row.values())
             if key in seen:
-                problem, example = ("(all)", "duplicate row"), key
+                problem, example = Problem("(all)", "duplicate row"), key
             seen.add(key)
         if problem is not None:
             if params.bad_rows == "error":
-                raise PipelineError(f"{where}: row {index + row_offset}, column {problem[0]!r}: {problem[1]}")
-            report.dropped[problem[1].split(" (")[0]] += 1
+                raise PipelineError(f"{where}: row {index + row_offset}, column {problem.column!r}: {problem.text}")
+            report.dropped[problem.kind] += 1
             causes[problem] += 1
             examples.setdefault(problem, example)
             continue
         kept.append(row)
     report.rows_out = len(kept)
     if causes:
-        (column, reason), count = causes.most_common(1)[0]
+        problem, count = causes.most_common(1)[0]
         if count >= PATTERN_ROWS and count > FILE_WIDE_SHARE * report.rows_in:
-            in_column = "" if column == "(all)" else f" in column {column!r}"
+            in_column = "" if problem.column == "(all)" else f" in column {problem.column!r}"
             raise PipelineError(f"{where}: {count} of {report.rows_in} rows ({count / report.rows_in:.0%}) fail for one "
-                                f"reason, {reason}{in_column}; a share this large is the file's problem, not its rows': "
-                                f"{_file_wide_hint(reason, examples[(column, reason)])}")
+                                f"reason, {problem.text}{in_column}; a share this large is the file's problem, not its "
+                                f"rows': {_file_wide_hint(problem.kind, examples[problem])}")
     if not kept:
-        dropped = {f"{reason} in column {column!r}": n for (column, reason), n in causes.items()}
+        dropped = {f"{problem.text} in column {problem.column!r}": n for problem, n in causes.items()}
         raise PipelineError(f"{where}: no valid rows left after dropping bad ones ({dropped})")
     if shape == "scored" and len(kept) > 1 and len({row["score"] for row in kept}) == 1:
         raise PipelineError(f"{where}: every row has the same score in column {mapping['score']!r}; Spearman, the test "

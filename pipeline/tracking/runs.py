@@ -27,6 +27,7 @@ from typing import Any
 
 from pipeline.core.errors import PipelineError, on_interrupt
 from pipeline.core.handoffs import RunRef
+from pipeline.core.params import Params
 
 
 def repo_root() -> Path:
@@ -206,7 +207,7 @@ def extend_invocation(experiment_id: str) -> None:
         mlflow.MlflowClient().set_terminated(parent, "FINISHED", end_time=int(time.time() * 1000))
 
 
-def shared_params(params: Any) -> dict[str, Any]:
+def shared_params(params: Params) -> dict[str, Any]:
     """The params every cell of the run shares, as the invocation run shows them."""
     from pipeline.core.models import display_id
 
@@ -218,7 +219,7 @@ def shared_params(params: Any) -> dict[str, Any]:
             **{f"train.{k}": v for k, v in params.train.model_dump(exclude={"lora"}).items()}}
 
 
-def log_shared_params(experiment_id: str, params: Any) -> None:
+def log_shared_params(experiment_id: str, params: Params) -> None:
     """Put the run's shared params on the invocation run (the same values each time within one invocation)."""
     import mlflow
     from mlflow.entities import Param
@@ -300,7 +301,7 @@ def log_artifact(run_id: str, path: Path, artifact_path: str) -> None:
 
 
 @contextmanager
-def cell_run(experiment: str, dataset: str, loss: str, base_model: str, params: Any) -> Iterator[Any]:
+def cell_run(experiment: str, dataset: str, loss: str, base_model: str, params: Params) -> Iterator[Any]:
     """Open the MLflow run of one (dataset, loss) cell's training, under the invocation run.
 
     The run is ended FINISHED on success, FAILED with the error message on an exception, KILLED on
@@ -330,7 +331,7 @@ def cell_run(experiment: str, dataset: str, loss: str, base_model: str, params: 
         extend_invocation(experiment_id)
 
 
-def log_training_params(params: Any, dataset: str, loss: str, precision: str, precision_note: str, train_rows: int,
+def log_training_params(params: Params, dataset: str, loss: str, precision: str, precision_note: str, train_rows: int,
                         adaptation: str | None, split: Any) -> None:
     """The cell's own params beside the trainer's (which transformers' MLflow callback logs itself):
     what was trained, on what, how, and the choices the pipeline made (precision, adaptation)."""

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from pipeline.core.params import SweepParams
+from pipeline.core.sweep_params import SweepParams, TrialState
 from pipeline.tracking.runs import configure, provenance_tags
 
 PLOT = "objective_over_trials.png"
@@ -44,7 +44,7 @@ class TrialOutcome:
     """What a finished trial reports to MLflow."""
 
     number: int
-    state: str  # COMPLETE | PRUNED | FAIL, as Optuna records it
+    state: TrialState
     value: float | None  # the objective; None when the trial failed
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # loss -> (step, validation Spearman)
     test_spearman: dict[str, float] = field(default_factory=dict)  # loss -> test Spearman of the trained cell
@@ -109,7 +109,7 @@ def end_trial_run(run_id: str, outcome: TrialOutcome) -> None:
     client.set_tag(run_id, "trial_state", outcome.state)
     if outcome.error:
         client.set_tag(run_id, "error", outcome.error[:5000])
-    client.set_terminated(run_id, "FAILED" if outcome.state == "FAIL" else "FINISHED")
+    client.set_terminated(run_id, "FAILED" if outcome.state == TrialState.FAIL else "FINISHED")
 
 
 def mark_trial_run_killed(run_id: str | None) -> None:
@@ -118,7 +118,7 @@ def mark_trial_run_killed(run_id: str | None) -> None:
 
     if run_id:
         client = mlflow.MlflowClient()
-        client.set_tag(run_id, "trial_state", "FAIL")
+        client.set_tag(run_id, "trial_state", TrialState.FAIL)
         client.set_terminated(run_id, "KILLED")
 
 
@@ -129,7 +129,7 @@ def update_study_run(study_run: str, outcome: TrialOutcome, history: list[TrialO
     from mlflow.entities import Metric
 
     client, now = mlflow.MlflowClient(), int(time.time() * 1000)
-    metrics = [Metric("objective", outcome.value, now, outcome.number)] if outcome.state == "COMPLETE" else []
+    metrics = [Metric("objective", outcome.value, now, outcome.number)] if outcome.state == TrialState.COMPLETE else []
     tags = {"trials_done": str(len(history))}
     if best is not None:
         number, value, params = best
@@ -152,13 +152,13 @@ def objective_plot(history: list[TrialOutcome]) -> Any:
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(7, 4))
-    for state, marker, label in (("COMPLETE", "o", "complete"), ("PRUNED", "x", "pruned")):
+    for state, marker, label in ((TrialState.COMPLETE, "o", "complete"), (TrialState.PRUNED, "x", "pruned")):
         points = [(h.number, h.value) for h in history if h.state == state and h.value is not None]
         if points:
             axes.scatter(*zip(*points), marker=marker, label=label)
     best, line = float("-inf"), []
     for h in sorted(history, key=lambda h: h.number):
-        if h.state == "COMPLETE" and h.value is not None:
+        if h.state == TrialState.COMPLETE and h.value is not None:
             best = max(best, h.value)
         if best > float("-inf"):
             line.append((h.number, best))

@@ -7,8 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.core.handoffs import TrainMetrics
-from pipeline.core.params import Params
+from pipeline.core.handoffs import SweepTrial, TrainMetrics
 from pipeline.training.recipe import VALIDATION_METRIC
 
 
@@ -18,23 +17,19 @@ def train_metrics(log_history: list[dict[str, Any]], steps: int, pruned: bool) -
     return TrainMetrics(best_validation_spearman=best, best_step=step, steps=steps, pruned=pruned)
 
 
-def pruning_callback(params: Params, dataset: str, loss: str) -> Any | None:
-    """A trainer callback reporting this cell's validation Spearman to the sweep trial it runs in (from the
-    environment `pipeline.sweep` gives `dvc exp run`), or None outside a sweep or for a cell the trial's
-    objective does not read."""
+def pruning_callback(sweep_trial: SweepTrial | None, dataset: str, loss: str, num_processes: int) -> Any | None:
+    """A trainer callback reporting this cell's validation Spearman to the sweep trial it runs in, or None
+    outside a sweep or for a cell the trial's objective does not read."""
+    if sweep_trial is None or not sweep_trial.reads(dataset, loss):
+        return None
+    if num_processes > 1:  # every rank would have to agree on the same step to stop
+        print(f"train {dataset}/{loss}: pruning is off under {num_processes} processes")
+        return None
     from transformers import TrainerCallback
 
-    from pipeline.tuning.study import trial_from_env
+    from pipeline.tuning.pruning import reporting_trial
 
-    found = trial_from_env()
-    if found is None:
-        return None
-    trial, sweep = found
-    if dataset != sweep.objective.dataset or loss not in sweep.objective_losses(params.run.losses):
-        return None
-    if params.train.num_processes > 1:  # every rank would have to agree on the same step to stop
-        print(f"train {dataset}/{loss}: pruning is off under {params.train.num_processes} processes")
-        return None
+    trial = reporting_trial(sweep_trial)
 
     class ReportToTrial(TrainerCallback):
         pruned = False

@@ -10,33 +10,20 @@ runs, its worker writes a heartbeat; a worker that finds a RUNNING trial silent 
 
 from __future__ import annotations
 
-import os
 import threading
 import time
-import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from pipeline.core.errors import PipelineError
-from pipeline.core.params import PrunerParams, SweepParams
+from pipeline.core.sweep_params import SweepParams, TrialState
+from pipeline.tuning.pruning import CONFIG
 
-# What `pipeline.sweep` hands to the train stage of a trial, through `dvc exp run`'s environment.
-ENV_STORAGE = "PIPELINE_SWEEP_STORAGE"
-ENV_STUDY = "PIPELINE_SWEEP_STUDY"
-ENV_TRIAL = "PIPELINE_SWEEP_TRIAL_ID"
 SETUP_WAIT_SECONDS = 120  # how long a joining worker waits for the creating worker to add the slots
 # Study attributes only the creating worker sets; "mlflow_run" is set last, so its presence means ready.
-CONFIG, SEED, TOTAL, MLFLOW_RUN = "sweep", "seed", "trials", "mlflow_run"
-
-
-def _quiet_optuna() -> None:
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)  # no INFO line per trial: the sweep prints its own
-    # heartbeats and fail_stale_trials are marked experimental; they are the library's answer to dead workers
-    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+SEED, TOTAL, MLFLOW_RUN = "seed", "trials", "mlflow_run"
 
 
 def storage_url(url: str | None, root: Path) -> str:
@@ -47,61 +34,6 @@ def storage_url(url: str | None, root: Path) -> str:
 
     url = url or f"sqlite:///{(root / paths.OPTUNA_DB).resolve()}"
     return "postgresql+psycopg://" + url.removeprefix("postgresql://") if url.startswith("postgresql://") else url
-
-
-def display_url(url: str) -> str:
-    """The store as MLflow and messages show it: no credentials, no local path."""
-    from sqlalchemy.engine import make_url
-
-    try:
-        parsed = make_url(url)
-    except Exception:
-        return url.split("://")[0] + "://..."
-    if parsed.get_backend_name() == "sqlite":
-        return f"sqlite:///{Path(parsed.database or '').name}"
-    return f"{parsed.get_backend_name()}://{parsed.host or ''}{f':{parsed.port}' if parsed.port else ''}/{parsed.database or ''}"
-
-
-def open_storage(url: str, heartbeat_seconds: int | None = None, on_stale: Callable[[Any, Any], None] | None = None) -> Any:
-    """Connect to the study store (creating Optuna's tables on first use); unreachable -> one line, at once."""
-    import optuna
-    from sqlalchemy import exc
-
-    _quiet_optuna()
-    # psycopg waits ~2 min for an unreachable host by default: 10 s tells a dead server from a slow one
-    engine = {"connect_args": {"connect_timeout": 10}} if url.startswith("postgresql") else {}
-    attempt = 0
-    while True:
-        try:
-            return optuna.storages.RDBStorage(url, engine_kwargs=engine, heartbeat_interval=heartbeat_seconds,
-                                              heartbeat_stale_trial_callback=on_stale)
-        except (exc.IntegrityError, exc.ProgrammingError):
-            # workers started together on an empty database race to create Optuna's tables; the loser retries
-            attempt += 1
-            if attempt == 5:
-                raise
-            time.sleep(attempt)
-        except Exception as error:
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-            raise PipelineError(f"sweep storage {display_url(url)} is unreachable ({type(error).__name__}: "
-                                f"{reason[:200]})") from None
-
-
-def build_pruner(pruner: PrunerParams) -> Any:
-    """params' pruner -> Optuna's. Steps are training steps (the trainer's global step at each evaluation)."""
-    import optuna
-
-    if pruner.type == "median":
-        return optuna.pruners.MedianPruner(n_startup_trials=pruner.startup_trials, n_warmup_steps=pruner.warmup_steps,
-                                           interval_steps=pruner.interval_steps)
-    if pruner.type == "percentile":
-        return optuna.pruners.PercentilePruner(pruner.percentile, n_startup_trials=pruner.startup_trials,
-                                               n_warmup_steps=pruner.warmup_steps, interval_steps=pruner.interval_steps)
-    if pruner.type == "threshold":
-        return optuna.pruners.ThresholdPruner(lower=pruner.lower, n_warmup_steps=pruner.warmup_steps)
-    if pruner.type == "hyperband":
-        return optuna.pruners.HyperbandPruner(min_resource=pruner.min_resource, reduction_factor=pruner.reduction_factor)
-    return optuna.pruners.NopPruner()
 
 
 def build_sampler(sweep: SweepParams, seed: int, number: int, total: int) -> Any:
@@ -214,12 +146,12 @@ def claim_trial(study: Any, storage: Any) -> tuple[Any, int] | None:
     return None
 
 
-def tell(study: Any, trial: Any, state: str, value: float | None) -> bool:
+def tell(study: Any, trial: Any, state: TrialState, value: float | None) -> bool:
     """End the trial in Optuna: COMPLETE with its objective, PRUNED (Optuna keeps its last reported value), or
     FAIL. False when another worker had already failed it (its heartbeats were missed)."""
     import optuna
 
-    state_ = optuna.trial.TrialState[state]
+    state_ = optuna.trial.TrialState[state.value]
     try:
         study.tell(trial, value if state_ == optuna.trial.TrialState.COMPLETE else None, state=state_)
     except optuna.exceptions.UpdateFinishedTrialError:
@@ -227,11 +159,11 @@ def tell(study: Any, trial: Any, state: str, value: float | None) -> bool:
     return True
 
 
-def finished(study: Any) -> tuple[list[tuple[int, str, float | None]], tuple[int, float, dict[str, Any]] | None]:
+def finished(study: Any) -> tuple[list[tuple[int, TrialState, float | None]], tuple[int, float, dict[str, Any]] | None]:
     """Every finished trial as (number, state, value), and the best complete one as (number, value, params)."""
     import optuna
 
-    done = [(t.number, t.state.name, t.value) for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
+    done = [(t.number, TrialState(t.state.name), t.value) for t in study.get_trials(deepcopy=False) if t.state.is_finished()]
     complete = [t for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.COMPLETE,))]
     best = max(complete, key=lambda t: t.value) if complete else None
     return done, (best.number, best.value, dict(best.params)) if best else None
@@ -269,22 +201,3 @@ def heartbeat(storage: Any, trial_id: int, seconds: int) -> Iterator[None]:
     finally:
         stop.set()
         thread.join()
-
-
-def trial_env(url: str, study: str, trial_id: int) -> dict[str, str]:
-    return {ENV_STORAGE: url, ENV_STUDY: study, ENV_TRIAL: str(trial_id)}
-
-
-def trial_from_env() -> tuple[Any, SweepParams] | None:
-    """In a train stage run by a sweep: the trial to report validation Spearman to, with the sweep it
-    belongs to (its pruner is rebuilt from the study); None outside a sweep."""
-    if ENV_TRIAL not in os.environ:
-        return None
-    import optuna
-
-    storage = open_storage(os.environ[ENV_STORAGE])
-    study = optuna.load_study(study_name=os.environ[ENV_STUDY], storage=storage,
-                              sampler=optuna.samplers.RandomSampler())  # reporting samples nothing
-    sweep = stored_sweep(study)
-    study.pruner = build_pruner(sweep.pruner)
-    return optuna.trial.Trial(study, int(os.environ[ENV_TRIAL])), sweep
