@@ -21,29 +21,17 @@ def main(argv: list[str] | None = None) -> None:
     params, (dataset, loss) = stage_params(__doc__, argv, "dataset", "loss")
 
     import_ml_stack("sentence_transformers", "mlflow")
-    from sentence_transformers import SentenceTransformer
-
-    from pipeline.core.handoffs import EvalResult, TrainFacts
-    from pipeline.data.splitting import read_split
-    from pipeline.evaluation.scoring import scored_split
     from pipeline.tracking import runs
-    from pipeline.tracking.card_data import PipelineCardData
-    from pipeline.tracking.cards import render_card
+    from pipeline.tracking.cards import cell_card
 
-    out = paths.card(dataset, loss)
+    out, model_dir = paths.card(dataset, loss), paths.model_dir(dataset, loss)
     files.remove(out)
-    facts = TrainFacts.read(paths.train_facts(dataset, loss))
-    result = EvalResult.read(paths.eval_result(dataset, loss))
-    model = SentenceTransformer(str(files.require(paths.model_dir(dataset, loss), "train")),
-                                model_card_data=PipelineCardData(local_files_only=True),
-                                trust_remote_code=params.trust_remote_code)
-    test_native, _ = read_split(dataset, "test")
-    text = render_card(model, facts, result, test_native, scored_split(dataset, "test", params), list(params.eval_sets),
-                       model_id=paths.model_dir(dataset, loss).as_posix())
-    files.write_text(out, text)
-    run_id = runs.cell_run_id(params.mlflow.experiment, dataset, loss, facts.base_model, paths.mlflow_run(dataset, loss))
+    card = cell_card(params, dataset, loss, files.require(model_dir, "train"), model_id=model_dir.as_posix())
+    files.write_text(out, card.text)
+    run_id = runs.cell_run_id(params.mlflow.experiment, dataset, loss, card.facts.base_model,
+                              paths.mlflow_run(dataset, loss))
     runs.log_artifact(run_id, out, "card")
-    print(f"card {dataset}/{loss}: {out} ({len(text.splitlines())} lines)")
+    print(f"card {dataset}/{loss}: {out} ({len(card.text.splitlines())} lines)")
 
 
 if __name__ == "__main__":

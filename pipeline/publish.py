@@ -27,14 +27,9 @@ def main(argv: list[str] | None = None) -> None:
     import shutil
 
     import_ml_stack("sentence_transformers", "mlflow")
-    from sentence_transformers import SentenceTransformer
-
-    from pipeline.core.handoffs import EvalResult, PublishRecord, TrainFacts, Winner
-    from pipeline.data.splitting import read_split
-    from pipeline.evaluation.scoring import scored_split
+    from pipeline.core.handoffs import PublishRecord, Winner
     from pipeline.tracking import registry
-    from pipeline.tracking.card_data import PipelineCardData
-    from pipeline.tracking.cards import render_card
+    from pipeline.tracking.cards import cell_card
 
     out, record_path = paths.publish_dir(dataset), paths.publish_record(dataset)
     files.remove(out, record_path)
@@ -49,20 +44,15 @@ def main(argv: list[str] | None = None) -> None:
     staging = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(paths.model_dir(dataset, loss), staging)
-    facts, result = TrainFacts.read(paths.train_facts(dataset, loss)), EvalResult.read(paths.eval_result(dataset, loss))
-    model = SentenceTransformer(str(staging), model_card_data=PipelineCardData(local_files_only=True),
-                                trust_remote_code=params.trust_remote_code)
-    test_native, _ = read_split(dataset, "test")
-    card = render_card(model, facts, result, test_native, scored_split(dataset, "test", params), list(params.eval_sets),
-                       model_id=hub_id or out.as_posix())
-    (staging / "README.md").write_text(card, encoding="utf-8")
+    card = cell_card(params, dataset, loss, staging, model_id=hub_id or out.as_posix())
+    (staging / "README.md").write_text(card.text, encoding="utf-8")
     staging.rename(out)
 
     tags = {"dataset": dataset, "loss": loss, "validation_spearman": f"{winner.validation_spearman:.6f}",
-            "test_spearman": f"{winner.test_spearman:.6f}", "spearman_gain": f"{result.test.gain:.6f}"}
+            "test_spearman": f"{winner.test_spearman:.6f}", "spearman_gain": f"{card.result.test.gain:.6f}"}
     name = params.publish.registered_model.format(**names)
     registered = registry.register(params.mlflow.experiment, name, params.publish.alias, paths.model_dir(dataset, loss),
-                                   card, tags, test_native.iloc[:2, 0].tolist(), params.trust_remote_code)
+                                   card.text, tags, card.test_native.iloc[:2, 0].tolist(), params.trust_remote_code)
     PublishRecord(dataset=dataset, loss=loss, registered_model=name, version=registered.version, alias=registered.alias,
                   model_uri=f"models:/{name}@{registered.alias}", hub_model_id=hub_id,
                   folder=out.as_posix(), experiment_id=registered.experiment_id).write(record_path)

@@ -9,11 +9,14 @@ patched only where the pipeline knows more (TEMPLATE_PATCHES).
 from __future__ import annotations
 
 import random
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pipeline.core import paths
 from pipeline.core.errors import PipelineError
 from pipeline.core.handoffs import EvalResult, Scores, TrainFacts
+from pipeline.core.params import Params
 from pipeline.evaluation.evaluators import retrieval_evaluators
 from pipeline.tracking.card_data import BASE_SUFFIX
 
@@ -87,6 +90,35 @@ def transfer_rows(result: EvalResult, eval_sets: list[str]) -> list[dict[str, st
     return [{"name": name, "kind": "eval set" if name in eval_sets else "dataset", "tuned": f"{r.tuned.spearman:.4f}",
              "base": f"{r.base.spearman:.4f}", "gain": f"{r.gain:+.4f}" + (" ▼" if r.gain < 0 else "")}
             for name, r in result.transfer.items()]
+
+
+@dataclass(frozen=True)
+class CellCard:
+    """A cell's rendered card with what it was rendered from."""
+
+    text: str
+    facts: TrainFacts
+    result: EvalResult
+    test_native: Any  # the dataset's test split as ingested (its first rows are the card's widget examples)
+
+
+def cell_card(params: Params, dataset: str, loss: str, model_dir: Path, model_id: str) -> CellCard:
+    """The card of the cell (dataset, loss) for its model in `model_dir` (the trained folder, or the winner's
+    copy publish lays out), its usage snippet loading `model_id`: what the card and publish stages write."""
+    from sentence_transformers import SentenceTransformer
+
+    from pipeline.data.splitting import read_split
+    from pipeline.evaluation.scoring import scored_split
+    from pipeline.tracking.card_data import PipelineCardData
+
+    facts = TrainFacts.read(paths.train_facts(dataset, loss))
+    result = EvalResult.read(paths.eval_result(dataset, loss))
+    model = SentenceTransformer(str(model_dir), model_card_data=PipelineCardData(local_files_only=True),
+                                trust_remote_code=params.trust_remote_code)
+    test_native, _ = read_split(dataset, "test")
+    text = render_card(model, facts, result, test_native, scored_split(dataset, "test", params), list(params.eval_sets),
+                       model_id=model_id)
+    return CellCard(text, facts, result, test_native)
 
 
 def render_card(model: Any, facts: TrainFacts, result: EvalResult, test_native: Any, test_scored: Any,
