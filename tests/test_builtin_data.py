@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from pipeline.data import builtin as builtin_data
 from pipeline.data.builtin import GENERATORS, docstring_pairs, product_triplets, similarity_pairs
+from pipeline.data.builtin import products as product_data
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
 CALLS = {
@@ -92,8 +92,8 @@ def test_product_language_scripts() -> None:
 
 def test_product_positive_matches_query_and_negative_is_mostly_same_category() -> None:
     rows = product_triplets(2000, 11, "en")
-    colors = builtin_data._COLORS["en"]
-    nouns = [builtin_data._capitalize(c.noun) + "," for c in builtin_data._CATALOG["en"].values()]
+    colors = product_data._COLORS["en"]
+    nouns = [product_data._capitalize(c.noun) + "," for c in product_data._CATALOG["en"].values()]
     for row in rows:
         for color in colors:
             if re.search(rf"\b{color}\b", row["anchor"]):
@@ -103,12 +103,12 @@ def test_product_positive_matches_query_and_negative_is_mostly_same_category() -
 
 
 def test_product_vocabularies_are_parallel() -> None:
-    en, zh = builtin_data._CATALOG["en"], builtin_data._CATALOG["zh"]
+    en, zh = product_data._CATALOG["en"], product_data._CATALOG["zh"]
     assert list(en) == list(zh) and len(en) >= 20
     for key in en:
         assert [len(f) if isinstance(f, tuple) else 1 for f in en[key]] == [len(f) if isinstance(f, tuple) else 1
                                                                               for f in zh[key]], key
-    for table in (builtin_data._COLORS, builtin_data._BRANDS, builtin_data._QUERY_TEMPLATES):
+    for table in (product_data._COLORS, product_data._BRANDS, product_data._QUERY_TEMPLATES):
         assert len(table["en"]) == len(table["zh"])
 
 

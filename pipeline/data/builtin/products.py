@@ -1,150 +1,14 @@
-"""The three built-in datasets, generated offline and deterministically from a seed.
-
-- docstring_pairs: (anchor, positive) = (a docstring summary, the code signature it documents), harvested
-  with `ast` from the Python standard library's own source, so the text is real and present on every machine.
-- product_triplets: (anchor, positive, negative) = (shopper query, matching listing, hard-negative listing)
-  from a small made-up catalog, in English ("en") or Chinese ("zh").
-- similarity_pairs: (sentence1, sentence2, score in [0, 5]) STS-B-like pairs built from slot paraphrases.
-
-Usage: rows = GENERATORS["product_triplets"](1000, seed=42, language="zh")
-Standard library only and nothing computed at import, so importing it takes milliseconds.
-"""
+"""product_triplets: (anchor, positive, negative) = (shopper query, matching listing, hard-negative listing)
+from a small made-up catalog, in English ("en") or Chinese ("zh")."""
 
 from __future__ import annotations
 
-import ast
 import functools
 import itertools
 import math
-import os
 import random
-import re
-import sysconfig
-import warnings
 from bisect import bisect_right
-from collections.abc import Callable
 from typing import NamedTuple
-
-
-def _check_n(n: int) -> None:
-    if n < 1:
-        raise ValueError(f"n must be >= 1, got {n}")
-
-
-# --- docstring_pairs ---------------------------------------------------------------------------------------
-
-# Not API documentation: tests, the IDLE app, deprecated/demo packages, bundled wheels; encodings and
-# pydoc_data are generated tables (5 MB of parse time for almost no documented callables).
-_SKIP_DIRS = frozenset({"site-packages", "test", "tests", "idle_test", "idlelib", "lib2to3", "turtledemo",
-                        "ensurepip", "__phello__", "encodings", "pydoc_data"})
-_MIN_WORDS, _MAX_WORDS = 4, 40
-_MAX_SIGNATURE = 200  # characters; the longest stdlib signatures (e.g. argparse) run past 600
-# Summaries that say nothing about the callable: C-slot boilerplate, pointers elsewhere, old-style
-# "S.method(x) -> type" signatures, doctests and notes to self.
-_GENERIC = re.compile(r"^(Return|Implement)s? (self|repr|str|hash|iter|len|bool)\b|\bself\s*[-+*/%&|^<>=!]=?\s*value"
-                      r"|^(Deprecated|Alias|Same as|See |Equivalent to|Override|Internal|Private)\b|->|>>>|\bXXX\b|\bTODO\b")
-
-
-def _summary(docstring: str) -> str | None:
-    text = " ".join(docstring.strip().split("\n\n")[0].split())
-    if len(text.split()) > _MAX_WORDS:
-        text = re.split(r"(?<=[.!?])\s+(?=[A-Z])", text)[0]
-    if not _MIN_WORDS <= len(text.split()) <= _MAX_WORDS or _GENERIC.search(text):
-        return None
-    return text
-
-
-def _truncate(signature: str) -> str:
-    if len(signature) <= _MAX_SIGNATURE:
-        return signature
-    cut = signature.rfind(", ", 0, _MAX_SIGNATURE - 5)
-    return signature[:cut] + ", ...)" if cut > 0 else signature[: _MAX_SIGNATURE - 4] + "...)"
-
-
-def _top_level_defs(body: list[ast.stmt]) -> list[ast.stmt]:
-    """Definitions at module level, including those behind `if`/`try` (os, shutil pick per-platform versions)."""
-    found: list[ast.stmt] = []
-    for node in body:
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            found.append(node)
-        elif isinstance(node, ast.If):
-            found += _top_level_defs(node.body + node.orelse)
-        elif isinstance(node, ast.Try):
-            found += _top_level_defs(node.body + [s for h in node.handlers for s in h.body] + node.orelse + node.finalbody)
-    return found
-
-
-def _class_signature(module: str, node: ast.ClassDef) -> str:
-    init = next((s for s in node.body if isinstance(s, ast.FunctionDef) and s.name == "__init__"), None)
-    if init is None:
-        bases = ", ".join(ast.unparse(b) for b in node.bases)
-        return f"class {module}.{node.name}" + (f"({bases})" if bases else "")
-    args = ast.unparse(init.args)
-    args = args[len("self, "):] if args.startswith("self, ") else ("" if args == "self" else args)
-    return f"{module}.{node.name}({args})"
-
-
-def _module_pairs(module: str, tree: ast.Module) -> list[tuple[str, str]]:
-    pairs: list[tuple[str, str]] = []
-    for node in _top_level_defs(tree.body):
-        if node.name.startswith("_"):  # type: ignore[attr-defined]
-            continue
-        if isinstance(node, ast.ClassDef):
-            items = [(node, _class_signature(module, node))]
-            items += [(m, f"{module}.{node.name}.{m.name}({ast.unparse(m.args)})") for m in node.body
-                      if isinstance(m, (ast.FunctionDef, ast.AsyncFunctionDef)) and not m.name.startswith("_")]
-        else:
-            items = [(node, f"{module}.{node.name}({ast.unparse(node.args)})")]  # type: ignore[attr-defined]
-        for item, signature in items:
-            docstring = ast.get_docstring(item)  # type: ignore[arg-type]
-            anchor = _summary(docstring) if docstring else None
-            if anchor:
-                pairs.append((anchor, _truncate(signature)))
-    return pairs
-
-
-@functools.lru_cache(maxsize=1)
-def _stdlib_pairs() -> tuple[tuple[str, str], ...]:
-    """Every usable (summary, signature) pair, in sorted file order, first occurrence of each side kept."""
-    root = sysconfig.get_paths()["stdlib"]
-    pairs: list[tuple[str, str]] = []
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # old sources trigger invalid-escape warnings when parsed
-        for directory, subdirs, files in os.walk(root):
-            subdirs[:] = sorted(d for d in subdirs if d not in _SKIP_DIRS and d.isidentifier() and not d.startswith("_"))
-            for name in sorted(files):
-                if not name.endswith(".py"):
-                    continue
-                parts = os.path.relpath(os.path.join(directory, name), root)[: -len(".py")].split(os.sep)
-                parts = parts[:-1] if parts[-1] == "__init__" else parts
-                if not parts or not all(p.isidentifier() and not p.startswith("_") for p in parts):
-                    continue  # private modules (_pyio, _pydecimal) duplicate the public API's docs
-                try:
-                    with open(os.path.join(directory, name), "rb") as source:
-                        tree = ast.parse(source.read())
-                except (SyntaxError, ValueError, UnicodeDecodeError, OSError):
-                    continue
-                pairs += _module_pairs(".".join(parts), tree)
-    seen_anchors: set[str] = set()
-    seen_positives: set[str] = set()
-    unique: list[tuple[str, str]] = []
-    for anchor, positive in pairs:
-        if anchor not in seen_anchors and positive not in seen_positives:
-            unique.append((anchor, positive))
-        seen_anchors.add(anchor)
-        seen_positives.add(positive)
-    return tuple(unique)
-
-
-def docstring_pairs(n: int, seed: int) -> list[dict[str, str]]:
-    """(anchor, positive) pairs harvested from the Python standard library's own source."""
-    _check_n(n)
-    pairs = _stdlib_pairs()
-    chosen = random.Random(seed).sample(pairs, min(n, len(pairs)))
-    return [{"anchor": anchor, "positive": positive} for anchor, positive in chosen]
-
-
-# --- product_triplets ---------------------------------------------------------------------------------------
 
 
 class _Category(NamedTuple):
@@ -451,7 +315,8 @@ def _product_capacities(language: str) -> dict[int, int]:
 
 def product_triplets(n: int, seed: int, language: str = "en") -> list[dict[str, str]]:
     """(anchor, positive, negative) product-search triplets; language "en" or "zh"."""
-    _check_n(n)
+    if n < 1:
+        raise ValueError(f"n must be >= 1, got {n}")
     if language not in _CATALOG:
         raise ValueError(f"language must be one of {sorted(_CATALOG)}, got {language!r}")
     capacities = _product_capacities(language)
@@ -474,109 +339,3 @@ def product_triplets(n: int, seed: int, language: str = "en") -> list[dict[str, 
         rows.append({"anchor": anchor, "positive": _listing(language, spec.category, positive, rng.choice(brands)),
                      "negative": _listing(language, negative_key, negative, rng.choice(brands))})
     return rows
-
-
-# --- similarity_pairs ---------------------------------------------------------------------------------------
-
-# Slot -> groups of related meanings -> meanings -> interchangeable phrasings. A slot changed within its
-# group ("a man" -> "an old man") keeps half its weight, as STS annotators give partial credit.
-_SLOT_VOCAB: dict[str, tuple[tuple[tuple[str, ...], ...], ...]] = {
-    "subject": (
-        (("A man", "A guy", "A gentleman"), ("An old man", "An elderly man", "An elderly gentleman")),
-        (("A woman", "A lady"), ("An old woman", "An elderly woman", "An elderly lady")),
-        (("A boy", "A young boy", "A little boy"), ("A girl", "A young girl", "A little girl")),
-        (("A police officer", "A cop", "A policeman"), ("A security guard", "A guard")),
-        (("A chef", "A cook"), ("A baker", "A pastry chef")),
-        (("A student", "A college student", "A pupil"), ("A teacher", "An instructor")),
-    ),
-    "action": (
-        (("is carrying", "carries"), ("is lifting", "lifts", "is picking up")),
-        (("is cleaning", "cleans", "is wiping down"), ("is polishing", "polishes", "is shining")),
-        (("is repairing", "repairs", "is fixing", "fixes"), ("is assembling", "assembles", "is putting together")),
-        (("is buying", "buys", "is purchasing"), ("is selling", "sells")),
-        (("is photographing", "photographs", "is taking a picture of"), ("is drawing", "draws", "is sketching")),
-        (("is dropping", "drops"), ("is throwing", "throws", "tosses")),
-        (("is wrapping", "wraps", "is gift-wrapping"), ("is unpacking", "unpacks", "is unwrapping")),
-    ),
-    "object": (
-        (("a guitar", "the guitar"), ("a violin", "a fiddle")),
-        (("a bicycle", "a bike"), ("a scooter", "a kick scooter")),
-        (("a box", "a cardboard box", "a carton"), ("a crate", "a wooden crate")),
-        (("a chair", "the chair"), ("a stool", "a bar stool")),
-        (("a lamp", "a table lamp"), ("a lantern", "a camping lantern")),
-        (("a suitcase", "a piece of luggage"), ("a backpack", "a rucksack")),
-        (("a vase", "a flower vase"), ("a bowl", "the bowl")),
-    ),
-    "place": (
-        (("in the park", "at the park"), ("in the garden", "in a garden")),
-        (("in the kitchen", "in a kitchen"), ("in the living room", "in the lounge")),
-        (("on the street", "out on the street"), ("on the sidewalk", "on the pavement")),
-        (("at the beach", "on the beach"), ("at the harbor", "by the harbor", "at the port")),
-        (("in a store", "in a shop"), ("at the market", "at a market")),
-        (("on stage", "on the stage"), ("in a concert hall", "at a concert venue")),
-    ),
-}
-# Importance of each slot to the meaning, in score points out of 5: who, does what, to what matter most; where
-# is scenery. score = 5 * sum(weight * credit) / sum(weight), credit 1 kept, 0.5 related, 0 unrelated.
-_SLOT_WEIGHTS = {"subject": 1.5, "action": 1.5, "object": 1.5, "place": 0.5}
-_KEEP, _RELATED, _UNRELATED = 0, 1, 2
-_CREDIT = (1.0, 0.5, 0.0)
-
-
-@functools.lru_cache(maxsize=1)
-def _score_levels() -> tuple[tuple[float, tuple[tuple[int, ...], ...]], ...]:
-    """Each reachable score with the per-slot change patterns that give it (21 levels, 0.0 to 5.0 in 0.25s)."""
-    total = sum(_SLOT_WEIGHTS.values())
-    by_score: dict[float, list[tuple[int, ...]]] = {}
-    for pattern in itertools.product((_KEEP, _RELATED, _UNRELATED), repeat=len(_SLOT_WEIGHTS)):
-        kept = sum(w * _CREDIT[p] for w, p in zip(_SLOT_WEIGHTS.values(), pattern))
-        by_score.setdefault(round(5 * kept / total, 2), []).append(pattern)
-    return tuple((score, tuple(patterns)) for score, patterns in sorted(by_score.items()))
-
-
-def _sentence(phrases: list[str], place_first: bool) -> str:
-    subject, action, obj, place = phrases
-    if place_first:
-        return f"{place[0].upper()}{place[1:]}, {subject[0].lower()}{subject[1:]} {action} {obj}."
-    return f"{subject} {action} {obj} {place}."
-
-
-def similarity_pairs(n: int, seed: int) -> list[dict[str, object]]:
-    """(sentence1, sentence2, score) with score a float in [0, 5], like STS-B."""
-    _check_n(n)
-    rng = random.Random(seed)
-    draw = rng.random  # the hot loop: 300k rows feed the scale benchmark, so index by float, not rng.choice
-    levels = _score_levels()
-    slots = [[(g, meaning) for g, group in enumerate(groups) for meaning in range(len(group))] for groups in _SLOT_VOCAB.values()]
-    vocab = list(_SLOT_VOCAB.values())
-    rows: list[dict[str, object]] = []
-    seen: set[tuple[str, str]] = set()
-    while len(rows) < n:
-        # Uniform over score levels, not over change patterns, so 0-5 is covered evenly.
-        score, patterns = levels[int(draw() * len(levels))]
-        pattern = patterns[int(draw() * len(patterns))]
-        first, second = [], []
-        for slot, change in enumerate(pattern):
-            groups = vocab[slot]
-            group, meaning = slots[slot][int(draw() * len(slots[slot]))]
-            other_group, other_meaning = group, meaning
-            if change == _RELATED:
-                other_meaning = (meaning + 1 + int(draw() * (len(groups[group]) - 1))) % len(groups[group])
-            elif change == _UNRELATED:
-                other_group = (group + 1 + int(draw() * (len(groups) - 1))) % len(groups)
-                other_meaning = int(draw() * len(groups[other_group]))
-            phrases, other_phrases = groups[group][meaning], groups[other_group][other_meaning]
-            first.append(phrases[int(draw() * len(phrases))])
-            second.append(other_phrases[int(draw() * len(other_phrases))])
-        pair = (_sentence(first, draw() < 0.3), _sentence(second, draw() < 0.3))
-        if pair[0] != pair[1] and pair not in seen:
-            seen.add(pair)
-            rows.append({"sentence1": pair[0], "sentence2": pair[1], "score": score})
-    return rows
-
-
-GENERATORS: dict[str, Callable[..., list[dict]]] = {
-    "docstring_pairs": docstring_pairs,
-    "product_triplets": product_triplets,
-    "similarity_pairs": similarity_pairs,
-}
