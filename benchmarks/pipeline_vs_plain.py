@@ -142,7 +142,7 @@ def build_project(project: Path, rows: int, texts: int, assignments: list[str]) 
     import pandas as pd
     from debian_pairs import build_pairs, read_packages
 
-    from scripts.scratch_project import scratch_project
+    from scripts.scratch_project import commit, scratch_project
 
     shutil.rmtree(project, ignore_errors=True)
     packages = read_packages()
@@ -159,8 +159,7 @@ def build_project(project: Path, rows: int, texts: int, assignments: list[str]) 
     env = scratch_project(project, params, builtin_data=False, PYTHONPATH=str(project))
     pd.DataFrame([(sample[a], sample[b], s) for a, b, s in pairs], columns=["sentence1", "sentence2", "score"]).to_csv(
         project / "data" / "raw" / "debian.csv", index=False)
-    sh(["git", "add", "-A"], project, env)
-    sh(["git", "commit", "-qm", "benchmark project"], project, env)
+    commit(project, env, "benchmark project")
     return env
 
 

@@ -43,7 +43,7 @@ TRIALS = 9
 
 def make_repo(repo: Path, rows: int) -> dict[str, str]:
     """A git + DVC copy of the pipeline with the benchmark's params, reproduced and committed."""
-    from scripts.scratch_project import scratch_project
+    from scripts.scratch_project import commit, scratch_project
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params["run"] = {"datasets": ["docstrings"], "losses": ["cosent"]}
@@ -51,8 +51,7 @@ def make_repo(repo: Path, rows: int) -> dict[str, str]:
     params["train"].update(eval_steps=11, checkpoint_steps=0)
     params.pop("sweep")
     env = scratch_project(repo, params)
-    for command in ([sys.executable, "-m", "dvc", "repro"], ["git", "add", "-A"], ["git", "commit", "-qm", "benchmark baseline"]):
-        subprocess.run(command, cwd=repo, env=env, check=True, capture_output=True)
+    commit(repo, env, "benchmark baseline", repro=True)
     return env
 
 

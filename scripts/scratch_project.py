@@ -1,4 +1,5 @@
-"""A throwaway git + DVC copy of this project with the params you give it.
+"""The scaffolding tests and benchmarks share: a throwaway git + DVC copy of this project, committing in it,
+a free port, and a real `mlflow server`.
 
 The end-to-end tests and the benchmarks run the real `dvc repro`, `dvc exp run` and `python -m pipeline.sweep`
 in such a copy: this repository's `dvc.yaml`, `pipeline/` package, DVC plot template and (optionally) built-in
@@ -9,8 +10,13 @@ from __future__ import annotations
 
 import os
 import shutil
+import socket
 import subprocess
 import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import yaml
@@ -48,3 +54,49 @@ def scratch_project(repo: Path, params: dict, *, builtin_data: bool = True, **ex
             raise RuntimeError(f"{' '.join(command)} in {repo} failed: {proc.stderr.strip()}")
     shutil.copytree(ROOT / ".dvc" / "plots", repo / ".dvc" / "plots")  # the report's DVC plot template
     return env
+
+
+def commit(repo: Path, env: dict[str, str], message: str, *, repro: bool = False) -> None:
+    """`git add -A && git commit` in `repo` (after a `dvc repro` when `repro`), failing with the command's output."""
+    commands = [[sys.executable, "-m", "dvc", "repro"]] if repro else []
+    for command in [*commands, ["git", "add", "-A"], ["git", "commit", "-qm", message]]:
+        proc = subprocess.run(command, cwd=repo, env=env, capture_output=True, text=True)
+        if proc.returncode:
+            raise RuntimeError(f"{' '.join(command)} in {repo} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (at the moment of asking)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@contextmanager
+def mlflow_server(store: str, artifacts: Path | None = None, cwd: Path | None = None, timeout: float = 120
+                  ) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A real `mlflow server` on a free loopback port over the tracking store `store`: yields its base URL and
+    process once /health answers; stopped on exit."""
+    port = free_port()
+    command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+               "--backend-store-uri", store, "--workers", "1"]
+    if artifacts is not None:
+        command += ["--artifacts-destination", str(artifacts)]
+    proc = subprocess.Popen(command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(f"{base}/health", timeout=2)
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    raise RuntimeError(f"mlflow server exited with status {proc.returncode}") from None
+                if time.time() > deadline:
+                    raise RuntimeError(f"mlflow server did not answer /health within {timeout:.0f} s") from None
+                time.sleep(0.5)
+        yield base, proc
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)

@@ -13,12 +13,11 @@ from __future__ import annotations
 import argparse
 import re
 import shutil
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from scripts.scratch_project import mlflow_server  # noqa: E402 (after the path it needs)
 
 # Debian's chromium, launched by Playwright (no browser download): a closed network refuses Chromium's own
 # background connections, so those are switched off.
@@ -32,31 +31,6 @@ MODEL_TRAINING = "workflowType=machine_learning"
 
 def chromium() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def start_server(store: str, workdir: Path) -> tuple[subprocess.Popen, str]:
-    port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-                               "--backend-store-uri", store, "--workers", "1"],
-                              cwd=workdir, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        try:
-            urllib.request.urlopen(f"{base}/health", timeout=2)
-            return server, base
-        except OSError:
-            if server.poll() is not None:
-                raise SystemExit(f"mlflow server exited with status {server.returncode}") from None
-            time.sleep(0.5)
-    server.terminate()
-    raise SystemExit("mlflow server did not answer /health within 120 s")
 
 
 def capture(base: str, experiment_id: str, cell_run_id: str | None, out: Path, browser_path: str) -> list[Path]:
@@ -114,13 +88,9 @@ def main(argv: list[str] | None = None) -> int:
                                order_by=["attributes.start_time DESC"])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    server, base = start_server(args.store, Path.cwd())
-    try:
+    with mlflow_server(args.store, cwd=Path.cwd()) as (base, _):
         for shot in capture(base, experiment.experiment_id, cells[0].info.run_id if cells else None, out, browser):
             print(shot)
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
     return 0
 
 

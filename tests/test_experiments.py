@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from pipeline.core import paths
-from scripts.scratch_project import scratch_project
+from scripts.scratch_project import commit, scratch_project
 from tests.conftest import ROOT, run, tiny_params
 
 DEFAULT_DATASETS = ["docstrings", "products", "sts"]
@@ -42,16 +42,9 @@ def repo(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
     env = scratch_project(repo, params)
     tiny_scored(40, 0).to_csv(repo / "data/raw/tiny_a.csv", index=False)
     tiny_scored(40, 1000).to_csv(repo / "data/raw/tiny_b.csv", index=False)
-    run(["git", "add", "-A"], repo, env)
-    run(["git", "commit", "-qm", "tiny pipeline"], repo, env)
-    run([*DVC, "repro"], repo, env, timeout=1500)
-    commit(repo, env, "default repro")
+    commit(repo, env, "tiny pipeline")
+    commit(repo, env, "default repro", repro=True)
     return repo, env
-
-
-def commit(repo: Path, env: dict[str, str], message: str) -> None:
-    run(["git", "add", "-A"], repo, env)
-    run(["git", "commit", "-qm", message], repo, env)
 
 
 def workspace_state(repo: Path, env: dict[str, str]) -> tuple[str, str, str]:

@@ -5,10 +5,6 @@ registered in the server's Model Registry and loaded back by its alias."""
 from __future__ import annotations
 
 import json
-import socket
-import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,15 +18,10 @@ from sentence_transformers import SentenceTransformer
 from pipeline import baseline, card, evaluate, ingest, publish, report, split, train
 from pipeline.core import paths
 from pipeline.core.handoffs import EvalResult, PublishRecord
+from scripts.scratch_project import mlflow_server
 from tests.conftest import tiny_params
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def api(base: str, path: str, body: dict | None = None) -> dict:
@@ -44,29 +35,8 @@ def api(base: str, path: str, body: dict | None = None) -> dict:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     root = tmp_path_factory.mktemp("mlflow-server")
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{root / 'server.db'}", "--artifacts-destination", str(root / "artifacts"),
-         "--workers", "1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                urllib.request.urlopen(f"{base}/health", timeout=2)
-                break
-            except OSError:
-                assert proc.poll() is None, "mlflow server exited"
-                time.sleep(0.5)
-        else:
-            pytest.fail("mlflow server did not answer /health within 120 s")
+    with mlflow_server(f"sqlite:///{root / 'server.db'}", artifacts=root / "artifacts") as (base, _):
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 def test_runs_params_and_histories_via_rest(server: str, tiny_model_dir: Path, tmp_path: Path,

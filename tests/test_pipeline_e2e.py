@@ -19,7 +19,7 @@ import yaml
 
 from pipeline.core import paths
 from pipeline.core.handoffs import BaselineScores, EvalResult, PublishRecord, RunRef, TrainFacts, Winner
-from scripts.scratch_project import scratch_project
+from scripts.scratch_project import commit, scratch_project
 from tests.conftest import ROOT, run, tiny_params
 
 DATASETS = ["sts"]
@@ -35,8 +35,7 @@ def repo(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tupl
     params = tiny_params(tiny_model_dir, DATASETS, LOSSES)
     params["eval_sets"] = {EVAL_SET: {"source": "builtin:product_triplets", "rows": 40}}
     env = scratch_project(repo, params)
-    run(["git", "add", "-A"], repo, env)
-    run(["git", "commit", "-qm", "tiny pipeline"], repo, env)
+    commit(repo, env, "tiny pipeline")
     out = run([sys.executable, "-m", "dvc", "repro"], repo, env, timeout=1500).stdout
     REPRO_OUTPUT.append(out)
     return repo, env
@@ -201,8 +200,7 @@ def test_editing_the_sweep_rules_dirties_no_stage(repo: tuple[Path, dict[str, st
 def test_queued_experiments_run_in_parallel_into_the_same_store(repo: tuple[Path, dict[str, str]]) -> None:
     root, env = repo
     dvc = [sys.executable, "-m", "dvc"]
-    run(["git", "add", "-A"], root, env)
-    run(["git", "commit", "-qm", "lock"], root, env)
+    commit(root, env, "lock")
     before = {r.info.run_id for r in experiment_runs(root)}
     for scale in ("15.0", "25.0"):
         run(dvc + ["exp", "run", "--queue", "--name", f"scale{scale[:2]}", "-S", f"losses.cosent.params.scale={scale}"],

@@ -7,7 +7,6 @@ import math
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -21,13 +20,12 @@ import yaml
 from pipeline import baseline, card, evaluate, ingest, split, train
 from pipeline.core import paths
 from pipeline.core.handoffs import EvalResult
+from scripts.scratch_project import free_port, scratch_env
 from tests.conftest import ROOT, tiny_params
 
 
 def stage_env(workdir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
-    env.update(PYTHONPATH=str(ROOT), HF_HUB_OFFLINE="1", MLFLOW_TRACKING_URI=f"sqlite:///{workdir / 'mlflow.db'}")
-    return env
+    return scratch_env(PYTHONPATH=str(ROOT), MLFLOW_TRACKING_URI=f"sqlite:///{workdir / 'mlflow.db'}")
 
 
 def interruptible() -> None:
@@ -102,9 +100,7 @@ def test_exception_inside_stage_ends_run_failed_with_error(workdir: Path, tiny_m
 
 def test_unreachable_tracking_server_fails_fast_naming_the_uri(workdir: Path, tiny_model_dir: Path) -> None:
     prepare(workdir, tiny_model_dir)
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]  # closed again: nothing listens there
+    port = free_port()  # nothing listens there
     env = {**stage_env(workdir), "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}"}
     started = time.perf_counter()
     proc = subprocess.run([sys.executable, "-m", "pipeline.train", "--dataset", "sts", "--loss", "cosent"],

@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -33,7 +32,7 @@ from pipeline.core.params import ParamsError, load_params, parse_params
 from pipeline.core.sweep_params import TrialState, check_sweep, read_sweep
 from pipeline.tuning import experiments, study
 from pipeline.tuning import storage as stores
-from scripts.scratch_project import scratch_project
+from scripts.scratch_project import commit, free_port, mlflow_server, scratch_env, scratch_project
 from tests.conftest import ROOT, run, tiny_params
 
 SWEEP = {"study": "s", "objective": {"dataset": "sts", "loss": "cosent"}, "trials": 4, "pruner": {"type": "none"},
@@ -100,16 +99,9 @@ def test_dvc_written_exponent_floats_load_as_floats(tmp_path: Path) -> None:
 
 
 def _sweep_command(cwd: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("MLFLOW_", "DVC_"))}
-    env["PYTHONPATH"] = str(ROOT)
-    return subprocess.run([sys.executable, "-m", "pipeline.sweep", *args], cwd=cwd, env=env, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "pipeline.sweep", *args], cwd=cwd, env=scratch_env(PYTHONPATH=str(ROOT)),
+                          capture_output=True,
                           text=True, timeout=120)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.parametrize(("change", "args", "expected"), [
@@ -237,9 +229,7 @@ def swept(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     and runs the other 3."""
     repo = tmp_path_factory.mktemp("sweep-repo")
     env = scratch_project(repo, sweep_params(tiny_model_dir, losses=("cosent",)))
-    run([sys.executable, "-m", "dvc", "repro"], repo, env)
-    run(["git", "add", "-A"], repo, env)
-    run(["git", "commit", "-qm", "tiny pipeline with a sweep"], repo, env)
+    commit(repo, env, "tiny pipeline with a sweep", repro=True)
     sweep = [sys.executable, "-m", "pipeline.sweep"]
     first = subprocess.Popen(sweep, cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True)
@@ -400,36 +390,14 @@ def postgres(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 
 @pytest.fixture
-def mlflow_server(tmp_path: Path) -> Iterator[str]:
-    from tests.test_mlflow_server import free_port as port_for
-
-    port = port_for()
-    proc = subprocess.Popen([sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-                             "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
-                             "--artifacts-destination", str(tmp_path / "artifacts"), "--workers", "1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        import urllib.request
-
-        def up() -> bool:
-            try:
-                urllib.request.urlopen(f"{base}/health", timeout=2)
-                return True
-            except OSError:
-                assert proc.poll() is None, "mlflow server exited"
-                return False
-
-        _wait(up, 120, "mlflow server /health")
+def tracking_server(tmp_path: Path) -> Iterator[str]:
+    with mlflow_server(f"sqlite:///{tmp_path / 'server.db'}", artifacts=tmp_path / "artifacts") as (base, _):
         yield base
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
 
 
 @pytest.mark.slow
 def test_two_workers_in_two_clones_share_one_study(tiny_model_dir: Path, tmp_path: Path, postgres: str,
-                                                   mlflow_server: str) -> None:
+                                                   tracking_server: str) -> None:
     # two trials, one per worker: each claims a slot while the other's trial runs (a trial takes a minute,
     # a worker starts in seconds), which is what sharing a study needs to show
     n_trials = 2
@@ -438,12 +406,11 @@ def test_two_workers_in_two_clones_share_one_study(tiny_model_dir: Path, tmp_pat
     # 5 s heartbeats: on a loaded 2-core machine a 1 s beat could come late and get a live trial failed
     env = scratch_project(origin, sweep_params(tiny_model_dir, study="shared", trials=n_trials, heartbeat_seconds=5))
     run([sys.executable, "-m", "dvc", "remote", "add", "-d", "shared", str(remote_cache)], origin, env)
-    run(["git", "add", "-A"], origin, env)
-    run(["git", "commit", "-qm", "tiny pipeline with a sweep"], origin, env)
+    commit(origin, env, "tiny pipeline with a sweep")
     bare = tmp_path / "origin.git"
     run(["git", "clone", "-q", "--bare", str(origin), str(bare)], tmp_path, env)
     clones = [tmp_path / f"machine{i}" for i in (1, 2)]
-    worker_env = {**env, "MLFLOW_TRACKING_URI": mlflow_server}
+    worker_env = {**env, "MLFLOW_TRACKING_URI": tracking_server}
     workers = []
     for clone in clones:
         run(["git", "clone", "-q", str(bare), str(clone)], tmp_path, env)
@@ -458,7 +425,7 @@ def test_two_workers_in_two_clones_share_one_study(tiny_model_dir: Path, tmp_pat
     assert [t.number for t in trials] == list(range(n_trials)) and all(t.state.name == "COMPLETE" for t in trials)
     assert len({t.user_attrs["dvc_exp"] for t in trials}) == n_trials
 
-    store = mlflow.MlflowClient(mlflow_server)
+    store = mlflow.MlflowClient(tracking_server)
     experiment = store.get_experiment_by_name(EXPERIMENT).experiment_id
     runs = store.search_runs([experiment])
     (study_run,) = [r for r in runs if r.data.tags.get("kind") == "study"]
@@ -500,15 +467,15 @@ def _update_study_runs_in_step(run_ids: list[str], number: int, barrier: object,
 
 
 @pytest.mark.slow
-def test_workers_finishing_trials_at_once_both_update_the_study_run(mlflow_server: str,
+def test_workers_finishing_trials_at_once_both_update_the_study_run(tracking_server: str,
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     # Two workers writing the same new tags of one study run at the same moment raced in MLflow's store
     # (select-then-insert: UNIQUE constraint failed: tags.key, tags.run_uuid), and the losing worker died;
     # without the retry this lost ~1 in 10 writes here. Each round is a fresh study run, so every write races.
     import multiprocessing
 
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", mlflow_server)
-    store = mlflow.MlflowClient(mlflow_server)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", tracking_server)
+    store = mlflow.MlflowClient(tracking_server)
     experiment = store.create_experiment("racing-workers")
     run_ids = [store.create_run(experiment, run_name=f"sweep race-{n}").info.run_id for n in range(15)]
     spawn = multiprocessing.get_context("spawn")
