@@ -13,13 +13,13 @@ from __future__ import annotations
 from pipeline.core import files, paths
 from pipeline.core.errors import cli
 from pipeline.core.handoffs import BaselineScores
-from pipeline.core.params import stage_params
+from pipeline.core.loading import Arg, stage_params
 from pipeline.core.process import import_ml_stack, run_command
 
 
 @cli
 def main(argv: list[str] | None = None) -> None:
-    params, (dataset,) = stage_params(__doc__, argv, "set")
+    params, (dataset,) = stage_params(__doc__, argv, Arg.DATASET_OR_EVAL_SET)
 
     import_ml_stack("sentence_transformers")
     from pipeline.core.models import display_id, load_base_model, seed_everything

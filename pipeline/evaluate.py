@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from pipeline.core import files, paths
 from pipeline.core.errors import cli
-from pipeline.core.params import stage_params
+from pipeline.core.loading import Arg, stage_params
 from pipeline.core.process import import_ml_stack, run_command
 
 
 @cli
 def main(argv: list[str] | None = None) -> None:
-    params, (dataset, loss) = stage_params(__doc__, argv, "dataset", "loss")
+    params, (dataset, loss) = stage_params(__doc__, argv, Arg.DATASET, Arg.LOSS)
 
     import_ml_stack("sentence_transformers", "mlflow")
     from sentence_transformers import SentenceTransformer

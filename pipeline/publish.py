@@ -15,13 +15,13 @@ from __future__ import annotations
 
 from pipeline.core import files, paths
 from pipeline.core.errors import PipelineError, cli
-from pipeline.core.params import stage_params
+from pipeline.core.loading import Arg, stage_params
 from pipeline.core.process import import_ml_stack, run_command
 
 
 @cli
 def main(argv: list[str] | None = None) -> None:
-    params, (dataset, push) = stage_params(__doc__, argv, "dataset", switches={
+    params, (dataset, push) = stage_params(__doc__, argv, Arg.DATASET, switches={
         "push": "then upload publish/NAME to publish.hub_model_id with push_to_hub"})
 
     import shutil

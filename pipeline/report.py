@@ -15,7 +15,7 @@ from __future__ import annotations
 from pipeline.core import files, paths
 from pipeline.core.errors import cli
 from pipeline.core.handoffs import Winner
-from pipeline.core.params import stage_params
+from pipeline.core.loading import stage_params
 from pipeline.core.process import import_ml_stack, run_command
 from pipeline.evaluation.leaderboard import read_board
 

@@ -17,13 +17,13 @@ from __future__ import annotations
 from pipeline.core import files, paths
 from pipeline.core.errors import PipelineError, cli
 from pipeline.core.handoffs import SplitReport
-from pipeline.core.params import stage_params
+from pipeline.core.loading import Arg, stage_params
 from pipeline.core.process import run_command
 
 
 @cli
 def main(argv: list[str] | None = None) -> None:
-    params, (dataset,) = stage_params(__doc__, argv, "set")
+    params, (dataset,) = stage_params(__doc__, argv, Arg.DATASET_OR_EVAL_SET)
 
     import pandas as pd
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from pipeline.core import paths
 from pipeline.core.errors import cli
 from pipeline.core.handoffs import PublishRecord
-from pipeline.core.params import stage_params
+from pipeline.core.loading import stage_params
 from pipeline.core.process import run_command
 
 

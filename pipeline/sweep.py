@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING, Any
 from pipeline.core import paths
 from pipeline.core.errors import PipelineError, cli
 from pipeline.core.handoffs import SweepTrial
-from pipeline.core.params import Params, load_params, parse_params
+from pipeline.core.loading import load_params
+from pipeline.core.params import Params, parse_params
 from pipeline.core.process import run_command
 from pipeline.core.sweep_params import SweepParams, TrialState, check_sweep, read_sweep, with_value
 

@@ -21,7 +21,8 @@ from typing import Any
 from pipeline.core import files, paths
 from pipeline.core.errors import cli
 from pipeline.core.handoffs import BaselineScores, SplitReport, SweepTrial
-from pipeline.core.params import Params, stage_params
+from pipeline.core.loading import Arg, stage_params
+from pipeline.core.params import Params
 from pipeline.core.process import import_ml_stack, run_command
 from pipeline.training.launch import is_main_process, relaunched
 
@@ -164,7 +165,7 @@ def log_start(cell: Cell, params: Params) -> None:
 
 @cli
 def main(argv: list[str] | None = None) -> None:
-    params, (dataset, loss) = stage_params(__doc__, argv, "dataset", "loss")
+    params, (dataset, loss) = stage_params(__doc__, argv, Arg.DATASET, Arg.LOSS)
     sweep_trial = SweepTrial.from_environment()  # None unless a sweep trial runs this cell
     if relaunched(params, ["--dataset", dataset, "--loss", loss], f"{dataset}/{loss}"):
         return

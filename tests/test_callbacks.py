@@ -40,7 +40,7 @@ def project(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory):
 
 
 def kept_model_validation(root: Path) -> float:
-    from pipeline.core.params import load_params
+    from pipeline.core.loading import load_params
 
     scored, _ = validation_pairs("sts", load_params(root / "params.yaml"))
     return similarity_scores(SentenceTransformer(str(root / paths.model_dir("sts", "cosent"))), scored).spearman

@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.core.params import ParamsError, load_params, parse_params
+from pipeline.core.loading import load_params
+from pipeline.core.params import ParamsError, parse_params
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = yaml.safe_load((ROOT / "params.yaml").read_text())

@@ -78,7 +78,7 @@ def _constant_model(tiny_model_dir: Path):
 
 def test_a_model_giving_every_pair_one_similarity_stops_with_one_line(sts_project: Path, tiny_model_dir: Path) -> None:
     from pipeline.core.errors import PipelineError
-    from pipeline.core.params import load_params
+    from pipeline.core.loading import load_params
     from pipeline.evaluation.scoring import score_split
 
     with pytest.raises(PipelineError, match=r"^data/test/sts.parquet: Spearman is undefined for this model: it gives every "

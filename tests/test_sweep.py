@@ -28,7 +28,8 @@ import yaml
 
 from pipeline.core import paths
 from pipeline.core.errors import PipelineError
-from pipeline.core.params import ParamsError, load_params, parse_params
+from pipeline.core.loading import load_params
+from pipeline.core.params import ParamsError, parse_params
 from pipeline.core.sweep_params import TrialState, check_sweep, read_sweep
 from pipeline.tuning import experiments, study
 from pipeline.tuning import storage as stores

@@ -1,9 +1,12 @@
-"""Typed, validated view of params.yaml — loaded once per stage, before any heavy import.
+"""The stages' schema of params.yaml: typed, frozen sections that reject unknown keys and bad values.
 
-Every stage calls `load_params()` first; a bad key or value stops it with one line naming the file,
-the key path, the bad value and what is allowed, e.g.
+A bad key or value stops a stage with one line naming the file, the key path, the bad value and what is
+allowed, e.g.
 
     params.yaml: train.learning_rate = -0.1: Input should be greater than 0
+
+Reading the file and a stage's command line is pipeline/core/loading.py; the sweep's section is
+pipeline/core/sweep_params.py (no stage reads it).
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import InitErrorDetails, PydanticCustomError
 
@@ -408,50 +410,3 @@ def parse_params(raw: Any, path: Path = Path("params.yaml")) -> Params:
         raise ParamsError(f"{path}: {error}") from None
     except ValidationError as error:
         raise ParamsError(one_line(error, raw, path)) from None
-
-
-class _Loader(yaml.SafeLoader):
-    """YAML 1.2 floats: `dvc exp run -S train.learning_rate=1e-5` writes `1e-05` back to params.yaml, which
-    YAML 1.1 (PyYAML) reads as a string; here it is the float DVC and the user meant."""
-
-
-_Loader.add_implicit_resolver("tag:yaml.org,2002:float", re.compile(r"^[-+]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)[eE][-+]?[0-9]+$"),
-                              list("-+0123456789."))
-
-
-def load_params(path: str | Path = "params.yaml") -> Params:
-    """Read and validate params.yaml (or an override file with the same schema)."""
-    path = Path(path)
-    try:
-        raw = yaml.load(path.read_text(encoding="utf-8"), Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
-    except FileNotFoundError:
-        raise ParamsError(f"{path}: file not found") from None
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark else ""
-        raise ParamsError(f"{path}:{where}: not valid YAML ({getattr(error, 'problem', error)})") from None
-    return parse_params(raw, path)
-
-
-def stage_params(doc: str, argv: list[str] | None, *names: str, switches: dict[str, str] | None = None
-                 ) -> tuple[Params, list[Any]]:
-    """A stage's command line: `--help` shows `doc`, each of `names` is a required flag naming an entry of
-    params.yaml: "dataset" one of datasets, "loss" one of losses, "set" (flag --dataset) one of datasets or
-    eval_sets; `switches` are optional on/off flags ({name: help}), returned after the names. Returns the
-    validated params and the flag values; a name params.yaml does not define stops the stage with one line."""
-    import argparse
-
-    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
-    for name in names:
-        parser.add_argument("--dataset" if name == "set" else f"--{name}", dest=name, required=True)
-    for name, text in (switches or {}).items():
-        parser.add_argument(f"--{name}", action="store_true", help=text)
-    args = parser.parse_args(argv)
-    params = load_params()
-    values = [getattr(args, name) for name in names]
-    for name, value in zip(names, values):
-        sections = {"dataset": ["datasets"], "loss": ["losses"], "set": ["datasets", "eval_sets"]}[name]
-        defined = [key for section in sections for key in getattr(params, section)]
-        if value not in defined:
-            raise ParamsError(f"params.yaml: {sections[0]}.{value}: not defined; defined: {', '.join(defined)}")
-    return params, values + [getattr(args, name) for name in switches or {}]
