@@ -92,9 +92,9 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 900) -> s
     return proc
 
 
-# The modules with the longest runs, longest first (seconds on the idle 2-core machine, 2026-11-24, under -n 2):
+# The modules with the longest runs, longest first (seconds under -n 2 on a 2-core machine): experiments ~650,
 # e2e ~400, sweep ~320, reliability ~110, mlflow server ~55, launch ~60, stages ~50.
-LONGEST_FIRST = ("test_pipeline_e2e", "test_sweep", "test_experiments", "test_reliability", "test_mlflow_server",
+LONGEST_FIRST = ("test_experiments", "test_pipeline_e2e", "test_sweep", "test_reliability", "test_mlflow_server",
                  "test_launch", "test_stages")
 
 
