@@ -139,6 +139,7 @@ def outcome_of(number: int, error: str | None, root: Path, name: str, dataset: s
                ) -> TrialOutcome:
     """COMPLETE with the best validation Spearman of the objective's cells, PRUNED when the pruner stopped
     every one of them, FAIL when the experiment failed (its log holds why)."""
+    from pipeline.tracking.study_runs import TrialOutcome
     from pipeline.tuning import experiments
 
     if error is not None:

@@ -1,8 +1,8 @@
 """The real thing: `dvc repro` in a temporary git repository with tiny params and the tiny model, then what a
 user looks at — metrics files, `dvc metrics show` / `dvc plots show`, the MLflow runs (one invocation run
 holding the leaderboard, the cells under it), the registry, the published folder, `dvc status` after a
-one-loss change and after a code change, queued experiments landing in the same store, and the MLflow UI in a
-real browser."""
+one-loss change and after a code change, and the MLflow UI in a real browser (queued experiments landing in
+the same store: tests/test_experiments.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ import importlib.util
 import json
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import mlflow
@@ -195,32 +194,6 @@ def test_editing_the_sweep_rules_dirties_no_stage(repo: tuple[Path, dict[str, st
             assert json.loads(run([sys.executable, "-m", "dvc", "status", "--json"], root, env).stdout) == {}, module
         finally:
             target.write_text(original)
-
-
-def test_queued_experiments_run_in_parallel_into_the_same_store(repo: tuple[Path, dict[str, str]]) -> None:
-    root, env = repo
-    dvc = [sys.executable, "-m", "dvc"]
-    commit(root, env, "lock")
-    before = {r.info.run_id for r in experiment_runs(root)}
-    for scale in ("15.0", "25.0"):
-        run(dvc + ["exp", "run", "--queue", "--name", f"scale{scale[:2]}", "-S", f"losses.cosent.params.scale={scale}"],
-            root, env)
-    run(dvc + ["queue", "start", "-j", "2"], root, env)
-    deadline, status = time.time() + 1200, ""
-    while time.time() < deadline:
-        status = run(dvc + ["queue", "status"], root, env).stdout
-        if "Queued" not in status and "Running" not in status:
-            break
-        time.sleep(5)
-    assert status.count("Success") == 2, status
-    new = [r for r in experiment_runs(root) if r.info.run_id not in before]
-    cells = [r for r in new if r.data.tags.get("cell")]
-    assert sorted(r.data.tags["dvc_exp"] for r in cells) == ["scale15", "scale25"]
-    assert all(r.data.tags["cell"] == "sts/cosent" and r.info.status == "FINISHED" for r in cells)
-    parents = {r.info.run_id: r.info.run_name for r in new if r.data.tags.get("kind") == "parent"}
-    assert sorted(parents.values()) == ["dvc exp scale15", "dvc exp scale25"]
-    assert {parents[r.data.tags["mlflow.parentRunId"]] for r in cells} == set(parents.values())
-    assert all(len(client(root).get_metric_history(r.info.run_id, "loss")) >= 3 for r in cells)
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (CI installs it)")
