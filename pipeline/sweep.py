@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pipeline.core import paths
-from pipeline.core.errors import PipelineError, cli
+from pipeline.core.errors import PipelineError, cli, interrupted, on_interrupt
 from pipeline.core.handoffs import SweepTrial
 from pipeline.core.loading import load_params
 from pipeline.core.params import Params, parse_params
@@ -120,6 +120,10 @@ def run_trial(claimed: Any, found: Any, storage: Any, url: str, params: Params, 
             print(f"warning: {push_error}")
     except PipelineError as error:
         outcome = study_runs.TrialOutcome(number, TrialState.FAIL, None, error=str(error))
+    except KeyboardInterrupt as interruption:  # Ctrl-C or SIGTERM: the trial fails, its run ends KILLED
+        outcome = study_runs.TrialOutcome(number, TrialState.FAIL, None, error=interrupted(interruption), killed=True)
+        on_interrupt(lambda: f"trial {number} failed in Optuna, its MLflow run ({run_id}) ended KILLED")
+        raise
     finally:
         if not study.tell(found, trial, outcome.state, outcome.value):
             print(f"warning: trial {number} was failed by another worker meanwhile (heartbeats missed for "

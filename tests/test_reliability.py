@@ -344,9 +344,29 @@ def test_cli_turns_ctrl_c_into_one_line_and_releases_held_locks(tmp_path: Path, 
             pass
 
 
+def test_sigterm_is_an_interruption_with_its_own_exit_status(capsys: pytest.CaptureFixture) -> None:
+    from pipeline.core.errors import cli, on_interrupt
+
+    @cli
+    def stage() -> None:
+        on_interrupt(lambda: "run KILLED")
+        os.kill(os.getpid(), signal.SIGTERM)  # as `kill`, `timeout` or a scheduler sends it
+        time.sleep(5)
+        raise AssertionError("SIGTERM did not stop the stage")
+
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SystemExit) as exited:
+        stage()
+    assert exited.value.code == 143
+    assert capsys.readouterr().err.splitlines() == ["interrupted (SIGTERM): run KILLED"]
+    assert signal.getsignal(signal.SIGTERM) is before  # the handler lives as long as the stage
+
+
 @pytest.mark.slow
-def test_ctrl_c_mid_training_is_one_line_run_killed_checkpoint_kept(workdir: Path, tiny_model_dir: Path) -> None:
-    # Ctrl-C printed a KeyboardInterrupt traceback
+@pytest.mark.parametrize(("signum", "status", "name"), [(signal.SIGINT, 130, "Ctrl-C"), (signal.SIGTERM, 143, "SIGTERM")])
+def test_interrupt_mid_training_is_one_line_run_killed_checkpoint_kept(workdir: Path, tiny_model_dir: Path, signum: int,
+                                                                       status: int, name: str) -> None:
+    # Ctrl-C printed a KeyboardInterrupt traceback; SIGTERM (kill, timeout, a CI cancel) left the run RUNNING
     prepare(workdir, tiny_model_dir, max_steps=400, checkpoint_steps=5, eval_steps=100)
     command = [sys.executable, "-m", "pipeline.train", "--dataset", "sts", "--loss", "cosent"]
     proc = subprocess.Popen(command, cwd=workdir, env=stage_env(workdir), stdout=subprocess.DEVNULL,
@@ -356,13 +376,13 @@ def test_ctrl_c_mid_training_is_one_line_run_killed_checkpoint_kept(workdir: Pat
     while time.time() < deadline and proc.poll() is None and not any(ckpt_dir.glob("checkpoint-*/trainer_state.json")):
         time.sleep(0.1)
     assert proc.poll() is None, "training finished before it could be interrupted"
-    proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    proc.send_signal(signum)
     err = proc.communicate(timeout=120)[1]
-    assert proc.returncode == 130
+    assert proc.returncode == status
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-3000:]
     (run,) = cell_runs(workdir)
     assert run.info.status == "KILLED"
-    assert re.fullmatch(rf"interrupted \(Ctrl-C\): MLflow run sts/cosent \({run.info.run_id}\) ended KILLED; "
+    assert re.fullmatch(rf"interrupted \({name}\): MLflow run sts/cosent \({run.info.run_id}\) ended KILLED; "
                         r"checkpoints/sts/cosent/checkpoint-\d+ kept: the next run of this cell resumes from it",
                         err.strip().splitlines()[-1]), err[-1000:]
     assert not (workdir / paths.model_dir("sts", "cosent")).exists()

@@ -499,3 +499,44 @@ def test_workers_finishing_trials_at_once_both_update_the_study_run(tracking_ser
         found = store.get_run(run_id)
         assert found.data.tags["trials_done"] == "1" and found.data.tags["best_trial"] in {"0", "1"}
         assert found.data.metrics["best_value"] in (0.5, 0.6)
+
+
+@pytest.mark.slow
+def test_sigterm_to_a_worker_ends_its_trial_and_every_run_it_opened(tiny_model_dir: Path, tmp_path: Path) -> None:
+    # `kill`, `timeout` or a CI cancel signal the worker alone: its trial's run was left RUNNING, and its
+    # dvc exp run and the stage under it trained on
+    import psutil
+
+    repo = tmp_path / "repo"
+    params = sweep_params(tiny_model_dir, losses=("cosent",), trials=1)
+    params["train"].update(max_steps=2000, eval_steps=1000, checkpoint_steps=1000)  # trains until signalled
+    env = scratch_project(repo, params)
+    commit(repo, env, "a long trial")  # no repro: the trial's experiment runs ingest, split and baseline itself
+    worker = subprocess.Popen([sys.executable, "-m", "pipeline.sweep"], cwd=repo, env=env, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, text=True)
+    store = _store(repo)
+
+    def cell_training() -> bool:
+        experiment = (repo / "mlflow.db").exists() and store.get_experiment_by_name(EXPERIMENT)
+        return bool(experiment and store.search_runs([experiment.experiment_id],
+                                                     "tags.cell = 'sts/cosent' and attributes.status = 'RUNNING'"))
+
+    try:
+        _wait(cell_training, 300, "the trial's cell to train")
+        time.sleep(2)
+        below = psutil.Process(worker.pid).children(recursive=True)  # dvc exp run, its shell, the train stage
+        worker.send_signal(signal.SIGTERM)
+        _, err = worker.communicate(timeout=300)
+    finally:
+        if worker.poll() is None:
+            os.kill(worker.pid, signal.SIGKILL)
+    (trial,) = optuna.load_study(study_name="s", storage=f"sqlite:///{repo / 'optuna.db'}").get_trials()
+    assert worker.returncode == 143 and trial.state.name == "FAIL"
+    assert err.strip().splitlines()[-1] == (f"interrupted (SIGTERM): trial 0 failed in Optuna, its MLflow run "
+                                            f"({trial.user_attrs['mlflow_run']}) ended KILLED"), err[-2000:]
+    runs = store.search_runs([store.get_experiment_by_name(EXPERIMENT).experiment_id])
+    statuses = {r.data.tags.get("kind") or r.data.tags.get("cell"): r.info.status for r in runs}
+    assert statuses["trial"] == "KILLED" and statuses["sts/cosent"] == "KILLED"
+    assert "RUNNING" not in statuses.values(), statuses
+    assert len(below) >= 2 and not [p for p in below if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert not list((repo / ".dvc" / "tmp" / "exps").glob("tmp*"))  # DVC removed the trial's temporary copy

@@ -5,13 +5,46 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 F = TypeVar("F", bound=Callable[..., object])
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, what shells and DVC expect from a process stopped by Ctrl-C
+TERMINATED_EXIT = 143  # 128 + SIGTERM
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, `timeout`, `docker stop`, a CI cancel, a job scheduler) raised where the stage is, so that
+    everything that cleans up after Ctrl-C (MLflow runs ended KILLED, checkpoints kept, locks released) does
+    the same for it."""
+
+
+def _raise_terminated(signum: int, frame: object) -> None:
+    # one is enough: a second SIGTERM (a supervisor repeating itself) must not cut short the cleanup it started
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    raise Terminated()
+
+
+def interrupted(interruption: KeyboardInterrupt) -> str:
+    """What stopped the process, as the one line says it: "interrupted (Ctrl-C)" or "interrupted (SIGTERM)"."""
+    return f"interrupted ({'SIGTERM' if isinstance(interruption, Terminated) else 'Ctrl-C'})"
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """While inside, SIGTERM raises Terminated in the main thread (elsewhere signals cannot be handled)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class PipelineError(Exception):
@@ -44,7 +77,8 @@ def on_interrupt(note: Callable[[], str | None]) -> None:
 def cli(main: F) -> F:
     """Wrap a stage's main(): a PipelineError prints `error: <line>` to stderr and exits with status 2,
     so DVC shows the cause instead of a traceback wall; Ctrl-C prints one line saying what it left (the MLflow
-    run ended KILLED, checkpoints kept) and exits with status 130. Anything else is a bug and keeps its traceback.
+    run ended KILLED, checkpoints kept) and exits with status 130, SIGTERM the same with status 143. Anything
+    else is a bug and keeps its traceback.
     Without a terminal, progress bars are turned off."""
 
     @functools.wraps(main)
@@ -54,19 +88,19 @@ def cli(main: F) -> F:
             # which would print as lines of carriage returns; training reports in lines of its own instead.
             os.environ.setdefault("TQDM_DISABLE", "1")
             os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
-        with contextlib.ExitStack() as held:
+        with contextlib.ExitStack() as held, sigterm_interrupts():
             _running.append(scope := _StageScope(held))
             try:
                 return main(*args, **kwargs)
             except PipelineError as error:
                 print(f"error: {error}", file=sys.stderr)
                 raise SystemExit(2) from None
-            except KeyboardInterrupt:
+            except KeyboardInterrupt as interruption:
                 # the last registered first: the MLflow run ending KILLED on the way out, then what it left
                 notes = [text for note in reversed(scope.on_interrupt) if (text := note())]
-                print("interrupted (Ctrl-C): " + "; ".join(notes or ["stopped before writing its outputs"]),
+                print(f"{interrupted(interruption)}: " + "; ".join(notes or ["stopped before writing its outputs"]),
                       file=sys.stderr)
-                raise SystemExit(INTERRUPTED_EXIT) from None
+                raise SystemExit(TERMINATED_EXIT if isinstance(interruption, Terminated) else INTERRUPTED_EXIT) from None
             finally:
                 _running.pop()
 

@@ -49,6 +49,7 @@ class TrialOutcome:
     curves: dict[str, list[tuple[int, float]]] = field(default_factory=dict)  # loss -> (step, validation Spearman)
     test_spearman: dict[str, float] = field(default_factory=dict)  # loss -> test Spearman of the trained cell
     error: str | None = None
+    killed: bool = False  # stopped by Ctrl-C or SIGTERM: the run ends KILLED rather than FAILED
 
 
 def _space_text(sweep: SweepParams) -> dict[str, str]:
@@ -93,7 +94,8 @@ def start_trial_run(experiment: str, study_run: str, study: str, number: int, ex
 
 
 def end_trial_run(run_id: str, outcome: TrialOutcome) -> None:
-    """Log the trial's curves and objective, and end its run: FINISHED (complete or pruned) or FAILED."""
+    """Log the trial's curves and objective, and end its run: FINISHED (complete or pruned), FAILED, or KILLED
+    (interrupted)."""
     import mlflow
     from mlflow.entities import Metric
 
@@ -109,7 +111,8 @@ def end_trial_run(run_id: str, outcome: TrialOutcome) -> None:
     client.set_tag(run_id, "trial_state", outcome.state)
     if outcome.error:
         client.set_tag(run_id, "error", outcome.error[:5000])
-    client.set_terminated(run_id, "FAILED" if outcome.state == TrialState.FAIL else "FINISHED")
+    status = "KILLED" if outcome.killed else "FAILED" if outcome.state == TrialState.FAIL else "FINISHED"
+    client.set_terminated(run_id, status)
 
 
 def mark_trial_run_killed(run_id: str | None) -> None:

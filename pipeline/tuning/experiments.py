@@ -5,15 +5,18 @@ alone) and only for the stages its objective reads; its results read back from t
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pipeline.core import files, paths
-from pipeline.core.errors import PipelineError
+from pipeline.core.errors import PipelineError, Terminated
 from pipeline.core.handoffs import EvalResult, TrainMetrics
 
 
@@ -52,12 +55,49 @@ def run_experiment(name: str, set_args: list[str], stage_targets: list[str], env
     with log.open("w", encoding="utf-8") as out:
         out.write(" ".join(command) + "\n")
         out.flush()
-        code = subprocess.call(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+        child = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+        try:
+            code = child.wait()
+        except Terminated:
+            stop_experiment(child)
+            raise
     if code == 0:
         return None
     lines = [line.strip() for line in log.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
     errors = [line for line in lines if line.startswith(("error:", "ERROR:"))]
     return (errors[0] if errors else lines[-1] if lines else f"dvc exp run exited with {code}")[:500]
+
+
+def stop_experiment(child: subprocess.Popen, grace_seconds: float = 120) -> None:
+    """SIGTERM reached the sweep alone (`kill`, `timeout`), not its `dvc exp run` (Ctrl-C reaches the whole
+    process group, so it needs nothing): pass it to every stage DVC runs (`python -m pipeline.<stage>`) until
+    DVC exits. Each ends its MLflow run KILLED; DVC sees its stage fail, runs no further stage and removes its
+    temporary workspace. SIGTERM to DVC, or to the shell between it and the stage, would leave the stage running
+    and the workspace behind. Anything still running after the grace period is killed."""
+    import psutil
+
+    def is_stage(process: psutil.Process) -> bool:
+        with contextlib.suppress(psutil.Error):
+            command = process.cmdline()
+            return any(flag == "-m" and module.startswith("pipeline.") for flag, module in zip(command, command[1:]))
+        return False
+
+    signalled: set[psutil.Process] = set()
+    deadline = time.monotonic() + grace_seconds
+    while child.poll() is None and time.monotonic() < deadline:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            for process in filter(is_stage, set(psutil.Process(child.pid).children(recursive=True)) - signalled):
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    process.send_signal(signal.SIGTERM)
+                signalled.add(process)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.wait(timeout=0.5)
+    if child.poll() is None:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            for process in [*psutil.Process(child.pid).children(recursive=True), psutil.Process(child.pid)]:
+                with contextlib.suppress(psutil.NoSuchProcess):
+                    process.kill()
+        child.wait()
 
 
 @dataclass(frozen=True)
