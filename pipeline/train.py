@@ -20,7 +20,7 @@ from typing import Any
 
 from pipeline.core import files, paths
 from pipeline.core.errors import cli
-from pipeline.core.handoffs import BaselineScores, SplitReport, SweepTrial
+from pipeline.core.handoffs import BaselineScores, IngestReport, SplitReport, SweepTrial
 from pipeline.core.loading import Arg, stage_params
 from pipeline.core.params import Params
 from pipeline.core.process import import_ml_stack, run_command
@@ -42,6 +42,7 @@ class Cell:
     trainer: Any
     best: Any  # callbacks.BestCheckpoint
     pruning: Any | None  # the sweep trial's callback, None outside a sweep
+    ingest_report: IngestReport
     split_report: SplitReport
     base_validation: float  # the untuned base model's validation Spearman: step 0 of the curve
 
@@ -86,7 +87,8 @@ def prepare(params: Params, dataset: str, loss: str, sweep_trial: SweepTrial | N
         trainer.remove_callback(PrinterCallback)
         trainer.add_callback(CompactProgress(f"{dataset}/{loss}", recipe.VALIDATION_METRIC))
     return Cell(dataset, loss, model, data, loss_object, checked, precision, f"{precision} ({why})" if why else precision,
-                trainer, best, pruning, SplitReport.read(paths.split_report(dataset)),
+                trainer, best, pruning, IngestReport.read(paths.ingest_report(dataset)),
+                SplitReport.read(paths.split_report(dataset)),
                 BaselineScores.read(paths.baseline_scores(dataset)).validation.spearman)
 
 
@@ -136,8 +138,8 @@ def write(cell: Cell, fitted: Fitted, params: Params, run: Any) -> str:
     loss_csv, val_csv = recipe.curves_csv(cell.trainer.state.log_history, cell.base_validation)
     files.write_text(paths.loss_curve(dataset, loss), loss_csv)
     files.write_text(paths.val_curve(dataset, loss), val_csv)
-    choices = recipe.recipe_choices(params, loss, cell.loss_object, cell.model, data, selection, cell.checked,
-                                    recipe.uses_fast_dropout(params), cell.split_report)
+    choices = recipe.recipe_choices(params, dataset, loss, cell.loss_object, cell.model, data, selection, cell.checked,
+                                    recipe.uses_fast_dropout(params), cell.ingest_report, cell.split_report)
     recipe.train_facts(cell.model, params, dataset, loss, data, cell.precision_note, fitted.seconds, fitted.result,
                        selection, cell.checked, eval_steps(params.train, len(data.frame)), choices, reload_diff,
                        ).write(paths.train_facts(dataset, loss))
@@ -153,13 +155,12 @@ def log_start(cell: Cell, params: Params) -> None:
     """The cell's params, its ingest report, and step 0 of the validation curve: the untuned base model."""
     import mlflow
 
-    from pipeline.core.handoffs import IngestReport
     from pipeline.tracking import runs
     from pipeline.training.recipe import VALIDATION_METRIC
 
     runs.log_training_params(params, cell.dataset, cell.loss, cell.precision, cell.precision_note,
                              len(cell.data.frame), cell.data.rule, cell.split_report)
-    mlflow.log_dict(IngestReport.read(paths.ingest_report(cell.dataset)).model_dump(), "data/ingest_report.json")
+    mlflow.log_dict(cell.ingest_report.model_dump(), "data/ingest_report.json")
     mlflow.log_metric(VALIDATION_METRIC, cell.base_validation, step=0)
 
 

@@ -17,6 +17,7 @@ import yaml
 from pipeline import ingest, train
 from pipeline.core import paths
 from pipeline.core.handoffs import IngestReport
+from pipeline.core.params import ParamsError, parse_params
 from tests.conftest import ROOT, tiny_params
 
 CORPUS = Path(__file__).parent / "bad_inputs"
@@ -289,6 +290,41 @@ def test_the_params_the_line_suggests_read_the_whole_file(name: str, workdir: Pa
         assert frame["score"].between(0, 1).all() and frame["score"].max() - frame["score"].min() >= 0.8
     if name == "latin1.csv":
         assert frame["anchor"][0] == "Où est le café 0 ?"
+
+
+def test_a_file_wide_problem_is_dropped_when_accepted_on_purpose(workdir: Path, capsys: pytest.CaptureFixture) -> None:
+    from pipeline.core.params import DatasetParams
+    from pipeline.training.recipe import dropped_at_ingest
+
+    name = "mostly_empty_column.csv"
+    _, dataset, _, _ = WRITTEN_CASES[name]
+    _write_case(workdir, name, dataset)
+    line = expect_one_line_exit(capsys, lambda: ingest.main(["--dataset", "mine"]))
+    assert line.endswith("(to drop them on purpose: max_bad_share: 0.34 for this dataset)"), line
+    _write_case(workdir, name, {**dataset, "max_bad_share": 0.34})
+    ingest.main(["--dataset", "mine"])
+    report = IngestReport.read(workdir / paths.ingest_report("mine"))
+    assert (report.source.rows_in, report.source.rows_out, report.source.dropped) == (30, 20, {"missing value": 10})
+    assert len(pd.read_parquet(workdir / paths.ingested("mine"))) == 20
+    assert dropped_at_ingest(report, DatasetParams(source="x", max_bad_share=0.34)) == (
+        "Source rows dropped at ingest: 10 of 30 (missing value 10); more than 20% failing for one reason, accepted "
+        "on purpose (`max_bad_share: 0.34`).")  # the card's recipe says so
+    assert dropped_at_ingest(report, DatasetParams(source="x")) == "Source rows dropped at ingest: 10 of 30 (missing value 10)."
+
+
+def test_no_share_is_offered_when_every_row_fails(workdir: Path, capsys: pytest.CaptureFixture) -> None:
+    name = "negative_column_is_positive.csv"
+    _write_case(workdir, name, WRITTEN_CASES[name][1])
+    assert "max_bad_share" not in expect_one_line_exit(capsys, lambda: ingest.main(["--dataset", "mine"]))
+
+
+@pytest.mark.parametrize("bad", [0, -0.1, 1.5, "most"])
+def test_max_bad_share_out_of_range_is_one_line(bad: object) -> None:
+    params = copy.deepcopy(SHIPPED)
+    params["datasets"]["sts"]["max_bad_share"] = bad
+    with pytest.raises(ParamsError) as error:
+        parse_params(params)
+    assert "datasets.sts.max_bad_share" in str(error.value) and "\n" not in str(error.value)
 
 
 def test_row_problems_stay_row_problems(workdir: Path) -> None:

@@ -94,6 +94,9 @@ class DatasetParams(_Strict):
     columns: dict[str, str] = {}  # canonical column -> column name in the source
     score_range: tuple[float, float] = (0.0, 1.0)  # declared raw score range, normalised to [0, 1]
     bad_rows: Literal["drop", "error"] = "drop"
+    # More rows than this share failing for one reason stops ingest as the file's problem (a wrong column, another
+    # encoding); raise it to drop them on purpose (the drops are counted in the ingest report and on the card)
+    max_bad_share: float = Field(default=0.2, gt=0, le=1)
     encoding: str = "utf-8"  # of a CSV / TSV / JSON / JSONL file, e.g. latin-1 or cp1252 for old exports
     decimal: Literal[".", ","] = "."  # the decimal mark of scores ("4,5" in files from some locales)
     hf_config: str | None = None

@@ -30,10 +30,11 @@ CONVENTIONAL: dict[str, tuple[str, ...]] = {
     "sentence2": ("sentence2", "sentence_2", "text2", "sentence_1"),
     "score": ("score", "label", "similarity", "similarity_score"),
 }
-# More rows than this share failing for one reason (and at least PATTERN_ROWS of them) is the file's problem,
-# not its rows': e.g. a mapped column that is mostly empty. One or two bad rows of a tiny file stay row problems.
-FILE_WIDE_SHARE = 0.2
+# More rows than a dataset's max_bad_share (default 0.2) failing for one reason, and at least PATTERN_ROWS of
+# them, is the file's problem, not its rows': e.g. a mapped column that is mostly empty. One or two bad rows of a
+# tiny file stay row problems.
 PATTERN_ROWS = 3
+BOTTOM_SHARE = 0.2  # scores all within this bottom share of score_range: the file likely uses another scale
 # Scales scores are commonly given on; the smallest one that holds a file's scores is suggested for score_range.
 COMMON_RANGES = ((0, 1), (0, 5), (1, 5), (0, 10), (1, 10), (0, 100))
 SCALE_ROWS = 10  # scores that all sit in the bottom fifth of score_range say "another scale" only from this many
@@ -156,16 +157,22 @@ def check_score_column(values: list[Any], params: DatasetParams, column: str, wh
     low, high = params.score_range
     outside = sum(not low <= n <= high for n in numbers)
     seen = f"they span {min(numbers):g} to {max(numbers):g}"
-    if outside >= PATTERN_ROWS and outside > FILE_WIDE_SHARE * len(values):
+    if outside >= PATTERN_ROWS and outside > params.max_bad_share * len(values):
         raise PipelineError(f"{where}: {outside} of {len(values)} scores in column {column!r} lie outside score_range "
                             f"[{low:g}, {high:g}] ({seen}): set score_range: {_suggested_range(min(numbers), max(numbers))} "
-                            f"for this dataset in params.yaml")
+                            f"for this dataset in params.yaml (or max_bad_share: {share_needed(outside, len(values)):g} "
+                            f"to drop those rows)")
     suggested = _suggested_range(min(numbers), max(numbers))
-    if (len(numbers) >= SCALE_ROWS and min(numbers) < max(numbers) <= low + FILE_WIDE_SHARE * (high - low)
+    if (len(numbers) >= SCALE_ROWS and min(numbers) < max(numbers) <= low + BOTTOM_SHARE * (high - low)
             and suggested != f"[{low:g}, {high:g}]"):
         raise PipelineError(f"{where}: every score in column {column!r} lies in the bottom fifth of score_range "
                             f"[{low:g}, {high:g}] ({seen}): the file likely uses another scale; set score_range: "
                             f"{suggested} for this dataset in params.yaml")
+
+
+def share_needed(count: int, rows: int) -> float:
+    """The smallest max_bad_share (in hundredths) that accepts `count` bad rows of `rows`."""
+    return min(1.0, -(-100 * count // rows) / 100)
 
 
 def _file_wide_hint(kind: str, example: Any) -> str:
@@ -238,11 +245,13 @@ def normalise(frame: Any, params: DatasetParams, where: str, row_offset: int = 1
     report.rows_out = len(kept)
     if causes:
         problem, count = causes.most_common(1)[0]
-        if count >= PATTERN_ROWS and count > FILE_WIDE_SHARE * report.rows_in:
+        if count >= PATTERN_ROWS and count > params.max_bad_share * report.rows_in:
             in_column = "" if problem.column == "(all)" else f" in column {problem.column!r}"
+            accept = (f" (to drop them on purpose: max_bad_share: {share_needed(count, report.rows_in):g} for this "
+                      f"dataset)" if count < report.rows_in else "")  # not when it would leave no row
             raise PipelineError(f"{where}: {count} of {report.rows_in} rows ({count / report.rows_in:.0%}) fail for one "
                                 f"reason, {problem.text}{in_column}; a share this large is the file's problem, not its "
-                                f"rows': {_file_wide_hint(problem.kind, examples[problem])}")
+                                f"rows': {_file_wide_hint(problem.kind, examples[problem])}{accept}")
     if not kept:
         dropped = {f"{problem.text} in column {problem.column!r}": n for problem, n in causes.items()}
         raise PipelineError(f"{where}: no valid rows left after dropping bad ones ({dropped})")

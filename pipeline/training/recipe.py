@@ -12,9 +12,9 @@ from typing import Any
 
 from pipeline.core import files, paths
 from pipeline.core.errors import PipelineError
-from pipeline.core.handoffs import DatasetFacts, LossFacts, Selection, SplitReport, TrainFacts
+from pipeline.core.handoffs import DatasetFacts, IngestReport, LossFacts, Selection, SplitReport, TrainFacts
 from pipeline.core.loss_specs import LOSSES
-from pipeline.core.params import Params
+from pipeline.core.params import DatasetParams, Params
 
 VALIDATION_METRIC = "eval_validation_spearman_cosine"  # what the trainer logs for the evaluator named "validation"
 
@@ -177,8 +177,9 @@ def card_facts(model: Any, params: Params, eval_steps: int | None, kept_step: in
     return facts
 
 
-def recipe_choices(params: Params, loss: str, loss_object: Any, model: Any, data: TrainingData, selection: Selection,
-                   checked: Validation, fast_dropout: bool, split: SplitReport) -> list[str]:
+def recipe_choices(params: Params, dataset: str, loss: str, loss_object: Any, model: Any, data: TrainingData,
+                   selection: Selection, checked: Validation, fast_dropout: bool, ingested: IngestReport,
+                   split: SplitReport) -> list[str]:
     """What this fine-tune does differently from a plain one with the library's defaults, one sentence each,
     for the card (precision and a LoRA adapter have their own places on it)."""
     from pipeline.core.loss_specs import LOSSES
@@ -193,6 +194,8 @@ def recipe_choices(params: Params, loss: str, loss_object: Any, model: Any, data
     if changed:
         choices.append(f"{loss_config.class_name} parameters: " + ", ".join(
             f"{name} {value} (library default {default})" for name, (value, default) in changed.items()) + ".")
+    if dropped := dropped_at_ingest(ingested, params.datasets[dataset]):
+        choices.append(dropped)
     if split.rule == "partitioned":
         choices.append(f"Split: {SplitReport.RULES[split.rule]}: {split.dropped_crossing:,} rows dropped so that no text "
                        f"is in two splits (the largest group of rows linked by shared texts had {split.largest_group:,}).")
@@ -214,6 +217,20 @@ def recipe_choices(params: Params, loss: str, loss_object: Any, model: Any, data
         choices.append("Dropout masks are drawn four to a 64-bit random number (same rates, another random stream; "
                        "`train.fast_dropout`).")
     return choices
+
+
+def dropped_at_ingest(report: IngestReport, config: DatasetParams) -> str | None:
+    """The source rows ingest dropped, by reason, and whether a file-wide share was accepted on purpose."""
+    source = report.source
+    if not source.dropped:
+        return None
+    reasons = ", ".join(f"{reason} {n:,}" for reason, n in sorted(source.dropped.items(), key=lambda item: -item[1]))
+    statement = f"Source rows dropped at ingest: {source.rows_in - source.rows_out:,} of {source.rows_in:,} ({reasons})"
+    default = DatasetParams.model_fields["max_bad_share"].default
+    if config.max_bad_share > default and max(source.dropped.values()) > default * source.rows_in:
+        statement += (f"; more than {default:.0%} failing for one reason, accepted on purpose "
+                      f"(`max_bad_share: {config.max_bad_share:g}`)")
+    return statement + "."
 
 
 def train_facts(model: Any, params: Params, dataset: str, loss: str, data: TrainingData, precision_note: str,
