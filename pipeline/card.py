@@ -21,12 +21,13 @@ def main(argv: list[str] | None = None) -> None:
     params, (dataset, loss) = stage_params(__doc__, argv, Arg.DATASET, Arg.LOSS)
 
     import_ml_stack("sentence_transformers", "mlflow")
+    from pipeline.core.models import trained_model
     from pipeline.tracking import runs
     from pipeline.tracking.cards import cell_card
 
     out, model_dir = paths.card(dataset, loss), paths.model_dir(dataset, loss)
     files.remove(out)
-    card = cell_card(params, dataset, loss, files.require(model_dir, "train"), model_id=model_dir.as_posix())
+    card = cell_card(params, dataset, loss, trained_model(dataset, loss), model_id=model_dir.as_posix())
     files.write_text(out, card.text)
     run_id = runs.cell_run_id(params.mlflow.experiment, dataset, loss, card.facts.base_model,
                               paths.mlflow_run(dataset, loss))

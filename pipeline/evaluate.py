@@ -4,9 +4,10 @@ set of the run (the other datasets, params.yaml eval_sets), each beside the untu
 Usage: python -m pipeline.evaluate --dataset NAME --loss NAME
        (reads params.yaml: seed, adapt, losses.LOSS, run.datasets, eval_sets, mlflow)
 
-Writes results/evaluate/DATASET/LOSS.json (with Spearman per truncated dimension, for this model and the
-base model, when the loss is Matryoshka-wrapped) and logs the metrics into the cell's MLflow run: the own
-test split as test_*, every other set as transfer/<set>/*.
+Reads models/DATASET/LOSS/ once it matches the digest in results/train/DATASET/LOSS/facts.json (a folder
+damaged on disk is named in one line, never scored). Writes results/evaluate/DATASET/LOSS.json (with Spearman
+per truncated dimension, for this model and the base model, when the loss is Matryoshka-wrapped) and logs the
+metrics into the cell's MLflow run: the own test split as test_*, every other set as transfer/<set>/*.
 """
 
 from __future__ import annotations
@@ -25,15 +26,14 @@ def main(argv: list[str] | None = None) -> None:
     from sentence_transformers import SentenceTransformer
 
     from pipeline.core.handoffs import BaselineScores, EvalResult, SetResult
-    from pipeline.core.models import load_base_model, seed_everything
+    from pipeline.core.models import load_base_model, seed_everything, trained_model
     from pipeline.evaluation.scoring import score_split, scored_split, similarity_scores, truncated_dims
     from pipeline.tracking import runs
 
     files.remove(paths.eval_result(dataset, loss))
     seed_everything(params.seed)
     baseline = BaselineScores.read(paths.baseline_scores(dataset))
-    model = SentenceTransformer(str(files.require(paths.model_dir(dataset, loss), "train")),
-                                trust_remote_code=params.trust_remote_code)
+    model = SentenceTransformer(str(trained_model(dataset, loss)), trust_remote_code=params.trust_remote_code)
     dims = truncated_dims(params, loss, model.get_embedding_dimension())
     tuned = score_split(model, dataset, "test", params, dims)
     base = baseline.test

@@ -28,6 +28,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import_ml_stack("sentence_transformers", "mlflow")
     from pipeline.core.handoffs import PublishRecord, Winner
+    from pipeline.core.models import trained_model
     from pipeline.tracking import registry
     from pipeline.tracking.cards import cell_card
 
@@ -43,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     # the folder: the winner's files as trained, and its card re-rendered to point at where it will live
     staging = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(paths.model_dir(dataset, loss), staging)
+    shutil.copytree(trained_model(dataset, loss), staging)
     card = cell_card(params, dataset, loss, staging, model_id=hub_id or out.as_posix())
     (staging / "README.md").write_text(card.text, encoding="utf-8")
     staging.rename(out)

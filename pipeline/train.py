@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.core import files, paths
+from pipeline.core import digests, files, paths
 from pipeline.core.errors import cli
 from pipeline.core.handoffs import BaselineScores, IngestReport, SplitReport, SweepTrial
 from pipeline.core.loading import Arg, stage_params
@@ -62,7 +62,7 @@ def prepare(params: Params, dataset: str, loss: str, sweep_trial: SweepTrial | N
     from pipeline.training import recipe
     from pipeline.training.arguments import training_arguments
     from pipeline.training.callbacks import BestCheckpoint, CompactProgress
-    from pipeline.training.checkpoints import skip_final_checkpoint
+    from pipeline.training.checkpoints import record_complete_checkpoints, skip_final_checkpoint
     from pipeline.training.losses import build_loss
     from pipeline.training.precision import choose_precision
     from pipeline.training.trial import pruning_callback
@@ -82,7 +82,8 @@ def prepare(params: Params, dataset: str, loss: str, sweep_trial: SweepTrial | N
     best = BestCheckpoint(model, recipe.VALIDATION_METRIC, params.train.select, params.train.early_stopping_patience)
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data.as_dataset(), loss=loss_object,
                                          evaluator=checked.evaluator,
-                                         callbacks=[best, skip_final_checkpoint(), *filter(None, [pruning])])
+                                         callbacks=[best, skip_final_checkpoint(), record_complete_checkpoints(),
+                                                    *filter(None, [pruning])])
     if args.disable_tqdm:  # no terminal: one compact line per log instead of the library's raw dicts
         trainer.remove_callback(PrinterCallback)
         trainer.add_callback(CompactProgress(f"{dataset}/{loss}", recipe.VALIDATION_METRIC))
@@ -142,7 +143,7 @@ def write(cell: Cell, fitted: Fitted, params: Params, run: Any) -> str:
                                     recipe.uses_fast_dropout(params), cell.ingest_report, cell.split_report)
     recipe.train_facts(cell.model, params, dataset, loss, data, cell.precision_note, fitted.seconds, fitted.result,
                        selection, cell.checked, eval_steps(params.train, len(data.frame)), choices, reload_diff,
-                       ).write(paths.train_facts(dataset, loss))
+                       digests.folder_digest(paths.model_dir(dataset, loss))).write(paths.train_facts(dataset, loss))
     pruned = bool(cell.pruning and cell.pruning.pruned)
     if pruned:
         mlflow.set_tag("pruned_at_step", steps)

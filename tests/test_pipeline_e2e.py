@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -194,6 +195,24 @@ def test_editing_the_sweep_rules_dirties_no_stage(repo: tuple[Path, dict[str, st
             assert json.loads(run([sys.executable, "-m", "dvc", "status", "--json"], root, env).stdout) == {}, module
         finally:
             target.write_text(original)
+
+
+def test_a_model_damaged_on_disk_is_never_scored_and_repro_repairs_it(repo: tuple[Path, dict[str, str]]) -> None:
+    root, env = repo
+    weights = root / paths.model_dir("sts", "cosent") / "model.safetensors"
+    whole = weights.read_bytes()
+    weights.unlink()  # DVC links outputs from its cache: write a new file, never into the cached one
+    weights.write_bytes(whole[: len(whole) // 2])
+    proc = subprocess.run([sys.executable, "-m", "pipeline.evaluate", "--dataset", "sts", "--loss", "cosent"], cwd=root,
+                          env=env, capture_output=True, text=True)
+    assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
+        f"error: models/sts/cosent: model.safetensors is damaged ({len(whole) // 2:,} bytes; {len(whole):,} when written); "
+        f"not used: `dvc repro` restores it from DVC's cache or trains it again (train@sts-cosent)"]
+    assert not (root / paths.eval_result("sts", "cosent")).exists()  # cleared, not left looking current
+    out = run([sys.executable, "-m", "dvc", "repro"], root, env, timeout=900).stdout
+    assert weights.read_bytes() == whole, out[-2000:]
+    assert (root / paths.eval_result("sts", "cosent")).exists()
+    assert json.loads(run([sys.executable, "-m", "dvc", "status", "--json"], root, env).stdout) == {}
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (CI installs it)")

@@ -3,6 +3,7 @@ MLflow runs FAILED, a dead tracking server fails fast, runs are deterministic, n
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
@@ -60,11 +61,10 @@ def test_sigkill_mid_training_then_rerun_resumes_from_checkpoint(workdir: Path, 
     deadline = time.time() + 300
     ckpt_dir = workdir / paths.checkpoints("sts", "cosent")
     while time.time() < deadline and proc.poll() is None:
-        if any(ckpt_dir.glob("checkpoint-*/trainer_state.json")):
+        if any(ckpt_dir.glob("checkpoint-*/manifest.json")):
             break
         time.sleep(0.1)
     assert proc.poll() is None, "training finished before it could be killed"
-    time.sleep(0.5)  # let the checkpoint's files finish writing
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert not (workdir / paths.model_dir("sts", "cosent")).exists(), "no half-written model left behind"
@@ -170,6 +170,52 @@ def test_periodic_checkpoints_are_saved_but_not_the_final_one(tmp_path: Path, ti
     SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=MultipleNegativesRankingLoss(model),
                                callbacks=[skip_final_checkpoint()]).train()
     assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-2"]
+
+
+def test_a_checkpoint_damaged_on_disk_is_named_and_never_resumed_from(workdir: Path, tiny_model_dir: Path,
+                                                                      capsys: pytest.CaptureFixture) -> None:
+    # a truncated checkpoint was resumed from, failed with a traceback, and so did every later run of the cell
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+
+    from pipeline.core import digests
+    from pipeline.core.params import parse_params
+    from pipeline.training.checkpoints import MANIFEST, record_complete_checkpoints, resumable_checkpoint, skip_final_checkpoint
+
+    params = parse_params(tiny_params(tiny_model_dir, ["sts"], ["cosent"]))
+    train_split = workdir / paths.split_file("sts", "train")
+    train_split.parent.mkdir(parents=True)
+    pd.DataFrame({"sentence1": ["a"], "sentence2": ["b"], "score": [0.5]}).to_parquet(train_split)
+    assert resumable_checkpoint(params, "sts", "cosent") is None  # a new run: its folder, stamped
+    ckpt_dir = workdir / paths.checkpoints("sts", "cosent")
+    model = SentenceTransformer(str(tiny_model_dir))
+    data = Dataset.from_dict({"anchor": [f"query {i}" for i in range(16)], "positive": [f"answer {i}" for i in range(16)]})
+    args = SentenceTransformerTrainingArguments(output_dir=str(ckpt_dir), max_steps=5, per_device_train_batch_size=4,
+                                                save_strategy="steps", save_steps=2, report_to="none", use_cpu=True)
+    SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=MultipleNegativesRankingLoss(model),
+                               callbacks=[skip_final_checkpoint(), record_complete_checkpoints()]).train()
+    older, newer = ckpt_dir / "checkpoint-2", ckpt_dir / "checkpoint-4"
+    for checkpoint in (older, newer):  # the manifest is every file the trainer wrote, as written
+        assert digests.damage(checkpoint, json.loads((checkpoint / MANIFEST).read_text())) is None
+    assert "model.safetensors" in json.loads((newer / MANIFEST).read_text())
+    capsys.readouterr()
+
+    weights = newer / "model.safetensors"
+    size = weights.stat().st_size
+    weights.write_bytes(weights.read_bytes()[:1000])
+    assert resumable_checkpoint(params, "sts", "cosent") == str(paths.checkpoints("sts", "cosent") / "checkpoint-2")
+    assert capsys.readouterr().out.splitlines() == [
+        f"{paths.checkpoints('sts', 'cosent')}/checkpoint-4: model.safetensors is damaged (1,000 bytes; {size:,} when "
+        f"written); not resumed from (removed)"]
+    assert not newer.exists()
+
+    (older / "tokenizer_config.json").unlink()
+    assert resumable_checkpoint(params, "sts", "cosent") is None  # nothing whole left: the cell starts over
+    assert "checkpoint-2: tokenizer_config.json is missing; not resumed from (removed)" in capsys.readouterr().out
+    (ckpt_dir / "checkpoint-6").mkdir()  # cut short by a kill while saving: no manifest, removed without a word
+    assert resumable_checkpoint(params, "sts", "cosent") is None and capsys.readouterr().out == ""
+    assert not list(ckpt_dir.glob("checkpoint-*"))
 
 
 # --- racing writers ------------------------------------------------------------------------------
@@ -373,7 +419,7 @@ def test_interrupt_mid_training_is_one_line_run_killed_checkpoint_kept(workdir: 
                             stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
     ckpt_dir = workdir / paths.checkpoints("sts", "cosent")
     deadline = time.time() + 300
-    while time.time() < deadline and proc.poll() is None and not any(ckpt_dir.glob("checkpoint-*/trainer_state.json")):
+    while time.time() < deadline and proc.poll() is None and not any(ckpt_dir.glob("checkpoint-*/manifest.json")):
         time.sleep(0.1)
     assert proc.poll() is None, "training finished before it could be interrupted"
     proc.send_signal(signum)

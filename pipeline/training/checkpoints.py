@@ -1,4 +1,5 @@
-"""Checkpoints: resuming an interrupted run of the same cell, and not paying for a checkpoint nobody reads."""
+"""Checkpoints: resuming an interrupted run of the same cell, only from a checkpoint that is whole, and not
+paying for a checkpoint nobody reads."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from pipeline.core import files, paths
+from pipeline.core import digests, files, paths
 from pipeline.core.errors import on_interrupt
 from pipeline.core.params import Params
 
@@ -26,6 +27,24 @@ def skip_final_checkpoint() -> Any:
     return SkipFinalCheckpoint()
 
 
+MANIFEST = "manifest.json"  # each file's size and SHA-256, written once the checkpoint is complete
+
+
+def record_complete_checkpoints() -> Any:
+    """A callback that writes the manifest of each checkpoint the trainer has just saved (on_save comes after
+    every file of it, trainer_state.json last, is written). A checkpoint without one was cut short; one that
+    no longer matches its manifest was damaged on disk: neither is resumed from."""
+    from transformers import TrainerCallback
+
+    class RecordCompleteCheckpoints(TrainerCallback):
+        def on_save(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+            folder = Path(args.output_dir) / f"checkpoint-{state.global_step}"
+            if state.is_world_process_zero and folder.is_dir():
+                files.write_json(folder / MANIFEST, digests.folder_digest(folder, skip=(MANIFEST,)))
+
+    return RecordCompleteCheckpoints()
+
+
 def resumable_checkpoint(params: Params, dataset: str, loss: str) -> str | None:
     """The last checkpoint of an interrupted run of this same cell and configuration, if any.
 
@@ -39,10 +58,11 @@ def resumable_checkpoint(params: Params, dataset: str, loss: str) -> str | None:
     stamp = ckpt_dir / "fingerprint.txt"
     on_interrupt(lambda: _kept_after_interrupt(ckpt_dir))
     if stamp.exists() and stamp.read_text() == digest.hexdigest():
-        # A kill during a save leaves a checkpoint without trainer_state.json (written last): skip it.
         for candidate in _newest_first(ckpt_dir):
-            if (candidate / "trainer_state.json").exists():
+            if (problem := _damage(candidate)) is None:
                 return str(candidate)
+            if problem != "no manifest":  # without one it was cut short by a kill while saving: nothing to say
+                print(f"{candidate}: {problem}; not resumed from (removed)", flush=True)
             files.remove(candidate)
         return None
     files.remove(ckpt_dir)
@@ -55,9 +75,17 @@ def _newest_first(ckpt_dir: Path) -> list[Path]:
     return sorted(ckpt_dir.glob("checkpoint-*"), key=lambda p: int(p.name.split("-")[-1]), reverse=True)
 
 
+def _damage(checkpoint: Path) -> str | None:
+    try:
+        recorded = json.loads((checkpoint / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "no manifest"
+    return digests.damage(checkpoint, recorded)
+
+
 def _kept_after_interrupt(ckpt_dir: Path) -> str:
     """What an interrupted training leaves for the next run of its cell."""
-    complete = [c for c in _newest_first(ckpt_dir) if (c / "trainer_state.json").exists()]
+    complete = [c for c in _newest_first(ckpt_dir) if (c / MANIFEST).exists()]
     if not complete:
         return "no checkpoint saved yet: the next run of this cell starts over"
     return f"{complete[0]} kept: the next run of this cell resumes from it"
