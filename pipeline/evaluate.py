@@ -4,7 +4,7 @@ set of the run (the other datasets, params.yaml eval_sets), each beside the untu
 Usage: python -m pipeline.evaluate --dataset NAME --loss NAME
        (reads params.yaml: seed, adapt, losses.LOSS, run.datasets, eval_sets, mlflow)
 
-Reads models/DATASET/LOSS/ once it matches the digest in results/train/DATASET/LOSS/facts.json (a folder
+Reads models/DATASET/LOSS/ once it matches its digest, results/train/DATASET/LOSS/model_files.json (a folder
 damaged on disk is named in one line, never scored). Writes results/evaluate/DATASET/LOSS.json (with Spearman
 per truncated dimension, for this model and the base model, when the loss is Matryoshka-wrapped) and logs the
 metrics into the cell's MLflow run: the own test split as test_*, every other set as transfer/<set>/*.

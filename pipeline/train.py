@@ -4,8 +4,8 @@ Usage: python -m pipeline.train --dataset NAME --loss NAME
        (reads params.yaml: base_model, seed, adapt, train, losses.LOSS, datasets.NAME, mlflow)
 
 Reads data/splits/DATASET/ and the dataset's ingest, split and baseline reports. Writes models/DATASET/LOSS/
-(the model) and results/train/DATASET/LOSS/{facts.json, run.json, loss_curve.csv, val_spearman.csv,
-metrics.json}. The MLflow run gets every hyperparameter, the loss at each logging step and validation
+(the model) and results/train/DATASET/LOSS/{facts.json, model_files.json, run.json, loss_curve.csv,
+val_spearman.csv, metrics.json}. The MLflow run gets every hyperparameter, the loss at each logging step and validation
 Spearman at each evaluation (transformers' MLflow callback, logging into the run opened here so evaluate and
 card can log into it too). Three steps: prepare (model, data, loss, trainer), fit, write.
 """
@@ -20,7 +20,7 @@ from typing import Any
 
 from pipeline.core import digests, files, paths
 from pipeline.core.errors import cli
-from pipeline.core.handoffs import BaselineScores, IngestReport, SplitReport, SweepTrial
+from pipeline.core.handoffs import BaselineScores, IngestReport, ModelFiles, SplitReport, SweepTrial
 from pipeline.core.loading import Arg, stage_params
 from pipeline.core.params import Params
 from pipeline.core.process import import_ml_stack, run_command
@@ -143,7 +143,8 @@ def write(cell: Cell, fitted: Fitted, params: Params, run: Any) -> str:
                                     recipe.uses_fast_dropout(params), cell.ingest_report, cell.split_report)
     recipe.train_facts(cell.model, params, dataset, loss, data, cell.precision_note, fitted.seconds, fitted.result,
                        selection, cell.checked, eval_steps(params.train, len(data.frame)), choices, reload_diff,
-                       digests.folder_digest(paths.model_dir(dataset, loss))).write(paths.train_facts(dataset, loss))
+                       ).write(paths.train_facts(dataset, loss))
+    ModelFiles(files=digests.folder_digest(paths.model_dir(dataset, loss))).write(paths.model_files(dataset, loss))
     pruned = bool(cell.pruning and cell.pruning.pruned)
     if pruned:
         mlflow.set_tag("pruned_at_step", steps)
@@ -188,19 +189,36 @@ def main(argv: list[str] | None = None) -> None:
 
     from pipeline.core.models import display_id
     from pipeline.tracking import runs
+    from pipeline.tracking.outbox import attach
 
     def resumed(checkpoint: str) -> None:
         print(f"train {dataset}/{loss}: resumed from {checkpoint} of an interrupted run")
         mlflow.set_tag("resumed_from", checkpoint)
 
     with runs.cell_run(params.mlflow.experiment, dataset, loss, display_id(params.base_model), params) as run:
-        log_start(cell, params)
-        fitted = fit(cell, params, on_resume=resumed)
+        with attach(cell.trainer, run.info.run_id, f"{dataset}/{loss}") as outbox:
+            log_start(cell, params)
+            fitted = fit(cell, params, on_resume=resumed)
+            late = outbox.close()  # every step's metrics in the run before anything else is logged
         kept = write(cell, fitted, params, run)
     files.remove(paths.checkpoints(dataset, loss))
     print(f"train {dataset}/{loss}: {len(cell.data.frame)} rows, {fitted.result.global_step} steps, "
-          f"{fitted.seconds:.1f}s, precision {cell.precision}, kept {kept}")
+          f"{fitted.seconds:.1f}s, precision {cell.precision}, kept {kept}" + (f"; {late}" if late else ""))
+
+
+def after_kill(argv: list[str]) -> str | None:
+    """Run by the stage's supervising parent when the stage was killed outright (SIGKILL): its MLflow run ends
+    KILLED rather than staying RUNNING, and the line says what the next run of the cell resumes from."""
+    params, (dataset, loss) = stage_params(__doc__, argv, Arg.DATASET, Arg.LOSS)
+    if not is_main_process():
+        return None
+    from pipeline.tracking import runs
+    from pipeline.training.checkpoints import kept_after_interrupt
+
+    ended = runs.end_dead_cell_runs(runs.configure(params.mlflow.experiment), dataset, loss)
+    return "; ".join([*(f"MLflow run {dataset}/{loss} ({run_id}) ended KILLED" for run_id in ended),
+                      kept_after_interrupt(paths.checkpoints(dataset, loss))])
 
 
 if __name__ == "__main__":
-    run_command(main)
+    run_command(main, after_kill)

@@ -73,11 +73,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def mlflow_server(store: str, artifacts: Path | None = None, cwd: Path | None = None, timeout: float = 120
-                  ) -> Iterator[tuple[str, subprocess.Popen]]:
-    """A real `mlflow server` on a free loopback port over the tracking store `store`: yields its base URL and
-    process once /health answers; stopped on exit."""
-    port = free_port()
+def mlflow_server(store: str, artifacts: Path | None = None, cwd: Path | None = None, timeout: float = 120,
+                  port: int | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
+    """A real `mlflow server` on a loopback port (a free one unless given) over the tracking store `store`:
+    yields its base URL and process once /health answers; stopped on exit."""
+    port = port or free_port()
     command = [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
                "--backend-store-uri", store, "--workers", "1"]
     if artifacts is not None:

@@ -76,6 +76,7 @@ def test_outputs_match_paths_module() -> None:
           for path in (paths.ingested, paths.ingest_report, paths.split_report, paths.baseline_scores)),
         paths.split_file("${item}", "test"), paths.split_file("${key}", "test"), paths.split_dir("${item}"),
         paths.model_dir("${item.dataset}", "${item.loss}"), paths.train_facts("${item.dataset}", "${item.loss}"),
+        paths.model_files("${item.dataset}", "${item.loss}"),
         paths.mlflow_run("${item.dataset}", "${item.loss}"), paths.eval_result("${item.dataset}", "${item.loss}"),
         paths.card("${item.dataset}", "${item.loss}"), paths.loss_curve("${item.dataset}", "${item.loss}"),
         paths.val_curve("${item.dataset}", "${item.loss}"), paths.train_metrics("${item.dataset}", "${item.loss}"),

@@ -66,4 +66,5 @@ def test_every_stage_module_runs_as_a_command() -> None:
     stages = [p for p in (ROOT / "pipeline").glob("*.py") if p.name != "__init__.py"]
     assert len(stages) >= 7
     for stage in stages:
-        assert stage.read_text().rstrip().endswith('if __name__ == "__main__":\n    run_command(main)'), stage.name
+        assert stage.read_text().rstrip().endswith(('if __name__ == "__main__":\n    run_command(main)',
+                                                    'if __name__ == "__main__":\n    run_command(main, after_kill)')), stage.name

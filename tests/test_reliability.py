@@ -15,6 +15,7 @@ from pathlib import Path
 
 import mlflow
 import pandas as pd
+import psutil
 import pytest
 import yaml
 
@@ -57,7 +58,8 @@ def test_sigkill_mid_training_then_rerun_resumes_from_checkpoint(workdir: Path, 
     # 8 more checkpoints (400 steps and a save every 5 cost this test ~4 minutes, mostly in saves)
     prepare(workdir, tiny_model_dir, max_steps=100, checkpoint_steps=10, eval_steps=100)
     command = [sys.executable, "-m", "pipeline.train", "--dataset", "sts", "--loss", "cosent"]
-    proc = subprocess.Popen(command, cwd=workdir, env=stage_env(workdir), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(command, cwd=workdir, env=stage_env(workdir), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True)
     deadline = time.time() + 300
     ckpt_dir = workdir / paths.checkpoints("sts", "cosent")
     while time.time() < deadline and proc.poll() is None:
@@ -65,10 +67,19 @@ def test_sigkill_mid_training_then_rerun_resumes_from_checkpoint(workdir: Path, 
             break
         time.sleep(0.1)
     assert proc.poll() is None, "training finished before it could be killed"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    (stage,) = psutil.Process(proc.pid).children()  # the process that trains, as the kernel's OOM killer picks it
+    stage.kill()
+    err = proc.communicate(timeout=120)[1]
     assert not (workdir / paths.model_dir("sts", "cosent")).exists(), "no half-written model left behind"
-    assert [r.info.status for r in cell_runs(workdir)] == ["RUNNING"]  # what SIGKILL leaves
+    (run,) = cell_runs(workdir)
+    assert run.info.status == "KILLED"  # ended by the stage's parent, not left RUNNING
+    assert proc.returncode == 137 and re.fullmatch(
+        r"error: train sts/cosent was killed \(SIGKILL\) at \d+\.\d GiB peak memory: (the kernel's out-of-memory killer "
+        r"stopped it|most often the kernel's out-of-memory killer, or `kill -9`); to use less memory lower "
+        r"train.batch_size \(8\) or train.max_seq_length \(32\); for its validation passes train.eval_batch_size "
+        rf"\(128\) or train.validation_pairs \(1000\); MLflow run sts/cosent \({run.info.run_id}\) ended KILLED; "
+        r"checkpoints/sts/cosent/checkpoint-10 kept: the next run of this cell resumes from it",
+        err.strip().splitlines()[-1]), err[-2000:]
 
     rerun = subprocess.run(command, cwd=workdir, env=stage_env(workdir), capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
@@ -86,14 +97,14 @@ def test_exception_inside_stage_ends_run_failed_with_error(workdir: Path, tiny_m
     from sentence_transformers import SentenceTransformerTrainer
 
     def broken_train(self, *args, **kwargs):  # fault injection: the real trainer up to the failure point
-        raise RuntimeError("out of memory (injected)")
+        raise RuntimeError("a bug (injected)")
 
     monkeypatch.setattr(SentenceTransformerTrainer, "train", broken_train)
     with pytest.raises(RuntimeError, match="injected"):
         train.main(["--dataset", "sts", "--loss", "cosent"])
     (run,) = cell_runs(workdir)
     assert run.info.status == "FAILED"
-    assert run.data.tags["error"] == "RuntimeError: out of memory (injected)"
+    assert run.data.tags["error"] == "RuntimeError: a bug (injected)"
     assert not (workdir / paths.model_dir("sts", "cosent")).exists()
     assert not (workdir / paths.train_facts("sts", "cosent")).exists()
 
@@ -216,6 +227,111 @@ def test_a_checkpoint_damaged_on_disk_is_named_and_never_resumed_from(workdir: P
     (ckpt_dir / "checkpoint-6").mkdir()  # cut short by a kill while saving: no manifest, removed without a word
     assert resumable_checkpoint(params, "sts", "cosent") is None and capsys.readouterr().out == ""
     assert not list(ckpt_dir.glob("checkpoint-*"))
+
+
+# --- memory: a refused allocation, the kernel's OOM killer ----------------------------------------
+
+HOG = """
+import time
+from pipeline.core.process import run_command
+
+def main():
+    held = []
+    while True:  # 50 MB at a time, every page written, until something stops it
+        held.append(bytearray(b"x") * (50 << 20))
+        time.sleep(0.01)
+
+def sleep():
+    time.sleep(120)
+
+if __name__ == "__main__":
+    import sys
+    run_command(sleep if "--sleep" in sys.argv else main)
+"""
+
+
+def _memory_cgroup(name: str, limit: int) -> Path | None:
+    """A fresh memory cgroup (v2, else v1) holding at most `limit` bytes and no swap; None where this
+    process may not make one."""
+    v2, v1 = Path("/sys/fs/cgroup"), Path("/sys/fs/cgroup/memory")
+    try:
+        if "memory" in (v2 / "cgroup.subtree_control").read_text().split():
+            group = v2 / name
+            group.mkdir()
+            (group / "memory.max").write_text(str(limit))
+            if (group / "memory.swap.max").exists():
+                (group / "memory.swap.max").write_text("0")
+            return group
+    except OSError:
+        pass
+    try:
+        group = v1 / name
+        group.mkdir()
+        (group / "memory.limit_in_bytes").write_text(str(limit))
+        if (group / "memory.memsw.limit_in_bytes").exists():
+            (group / "memory.memsw.limit_in_bytes").write_text(str(limit))
+        return group
+    except OSError:
+        return None
+
+
+def test_the_kernels_oom_killer_is_named_by_the_stages_parent(tmp_path: Path) -> None:
+    # a stage killed by the OOM killer ended with DVC's bare "exited with -9"
+    (tmp_path / "hog.py").write_text(HOG)
+    group = _memory_cgroup(f"pytest-oom-{os.getpid()}", 400 << 20)
+    if group is None:
+        pytest.skip("no memory cgroup can be made here (needs root and a writable cgroup filesystem)")
+    try:
+        proc = subprocess.run([sys.executable, "-m", "hog"], cwd=tmp_path, env=scratch_env(PYTHONPATH=f"{tmp_path}:{ROOT}"),
+                              capture_output=True, text=True, timeout=120,
+                              preexec_fn=lambda: (group / "cgroup.procs").write_text(str(os.getpid())))
+    finally:
+        group.rmdir()
+    assert proc.returncode == 137
+    assert re.fullmatch(r"error: hog was killed \(SIGKILL\) at 0\.\d GiB peak memory: the kernel's out-of-memory killer "
+                        r"stopped it; to use less memory give it more memory", proc.stderr.strip()), proc.stderr[-2000:]
+
+
+def test_a_stage_dies_with_the_process_dvc_started(tmp_path: Path) -> None:
+    # `kill -9` of the stage command must not leave its supervised worker running on its own
+    (tmp_path / "hog.py").write_text(HOG)
+    proc = subprocess.Popen([sys.executable, "-m", "hog", "--sleep"], cwd=tmp_path,
+                            env=scratch_env(PYTHONPATH=f"{tmp_path}:{ROOT}"))
+    deadline = time.time() + 30
+    while not psutil.Process(proc.pid).children() and time.time() < deadline:
+        time.sleep(0.05)
+    (stage,) = psutil.Process(proc.pid).children()
+    proc.kill()
+    proc.wait()
+    stage.wait(timeout=10)  # raises psutil.TimeoutExpired while it runs on
+
+
+def test_a_refused_allocation_is_one_line_with_the_settings(workdir: Path, tiny_model_dir: Path,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    import torch
+
+    from pipeline.core.errors import cli
+
+    (workdir / "params.yaml").write_text(yaml.safe_dump(tiny_params(tiny_model_dir, ["sts"], ["cosent"])))
+
+    def train_stage(argv: list[str]) -> None:
+        torch.empty(1 << 60, dtype=torch.uint8)  # far more than any machine: the allocator refuses it
+
+    def evaluate_stage(argv: list[str]) -> None:
+        bytearray(1 << 60)
+
+    for function, module, expected in [
+        (train_stage, "pipeline.train", r"error: out of memory in train sts/cosent \(can't allocate memory: you tried to "
+         r"allocate 1152921504606846976 bytes\. .*\): lower train\.batch_size \(8\) or train\.max_seq_length \(32\); "
+         r"for its validation passes train\.eval_batch_size \(128\) or train\.validation_pairs \(1000\)"),
+        (evaluate_stage, "pipeline.evaluate", r"error: out of memory in evaluate sts/cosent \(MemoryError\): give it more "
+         r"memory, or cap the set's rows \(datasets\.sts\.rows\)")]:
+        function.__module__ = module
+        with pytest.raises(SystemExit) as exited:
+            cli(function)(["--dataset", "sts", "--loss", "cosent"])
+        assert exited.value.code == 2
+        (line,) = capsys.readouterr().err.splitlines()
+        assert re.fullmatch(expected, line), line
 
 
 # --- racing writers ------------------------------------------------------------------------------

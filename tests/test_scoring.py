@@ -51,7 +51,12 @@ def test_evaluate_on_a_test_split_with_one_score_stops_with_one_line(sts_project
                                                                       capsys: pytest.CaptureFixture) -> None:
     import shutil
 
-    shutil.copytree(tiny_model_dir, sts_project / paths.model_dir("sts", "cosent"))  # stands in for a trained model
+    from pipeline.core.digests import folder_digest
+    from pipeline.core.handoffs import ModelFiles
+
+    model_dir = sts_project / paths.model_dir("sts", "cosent")
+    shutil.copytree(tiny_model_dir, model_dir)  # stands in for a trained model
+    ModelFiles(files=folder_digest(model_dir)).write(sts_project / paths.model_files("sts", "cosent"))
     _make_test_split_constant(sts_project)
     capsys.readouterr()
     with pytest.raises(SystemExit) as exited:

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from pipeline.core import memory
+
 F = TypeVar("F", bound=Callable[..., object])
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, what shells and DVC expect from a process stopped by Ctrl-C
 TERMINATED_EXIT = 143  # 128 + SIGTERM
@@ -77,8 +79,9 @@ def on_interrupt(note: Callable[[], str | None]) -> None:
 def cli(main: F) -> F:
     """Wrap a stage's main(): a PipelineError prints `error: <line>` to stderr and exits with status 2,
     so DVC shows the cause instead of a traceback wall; Ctrl-C prints one line saying what it left (the MLflow
-    run ended KILLED, checkpoints kept) and exits with status 130, SIGTERM the same with status 143. Anything
-    else is a bug and keeps its traceback.
+    run ended KILLED, checkpoints kept) and exits with status 130, SIGTERM the same with status 143; a refused
+    allocation prints one line naming the stage and the settings that lower its memory. Anything else is a bug
+    and keeps its traceback.
     Without a terminal, progress bars are turned off."""
 
     @functools.wraps(main)
@@ -94,6 +97,16 @@ def cli(main: F) -> F:
                 return main(*args, **kwargs)
             except PipelineError as error:
                 print(f"error: {error}", file=sys.stderr)
+                raise SystemExit(2) from None
+            except (MemoryError, RuntimeError) as error:
+                if not memory.is_out_of_memory(error):
+                    raise
+                module = main.__module__ if main.__module__ != "__main__" else memory.main_module()
+                argv = args[0] if args and isinstance(args[0], list) else sys.argv[1:]
+                detail = (str(error).strip().splitlines() or [type(error).__name__])[0]
+                detail = detail.split("DefaultCPUAllocator: ")[-1][:200]  # torch's line starts with its source position
+                print(f"error: out of memory in {memory.stage_label(module, argv)} ({detail}): "
+                      f"{memory.settings_hint(module, argv)}", file=sys.stderr)
                 raise SystemExit(2) from None
             except KeyboardInterrupt as interruption:
                 # the last registered first: the MLflow run ending KILLED on the way out, then what it left

@@ -244,7 +244,14 @@ class TrainFacts(Handoff):
     eval_steps: int | None  # steps between validation passes (None: evaluated per epoch or not at all)
     recipe: list[str]  # every choice that differs from a plain fine-tune with the library's defaults, stated
     reload_max_abs_diff: float  # the saved model against the trained one, on a few training texts
-    model_files: dict[str, str]  # the saved model folder, "<bytes>:<sha256>" per file: read before it is trusted
+
+
+class ModelFiles(Handoff):
+    """results/train/<dataset>/<loss>/model_files.json: the saved model folder as written, "<bytes>:<sha256>"
+    per file; evaluate, card and publish compare before they trust the folder (core/digests.py)."""
+
+    WRITER = "train"
+    files: dict[str, str]
 
 
 class RunRef(Handoff):

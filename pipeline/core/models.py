@@ -113,12 +113,12 @@ def seed_everything(seed: int) -> None:
 
 def trained_model(dataset: str, loss: str) -> Path:
     """The cell's fine-tuned model folder, once it is known to hold exactly what its train stage wrote
-    (the digest in its facts.json); otherwise one line naming the folder and what is wrong with it."""
+    (its model_files.json); otherwise one line naming the folder and what is wrong with it."""
     from pipeline.core import digests, files, paths
-    from pipeline.core.handoffs import TrainFacts
+    from pipeline.core.handoffs import ModelFiles
 
     folder = files.require(paths.model_dir(dataset, loss), "train")
-    problem = digests.damage(folder, TrainFacts.read(paths.train_facts(dataset, loss)).model_files)
+    problem = digests.damage(folder, ModelFiles.read(paths.model_files(dataset, loss)).files)
     if problem:
         raise PipelineError(f"{folder}: {problem}; not used: `dvc repro` restores it from DVC's cache or trains it "
                             f"again (train@{dataset}-{loss})")

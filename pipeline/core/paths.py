@@ -9,7 +9,8 @@ dataset name can collide with another stage's file:
     results/ingest/<set>.json                  rows in / out, drops per reason          ingest
     results/split/<set>.json                   rows per split                           split
     results/baseline/<set>.json                the untuned base model's scores          baseline
-    results/train/<dataset>/<loss>/            facts, MLflow run id, curves, metrics    train
+    results/train/<dataset>/<loss>/            facts, model digest, MLflow run id,       train
+                                               curves, metrics
     models/<dataset>/<loss>/                   the fine-tuned model                     train
     results/evaluate/<dataset>/<loss>.json     test scores beside the base model        evaluate
     cards/<dataset>/<loss>/README.md           the model card                           card
@@ -77,6 +78,11 @@ def train_results(dataset: str, loss: str) -> Path:
 def train_facts(dataset: str, loss: str) -> Path:
     """What the card needs from training: card data, hyperparameters, log history, dataset facts."""
     return train_results(dataset, loss) / "facts.json"
+
+
+def model_files(dataset: str, loss: str) -> Path:
+    """The saved model folder's digest (each file's size and SHA-256), checked before the folder is used."""
+    return train_results(dataset, loss) / "model_files.json"
 
 
 def mlflow_run(dataset: str, loss: str) -> Path:

@@ -1,36 +1,118 @@
-"""A stage command's process: the garbage collector paused while the ML stack imports, and skipped at exit.
+"""A stage command's process: supervised by a small parent, the garbage collector paused while the ML stack
+imports, and skipped at exit.
 
-Every DVC stage is one `python -m pipeline.<stage>` process: the default run starts 39, the benchmark's
-four losses on one dataset 14 (against its 4 plain training scripts), nearly all importing sentence-transformers
-and MLflow. Importing them creates about a million objects; on the 2-core AMD EPYC of 2026-12-02
-(benchmarks/README.md, "The whole pipeline vs plain scripts") the collector's passes over them cost 1.5-2 s of
-an ~8.5 s import, and the interpreter's last collections over every live object cost ~2 s more after the
-stage's work was done: ~3.5 s a process.
+Every DVC stage is one `python -m pipeline.<stage>` process, nearly all importing sentence-transformers and
+MLflow. Importing them creates about a million objects; the collector's passes over them cost 1.5-2 s of an
+~8.5 s import on a 2-core CPU, and the interpreter's last collections over every live object ~2 s more after
+the stage's work is done (benchmarks/README.md, "The whole pipeline vs plain scripts").
 
 The imported modules live as long as the process, so nothing is lost by never scanning them again
 (`gc.freeze`); objects a stage creates later are still collected as usual. In-process callers (the tests,
 which run many stages in one process) get plain imports: freezing there would keep every earlier test's
 uncollected garbage alive.
+
+A stage killed outright (SIGKILL: most often the kernel's out-of-memory killer) cannot say so itself; DVC
+would show only "exited with -9". So a command forks before its work: the child runs the stage, and the
+parent, a small process that imported no ML library, waits and turns a SIGKILL into one line naming the
+stage, the peak memory it reached, whether the kernel's OOM killer did it, and the settings that lower its
+memory; a stage that registers `after_kill` (train) also cleans up after it (its MLflow run ended KILLED).
+SIGTERM sent to the parent is passed on to the stage; Ctrl-C reaches both, and the stage reports it.
 """
 
 from __future__ import annotations
 
 import gc
 import importlib
+import os
+import signal
+import sys
 from collections.abc import Callable
+from pathlib import Path
+
+from pipeline.core import memory
 
 _as_command = False  # set by run_command: this process is one stage run from the command line
 
 
-def run_command(main: Callable[[], object]) -> None:
-    """A stage module's entry point (`if __name__ == "__main__": run_command(main)`): main(), then the
-    process ends without the interpreter's final collections (exit status and atexit handlers unchanged)."""
+def run_command(main: Callable[[], object], after_kill: Callable[[list[str]], str | None] | None = None) -> None:
+    """A stage module's entry point (`if __name__ == "__main__": run_command(main)`): main() in a supervised
+    child process, which ends without the interpreter's final collections (exit status and atexit handlers
+    unchanged). `after_kill(argv)` runs in the parent when the stage was killed outright; what it returns is
+    added to the line."""
     global _as_command
     _as_command = True
+    if hasattr(os, "fork"):
+        _supervise(after_kill)  # returns in the child only
     try:
         main()
     finally:
         gc.freeze()
+
+
+def _supervise(after_kill: Callable[[list[str]], str | None] | None) -> None:
+    oom_kills = _oom_kills()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    child = os.fork()
+    if child == 0:
+        _die_with(os.getppid())
+        return
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the stage too (one process group); it reports it
+    signal.signal(signal.SIGTERM, lambda signum, frame: os.kill(child, signal.SIGTERM))
+    _, status, usage = os.wait4(child, 0)  # retried by Python when the SIGTERM handler interrupts it
+    if os.WIFEXITED(status):
+        os._exit(os.WEXITSTATUS(status))
+    killed_by = os.WTERMSIG(status)
+    if killed_by == signal.SIGKILL:
+        module, argv = memory.main_module(), sys.argv[1:]
+        cause = ("the kernel's out-of-memory killer stopped it" if _oom_kills() > oom_kills
+                 else "most often the kernel's out-of-memory killer, or `kill -9`")
+        notes = []
+        if after_kill is not None:
+            try:
+                notes.append(after_kill(argv))
+            except Exception as error:  # noqa: BLE001 - the line below matters more than the cleanup
+                notes.append(f"cleanup failed: {error}")
+        print(f"error: {memory.stage_label(module, argv)} was killed (SIGKILL) at {memory.gib(usage.ru_maxrss)} peak "
+              f"memory: {cause}; to use less memory {memory.settings_hint(module, argv)}"
+              + "".join(f"; {note}" for note in notes if note), file=sys.stderr, flush=True)
+    os._exit(128 + killed_by)
+
+
+def _die_with(parent: int) -> None:
+    """SIGKILL to the parent (`kill -9` of the process DVC started) must not leave the stage running on its own:
+    Linux sends this child SIGKILL when the parent dies (PR_SET_PDEATHSIG)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):  # not Linux: the child outlives a killed parent, as any subprocess would
+        return
+    if os.getppid() != parent:  # the parent died before the request took effect
+        os._exit(128 + signal.SIGKILL)
+
+
+def _oom_kills() -> int:
+    """How many processes the kernel's OOM killer has killed in this process's memory cgroup (v2 or v1);
+    0 where that is not readable."""
+    try:
+        lines = Path("/proc/self/cgroup").read_text().splitlines()
+    except OSError:
+        return 0
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        candidates = {"": ("/sys/fs/cgroup", "memory.events"), "memory": ("/sys/fs/cgroup/memory", "memory.oom_control")}
+        if controllers in candidates:
+            root, name = candidates[controllers]
+            try:
+                text = (Path(root + path) / name).read_text()
+            except OSError:
+                continue
+            for entry in text.splitlines():
+                key, _, value = entry.partition(" ")
+                if key == "oom_kill" and value.strip().isdigit():
+                    return int(value)
+    return 0
 
 
 def import_ml_stack(*modules: str) -> None:

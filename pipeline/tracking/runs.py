@@ -19,6 +19,7 @@ import contextlib
 import os
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -253,19 +254,23 @@ def cell_run_id(experiment: str, dataset: str, loss: str, base_model: str, run_f
     return run.info.run_id
 
 
-def _mark_dead_runs_killed(experiment_id: str, dataset: str, loss: str) -> None:
-    """A train stage killed with SIGKILL cannot end its run; the next attempt marks it KILLED.
-    Only runs whose process is gone on this host are touched: a parallel worker's live run stays."""
+def end_dead_cell_runs(experiment_id: str, dataset: str, loss: str) -> list[str]:
+    """A train stage killed with SIGKILL cannot end its run: its supervising parent, or else the next attempt,
+    marks it KILLED. Only runs whose process is gone on this host are touched: a parallel worker's live run
+    stays. Returns the ids of the runs ended."""
     import mlflow
 
     runs = mlflow.search_runs(
         [experiment_id], filter_string=f"tags.cell = '{dataset}/{loss}' and attributes.status = 'RUNNING'",
         output_format="list",
     )
+    ended = []
     for run in runs:
         tags = run.data.tags
         if tags.get("host") == socket.gethostname() and not _pid_alive(int(tags.get("pid", "0") or 0)):
             mlflow.MlflowClient().set_terminated(run.info.run_id, status="KILLED")
+            ended.append(run.info.run_id)
+    return ended
 
 
 def _pid_alive(pid: int) -> bool:
@@ -309,7 +314,7 @@ def cell_run(experiment: str, dataset: str, loss: str, base_model: str, params: 
     import mlflow
 
     experiment_id = configure(experiment)
-    _mark_dead_runs_killed(experiment_id, dataset, loss)
+    end_dead_cell_runs(experiment_id, dataset, loss)
     tags = {**cell_tags(dataset, loss, base_model), "host": socket.gethostname(), "pid": str(os.getpid())}
     if parent := parent_run_id(experiment_id):
         tags["mlflow.parentRunId"] = parent
@@ -322,8 +327,12 @@ def cell_run(experiment: str, dataset: str, loss: str, base_model: str, params: 
         on_interrupt(lambda: f"MLflow run {dataset}/{loss} ({run.info.run_id}) ended KILLED")
         raise
     except BaseException as error:
-        mlflow.set_tag("error", f"{type(error).__name__}: {error}"[:5000])
-        mlflow.end_run("FAILED")
+        try:
+            mlflow.set_tag("error", f"{type(error).__name__}: {error}"[:5000])
+            mlflow.end_run("FAILED")
+        except Exception:  # noqa: BLE001 - the store is unreachable: the stage's own error is the one to show
+            print(f"warning: MLflow run {dataset}/{loss} ({run.info.run_id}) could not be ended (the tracking store "
+                  f"does not answer); the next run of this cell marks it KILLED", file=sys.stderr)
         raise
     else:
         mlflow.end_run("FINISHED")

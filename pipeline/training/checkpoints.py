@@ -56,7 +56,7 @@ def resumable_checkpoint(params: Params, dataset: str, loss: str) -> str | None:
     digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
     digest.update(paths.split_file(dataset, "train").read_bytes())
     stamp = ckpt_dir / "fingerprint.txt"
-    on_interrupt(lambda: _kept_after_interrupt(ckpt_dir))
+    on_interrupt(lambda: kept_after_interrupt(ckpt_dir))
     if stamp.exists() and stamp.read_text() == digest.hexdigest():
         for candidate in _newest_first(ckpt_dir):
             if (problem := _damage(candidate)) is None:
@@ -83,7 +83,7 @@ def _damage(checkpoint: Path) -> str | None:
     return digests.damage(checkpoint, recorded)
 
 
-def _kept_after_interrupt(ckpt_dir: Path) -> str:
+def kept_after_interrupt(ckpt_dir: Path) -> str:
     """What an interrupted training leaves for the next run of its cell."""
     complete = [c for c in _newest_first(ckpt_dir) if (c / MANIFEST).exists()]
     if not complete:

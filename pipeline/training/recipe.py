@@ -235,7 +235,7 @@ def dropped_at_ingest(report: IngestReport, config: DatasetParams) -> str | None
 
 def train_facts(model: Any, params: Params, dataset: str, loss: str, data: TrainingData, precision_note: str,
                 seconds: float, result: Any, selection: Selection, checked: Validation, eval_steps: int | None,
-                recipe: list[str], reload_diff: float, model_files: dict[str, str]) -> TrainFacts:
+                recipe: list[str], reload_diff: float) -> TrainFacts:
     """Everything the card stage needs from this training run."""
     from pipeline.core.models import display_id
 
@@ -254,5 +254,5 @@ def train_facts(model: Any, params: Params, dataset: str, loss: str, data: Train
         train_loss=result.training_loss if math.isfinite(result.training_loss) else None,
         global_step=result.global_step, selection=selection,
         validation_pairs=checked.pairs, validation_total=checked.total, eval_steps=eval_steps, recipe=recipe,
-        reload_max_abs_diff=reload_diff, model_files=model_files,
+        reload_max_abs_diff=reload_diff,
     )
