@@ -13,7 +13,7 @@ metrics into the cell's MLflow run: the own test split as test_*, every other se
 from __future__ import annotations
 
 from pipeline.core import files, paths
-from pipeline.core.errors import cli
+from pipeline.core.errors import cli, expect_writes
 from pipeline.core.loading import Arg, stage_params
 from pipeline.core.process import import_ml_stack, run_command
 
@@ -31,6 +31,7 @@ def main(argv: list[str] | None = None) -> None:
     from pipeline.tracking import runs
 
     files.remove(paths.eval_result(dataset, loss))
+    expect_writes(paths.eval_result(dataset, loss), None, "the test scores")
     seed_everything(params.seed)
     baseline = BaselineScores.read(paths.baseline_scores(dataset))
     model = SentenceTransformer(str(trained_model(dataset, loss)), trust_remote_code=params.trust_remote_code)

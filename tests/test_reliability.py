@@ -3,6 +3,7 @@ MLflow runs FAILED, a dead tracking server fails fast, runs are deterministic, n
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
@@ -11,6 +12,8 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import mlflow
@@ -332,6 +335,66 @@ def test_a_refused_allocation_is_one_line_with_the_settings(workdir: Path, tiny_
         assert exited.value.code == 2
         (line,) = capsys.readouterr().err.splitlines()
         assert re.fullmatch(expected, line), line
+
+
+# --- a full disk --------------------------------------------------------------------------------
+
+@contextmanager
+def small_disk(folder: Path, size: str) -> Iterator[None]:
+    """A real tmpfs of `size` mounted at `folder` (root only; the test skips elsewhere)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(folder)], capture_output=True,
+                             text=True)
+    if mounted.returncode:
+        pytest.skip(f"cannot mount a tmpfs here ({mounted.stderr.strip()}): needs root (CI runs as root)")
+    try:
+        yield
+    finally:
+        subprocess.run(["umount", "-l", str(folder)], check=True)
+
+
+def _one_error_line(capsys: pytest.CaptureFixture, run: object) -> str:
+    with pytest.raises(SystemExit) as exited:
+        run()  # type: ignore[operator]
+    assert exited.value.code == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith(("error:", "Traceback"))]
+    assert len(lines) == 1, lines
+    return lines[0]
+
+
+def test_a_full_disk_is_one_line_naming_the_output_and_nothing_half_written_is_kept(
+        workdir: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    # a disk filling while a checkpoint, the model or a result file was written ended in a traceback
+    prepare(workdir, tiny_model_dir, max_steps=6, checkpoint_steps=2, eval_steps=3)
+    cell = ["--dataset", "sts", "--loss", "cosent"]
+    capsys.readouterr()
+    with small_disk(workdir / "checkpoints", "1m"):  # smaller than one checkpoint of the tiny model
+        line = _one_error_line(capsys, lambda: train.main(cell))
+        assert re.fullmatch(r"error: checkpoints/sts/cosent: no space left on its disk \(.+ free\): a checkpoint needs "
+                            r"about .+; free some space \(or move the folder to a larger disk\) and run the stage "
+                            r"again; nothing half-written is kept", line), line
+        assert not list((workdir / "checkpoints").rglob("manifest.json"))  # no checkpoint looks whole
+        assert not (workdir / paths.model_dir("sts", "cosent")).exists()
+    with small_disk(workdir / "models", "1m"):
+        line = _one_error_line(capsys, lambda: train.main(cell))
+        assert line.startswith("error: models/sts/cosent: no space left on its disk (") and "the model needs about" in line
+        assert not [p for p in (workdir / "models").rglob("*") if p.is_file()]  # no staging folder, no partial model
+    train.main(cell)  # space freed: the cell trains to the end
+    assert (workdir / paths.model_files("sts", "cosent")).exists()
+    assert [r.info.status for r in cell_runs(workdir)].count("FINISHED") == 1
+
+    result = workdir / paths.eval_result("sts", "cosent")
+    with small_disk(result.parent, "64k"):
+        filler = result.parent / "filler"
+        with filler.open("wb", buffering=0) as out, contextlib.suppress(OSError):
+            while True:
+                out.write(b"x" * 4096)
+        line = _one_error_line(capsys, lambda: evaluate.main(cell))
+        assert line.startswith("error: results/evaluate/sts/cosent.json: no space left on its disk (0 bytes free): the "
+                               "test scores could not be written"), line
+        assert [p.name for p in result.parent.iterdir()] == ["filler"]  # no temporary file left
+    evaluate.main(cell)
+    assert EvalResult.read(result).test.tuned.spearman is not None
 
 
 # --- racing writers ------------------------------------------------------------------------------

@@ -10,9 +10,10 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TypeVar
 
-from pipeline.core import memory
+from pipeline.core import disk, memory
 
 F = TypeVar("F", bound=Callable[..., object])
 INTERRUPTED_EXIT = 130  # 128 + SIGINT, what shells and DVC expect from a process stopped by Ctrl-C
@@ -58,6 +59,7 @@ class PipelineError(Exception):
 class _StageScope:
     held: contextlib.ExitStack  # locks a stage holds until its main() returns or fails
     on_interrupt: list[Callable[[], str | None]] = field(default_factory=list)  # what a Ctrl-C leaves behind
+    writes: list[disk.Write] = field(default_factory=list)  # outputs it declared, for a full disk's line
 
 
 _running: list[_StageScope] = []  # the stage main() running now (a list: tests run stages one after another)
@@ -76,12 +78,29 @@ def on_interrupt(note: Callable[[], str | None]) -> None:
         _running[-1].on_interrupt.append(note)
 
 
+def expect_writes(path: Path, needs: int | None, what: str) -> None:
+    """Declare an output the running stage is about to write and the bytes it needs, so that a disk too full
+    for it is named in the stage's one line (core/disk.py)."""
+    if _running:
+        _running[-1].writes.append(disk.Write(path, needs, what))
+
+
+def _out_of_memory_line(main: Callable[..., object], args: tuple[Any, ...], error: Exception) -> str | None:
+    if not memory.is_out_of_memory(error):
+        return None
+    module = main.__module__ if main.__module__ != "__main__" else memory.main_module()
+    argv = args[0] if args and isinstance(args[0], list) else sys.argv[1:]
+    detail = (str(error).strip().splitlines() or [type(error).__name__])[0]
+    detail = detail.split("DefaultCPUAllocator: ")[-1][:200]  # torch's line starts with its source position
+    return f"out of memory in {memory.stage_label(module, argv)} ({detail}): {memory.settings_hint(module, argv)}"
+
+
 def cli(main: F) -> F:
     """Wrap a stage's main(): a PipelineError prints `error: <line>` to stderr and exits with status 2,
     so DVC shows the cause instead of a traceback wall; Ctrl-C prints one line saying what it left (the MLflow
     run ended KILLED, checkpoints kept) and exits with status 130, SIGTERM the same with status 143; a refused
-    allocation prints one line naming the stage and the settings that lower its memory. Anything else is a bug
-    and keeps its traceback.
+    allocation prints one line naming the stage and the settings that lower its memory, a full disk one naming
+    the output and the space it needs. Anything else is a bug and keeps its traceback.
     Without a terminal, progress bars are turned off."""
 
     @functools.wraps(main)
@@ -98,15 +117,11 @@ def cli(main: F) -> F:
             except PipelineError as error:
                 print(f"error: {error}", file=sys.stderr)
                 raise SystemExit(2) from None
-            except (MemoryError, RuntimeError) as error:
-                if not memory.is_out_of_memory(error):
+            except Exception as error:  # a resource ran out (memory, disk): one line; anything else is a bug
+                line = _out_of_memory_line(main, args, error) or disk.full_disk_line(error, scope.writes)
+                if line is None:
                     raise
-                module = main.__module__ if main.__module__ != "__main__" else memory.main_module()
-                argv = args[0] if args and isinstance(args[0], list) else sys.argv[1:]
-                detail = (str(error).strip().splitlines() or [type(error).__name__])[0]
-                detail = detail.split("DefaultCPUAllocator: ")[-1][:200]  # torch's line starts with its source position
-                print(f"error: out of memory in {memory.stage_label(module, argv)} ({detail}): "
-                      f"{memory.settings_hint(module, argv)}", file=sys.stderr)
+                print(f"error: {line}", file=sys.stderr)
                 raise SystemExit(2) from None
             except KeyboardInterrupt as interruption:
                 # the last registered first: the MLflow run ending KILLED on the way out, then what it left
