@@ -130,3 +130,61 @@ def test_hub_id_goes_on_the_card_and_push_offline_is_one_line(published: Path, c
     assert 'model = SentenceTransformer("my-org/minilm-sts")' in text
     # the same files, so the registry still holds one version
     assert len(client(published).search_model_versions(f"name = '{NAME}'")) == 1
+
+
+KILLED_AT = """
+import os, signal, sys
+import mlflow
+from pipeline import publish
+from pipeline.tracking import cards
+
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+
+if sys.argv[1] == "alias":  # the new version is registered, its alias not yet moved
+    mlflow.MlflowClient.set_registered_model_alias = die
+else:  # the folder's files are being copied into place
+    cards.cell_card = die
+publish.main(["--dataset", "sts"])
+"""
+
+
+def test_killed_mid_publish_the_next_run_leaves_one_version_per_winner(published: Path, tmp_path: Path) -> None:
+    # a kill between registering a version and moving the alias left an untagged orphan version, and the next
+    # run registered the same files again
+    import shutil
+
+    from pipeline.core.digests import folder_digest
+    from pipeline.core.handoffs import ModelFiles
+    from scripts.scratch_project import scratch_env
+
+    root = tmp_path / "copy"
+    shutil.copytree(published, root, ignore=shutil.ignore_patterns("mlruns"))
+    env = scratch_env(PYTHONPATH=str(ROOT), MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}")
+    loss = Winner.read(root / paths.winner("sts")).loss
+    model_dir = root / paths.model_dir("sts", loss)
+    (model_dir / "NOTICE.txt").write_text("a retrained winner: other files, so a new version\n")
+    ModelFiles(files=folder_digest(model_dir)).write(root / paths.model_files("sts", loss))
+    store = mlflow.MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+
+    def versions() -> list[tuple[str, str | None]]:
+        return sorted((str(v.version), v.tags.get(FINGERPRINT)) for v in store.search_model_versions(f"name = '{NAME}'"))
+
+    for point in ("folder", "alias"):
+        killed = subprocess.run([sys.executable, "-c", KILLED_AT, point], cwd=root, env=env, capture_output=True, text=True)
+        assert killed.returncode == -9, killed.stderr[-2000:]
+    assert str(store.get_model_version_by_alias(NAME, "champion").version) == "1"  # the alias did not move yet
+    sha = fingerprint(model_dir)
+    assert versions() == [("1", fingerprint(published / paths.model_dir("sts", loss))), ("2", sha)]  # tagged from birth
+
+    rerun = subprocess.run([sys.executable, "-m", "pipeline.publish", "--dataset", "sts"], cwd=root, env=env,
+                           capture_output=True, text=True)
+    assert rerun.returncode == 0, rerun.stderr[-2000:]
+    assert versions() == [("1", versions()[0][1]), ("2", sha)]  # no third version for the same files
+    assert str(store.get_model_version_by_alias(NAME, "champion").version) == "2"
+    assert PublishRecord.read(root / paths.publish_record("sts")).version == "2"
+    folder = root / paths.publish_dir("sts")
+    assert (folder / "NOTICE.txt").exists() and (folder / "README.md").exists()
+    assert not list(folder.parent.glob(".*.tmp"))  # the killed copy's staging folder is gone
+    experiment = store.get_experiment_by_name("sentence-embedding-finetune").experiment_id
+    assert not store.search_runs([experiment], "attributes.status = 'RUNNING'")

@@ -6,11 +6,13 @@ what it is (card, scores, DVC experiment, git commit). Registering the same mode
 from __future__ import annotations
 
 import hashlib
+import os
+import socket
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pipeline.tracking.runs import configure, extend_invocation, parent_run_id, provenance_tags
+from pipeline.tracking.runs import configure, end_dead_runs, extend_invocation, parent_run_id, provenance_tags
 
 FINGERPRINT = "model_sha256"  # version tag: the model files' hash, what "nothing changed" is decided on
 
@@ -35,10 +37,13 @@ class Registered:
 
 def register(experiment: str, name: str, alias: str, model_dir: Path, card: str, tags: dict[str, str],
              input_example: list[str], trust_remote_code: bool) -> Registered:
-    """Log the model in `model_dir` and register it under `name` with `alias`, unless the version the alias
-    points at already holds the same files."""
+    """Log the model in `model_dir` and register it under `name` with `alias`, unless a version already holds
+    the same files (then the alias is moved to it).
+
+    Safe to kill at any point: a version is created with all its tags in one request (never a version without
+    its fingerprint), and the alias is set last, so the next run finds the version by its fingerprint and
+    only sets the alias; a publish run left RUNNING by a killed stage is ended KILLED."""
     import mlflow
-    from sentence_transformers import SentenceTransformer
 
     experiment_id = configure(experiment)
     client = mlflow.MlflowClient()
@@ -48,25 +53,56 @@ def register(experiment: str, name: str, alias: str, model_dir: Path, card: str,
         if current.description != card:  # same model, card re-rendered (e.g. a new Hub id): keep the page current
             client.update_model_version(name, current.version, description=card)
         return Registered(name, str(current.version), alias, created=False, experiment_id=experiment_id)
+    end_dead_runs(experiment_id, f"tags.kind = 'publish' and tags.dataset = '{tags['dataset']}'")
+    found = _version_with(client, name, sha)
+    if found is None:  # not registered yet (or only logged by a run that was killed: logged again)
+        found = _create_version(client, experiment_id, name, model_dir, card, tags, sha, input_example,
+                                trust_remote_code)
+    elif found.description != card:
+        client.update_model_version(name, found.version, description=card)
+    client.set_registered_model_alias(name, alias, str(found.version))
+    extend_invocation(experiment_id)
+    return Registered(name, str(found.version), alias, created=True, experiment_id=experiment_id)
 
-    run_tags = {"kind": "publish", **provenance_tags(), **tags}
+
+def _create_version(client: Any, experiment_id: str, name: str, model_dir: Path, card: str, tags: dict[str, str],
+                    sha: str, input_example: list[str], trust_remote_code: bool) -> Any:
+    """Log the model with MLflow's sentence_transformers flavour in a publish run, then register it as a new
+    version carrying every tag from its first moment."""
+    import mlflow
+    from sentence_transformers import SentenceTransformer
+
+    run_tags = {"kind": "publish", **provenance_tags(), **tags, "host": socket.gethostname(), "pid": str(os.getpid())}
     if parent := parent_run_id(experiment_id):
         run_tags["mlflow.parentRunId"] = parent
     model = SentenceTransformer(str(model_dir), trust_remote_code=trust_remote_code)
-    with mlflow.start_run(experiment_id=experiment_id, run_name=f"publish/{tags['dataset']}", tags=run_tags):
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"publish/{tags['dataset']}", tags=run_tags) as run:
         mlflow.log_text(card, "card/README.md")
         info = mlflow.sentence_transformers.log_model(model, name="model", input_example=input_example,
-                                                      registered_model_name=name,
                                                       pip_requirements=pip_requirements(model_dir))
-    version = str(info.registered_model_version)
-    client.update_model_version(name, version, description=card)  # the registry's page renders the card
     provenance = provenance_tags()
     where = {"git_commit": provenance.get("mlflow.source.git.commit", "unknown"), "dvc_exp": provenance.get("dvc_exp", "none")}
-    for key, value in {**tags, **where, FINGERPRINT: sha, "card": "card/README.md"}.items():
-        client.set_model_version_tag(name, version, key, value)
-    client.set_registered_model_alias(name, alias, version)
-    extend_invocation(experiment_id)
-    return Registered(name, version, alias, created=True, experiment_id=experiment_id)
+    if not _exists(client, name):
+        client.create_registered_model(name)
+    # the registry's page renders the card (description)
+    return client.create_model_version(name, info.model_uri, run_id=run.info.run_id, description=card,
+                                       tags={**tags, **where, FINGERPRINT: sha, "card": "card/README.md"})
+
+
+def _version_with(client: Any, name: str, sha: str) -> Any:
+    """The registered version holding exactly these model files, if any (the newest)."""
+    if not _exists(client, name):
+        return None
+    versions = [v for v in client.search_model_versions(f"name = '{name}'") if v.tags.get(FINGERPRINT) == sha]
+    return max(versions, key=lambda v: int(v.version), default=None)
+
+
+def _exists(client: Any, name: str) -> bool:
+    try:
+        client.get_registered_model(name)
+    except Exception:  # MlflowException RESOURCE_DOES_NOT_EXIST, from either store
+        return False
+    return True
 
 
 def pip_requirements(model_dir: Path) -> list[str]:

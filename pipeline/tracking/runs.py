@@ -256,13 +256,17 @@ def cell_run_id(experiment: str, dataset: str, loss: str, base_model: str, run_f
 
 def end_dead_cell_runs(experiment_id: str, dataset: str, loss: str) -> list[str]:
     """A train stage killed with SIGKILL cannot end its run: its supervising parent, or else the next attempt,
-    marks it KILLED. Only runs whose process is gone on this host are touched: a parallel worker's live run
-    stays. Returns the ids of the runs ended."""
+    marks it KILLED. Returns the ids of the runs ended."""
+    return end_dead_runs(experiment_id, f"tags.cell = '{dataset}/{loss}'")
+
+
+def end_dead_runs(experiment_id: str, which: str) -> list[str]:
+    """End KILLED the RUNNING runs matching the filter `which` whose process (tags host, pid) is gone. Only
+    runs of this host are touched: a parallel worker's live run stays. Returns the ids of the runs ended."""
     import mlflow
 
     runs = mlflow.search_runs(
-        [experiment_id], filter_string=f"tags.cell = '{dataset}/{loss}' and attributes.status = 'RUNNING'",
-        output_format="list",
+        [experiment_id], filter_string=f"{which} and attributes.status = 'RUNNING'", output_format="list",
     )
     ended = []
     for run in runs:
