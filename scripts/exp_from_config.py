@@ -6,7 +6,8 @@ The override is a partial params.yaml; each leaf becomes a `-S key=value` of `dv
 experiment is an ordinary DVC experiment (see it with `dvc exp show`, its cells in MLflow tagged with
 the experiment name). It runs in a temporary copy (`--temp`): the workspace keeps its params and outputs
 whether the experiment succeeds or fails; `dvc exp apply NAME` brings a finished one into the workspace.
-Extra arguments go to `dvc exp run` (e.g. --queue to queue it instead, --dry, more -S overrides).
+Extra arguments go to `dvc exp run` (e.g. --queue to queue it instead, --dry, more -S overrides); an
+extra `-S key=value` replaces the config's value of that key.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ def flatten(node: Any, existing: Any, prefix: str = "") -> list[str]:
 
 
 def main() -> None:
-    if len(sys.argv) < 2:
+    if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
         raise SystemExit(__doc__)
     config = Path(sys.argv[1])
     override = yaml.safe_load(config.read_text())
@@ -42,8 +43,10 @@ def main() -> None:
     extra = sys.argv[2:]
     where = [] if {"--queue", "--temp"} & set(extra) else ["--temp"]
     args = ["dvc", "exp", "run", *where, "--name", name]
+    given = {extra[i + 1].split("=", 1)[0].lstrip("+") for i, arg in enumerate(extra[:-1]) if arg in ("-S", "--set-param")}
     for item in flatten(override, yaml.safe_load(Path("params.yaml").read_text())):
-        args += ["-S", item]
+        if item.split("=", 1)[0].lstrip("+") not in given:  # the command line's own -S wins
+            args += ["-S", item]
     print(" ".join(args + extra))
     code = subprocess.call(args + extra)
     if code == 0 and "--queue" not in extra:
