@@ -23,13 +23,13 @@ def main(argv: list[str] | None = None) -> None:
 
     import_ml_stack("sentence_transformers")
     from pipeline.core.models import display_id, load_base_model, seed_everything
-    from pipeline.evaluation.scoring import score_split, scored_split, similarity_scores, validation_pairs
+    from pipeline.evaluation.scoring import STORED_PRECISIONS, score_split, scored_split, similarity_scores, validation_pairs
 
     files.remove(paths.baseline_scores(dataset))
     scored_split(dataset, "test", params)  # a missing split, or one Spearman is undefined on, stops before the model loads
     seed_everything(params.seed)
     model = load_base_model(params)
-    scores = score_split(model, dataset, "test", params)
+    scores = score_split(model, dataset, "test", params, precisions=STORED_PRECISIONS)
     validation = None
     if dataset in params.datasets:
         validation = similarity_scores(model, validation_pairs(dataset, params)[0])

@@ -27,7 +27,7 @@ def main(argv: list[str] | None = None) -> None:
 
     from pipeline.core.handoffs import BaselineScores, EvalResult, SetResult
     from pipeline.core.models import load_base_model, seed_everything, trained_model
-    from pipeline.evaluation.scoring import score_split, scored_split, similarity_scores, truncated_dims
+    from pipeline.evaluation.scoring import STORED_PRECISIONS, score_split, scored_split, similarity_scores, truncated_dims
     from pipeline.tracking import runs
 
     files.remove(paths.eval_result(dataset, loss))
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> None:
     baseline = BaselineScores.read(paths.baseline_scores(dataset))
     model = SentenceTransformer(str(trained_model(dataset, loss)), trust_remote_code=params.trust_remote_code)
     dims = truncated_dims(params, loss, model.get_embedding_dimension())
-    tuned = score_split(model, dataset, "test", params, dims)
+    tuned = score_split(model, dataset, "test", params, dims, STORED_PRECISIONS)
     base = baseline.test
     if dims:  # the base model truncated the same way: what Matryoshka training bought at each size
         base_dims = similarity_scores(load_base_model(params), scored_split(dataset, "test", params), dims).dims

@@ -141,12 +141,11 @@ def test_a_server_that_stays_away_is_one_line_naming_what_was_not_sent(tmp_path:
     monkeypatch.setenv("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "0")  # each request fails at once, not after minutes
     monkeypatch.setenv(OUTAGE_MINUTES, "0.05")
     with mlflow_server(f"sqlite:///{tmp_path / 'server.db'}", tmp_path / "artifacts") as (base, _):
-        monkeypatch.setenv("MLFLOW_TRACKING_URI", base)
         run_id = mlflow.MlflowClient(base).create_run("0").info.run_id
-        outbox = MetricOutbox(run_id, "sts/cosent")
+        outbox = MetricOutbox(run_id, "sts/cosent", base)
         outbox.add({"loss": 1.0}, step=1)
-        outbox.close()  # sent at once: nothing late
-    outbox = MetricOutbox(run_id, "sts/cosent")
+        assert outbox.close() is None  # sent at once: nothing late
+    outbox = MetricOutbox(run_id, "sts/cosent", base)
     outbox.add({"loss": 0.5, "grad_norm": 2.0}, step=2)
     with pytest.raises(PipelineError) as error:
         outbox.close()

@@ -105,3 +105,58 @@ def test_a_nan_never_reaches_a_hand_off_record(sts_project: Path) -> None:
         scores.model_validate({**scores.model_dump(), "dims": {64: {"spearman_cosine": math.nan}}})
     raw = copy.deepcopy(scores.model_dump())
     assert math.isfinite(raw["similarity"]["spearman_cosine"])
+
+
+def test_stored_precisions_score_as_the_librarys_own_evaluator_does(sts_project: Path, tiny_model_dir: Path) -> None:
+    # int8 / binary embeddings are what a search index stores: scored from one float encode per call, they must
+    # match EmbeddingSimilarityEvaluator(precision=...) encoding the texts itself
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
+
+    from pipeline.core.loading import load_params
+    from pipeline.evaluation.scoring import STORED_PRECISIONS, scored_split, similarity_scores
+
+    model = SentenceTransformer(str(tiny_model_dir))
+    scored = scored_split("sts", "test", load_params())
+    scores = similarity_scores(model, scored, dims=[16], precisions=STORED_PRECISIONS)
+    assert sorted(scores.precision) == ["binary", "int8"] and list(scores.dims) == [16]
+    for kind in STORED_PRECISIONS:
+        own = EmbeddingSimilarityEvaluator(scored["sentence1"].tolist(), scored["sentence2"].tolist(),
+                                           scored["score"].tolist(), similarity_fn_names=["cosine"], name="x",
+                                           precision=kind)(model)
+        assert scores.precision[kind]["spearman_cosine"] == pytest.approx(own["x_spearman_cosine"], abs=1e-6), kind
+        assert -1 <= scores.precision[kind]["spearman_cosine"] <= 1
+    assert scores.similarity == similarity_scores(model, scored).similarity  # float32 unchanged beside them
+    baseline_test = BaselineScores.read(sts_project / paths.baseline_scores("sts")).test
+    assert set(baseline_test.precision) == set(STORED_PRECISIONS)  # the base model too, for the card
+    assert "test_int8_spearman_cosine" in baseline_test.flat("test")  # MLflow's name for it
+
+
+def test_retrieval_is_scored_at_stored_precisions_too(workdir: Path, tiny_model_dir: Path) -> None:
+    # InformationRetrievalEvaluator has no `precision`: the corpus and queries are quantized the same way
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+
+    from pipeline.core.loading import load_params
+    from pipeline.data.splitting import read_split
+    from pipeline.evaluation.evaluators import retrieval_evaluators
+    from pipeline.evaluation.scoring import STORED_PRECISIONS, score_split
+
+    (workdir / "params.yaml").write_text(yaml.safe_dump(tiny_params(tiny_model_dir, ["products"], ["mnrl"])))
+    for stage in (ingest, split):
+        stage.main(["--dataset", "products"])
+    model = SentenceTransformer(str(tiny_model_dir))
+    scores = score_split(model, "products", "test", load_params(), precisions=STORED_PRECISIONS)
+    assert sorted(scores.precision_retrieval) == ["binary", "int8"]
+    for metrics in (scores.retrieval, *scores.precision_retrieval.values()):
+        assert 0 <= metrics["cosine_ndcg@10"] <= 1 and 0 <= metrics["cosine_recall@10"] <= 1
+    frame, shape = read_split("products", "test")
+    plain = retrieval_evaluators(frame, shape, "p")[0]  # the shared-encode subclass, at float32 ...
+    library = InformationRetrievalEvaluator(dict(zip(plain.queries_ids, plain.queries)),
+                                            dict(zip(plain.corpus_ids, plain.corpus)), plain.relevant_docs,
+                                            mrr_at_k=[10], ndcg_at_k=[10], accuracy_at_k=[1, 10],
+                                            precision_recall_at_k=[1, 10], map_at_k=[10], name="p_retrieval",
+                                            write_csv=False)
+    ours, theirs = plain(model), library(model)  # ... scores exactly as the library's own evaluator
+    assert ours["p_retrieval_cosine_ndcg@10"] == pytest.approx(theirs["p_retrieval_cosine_ndcg@10"], abs=1e-9)
+    assert "test_int8_retrieval_cosine_ndcg@10" in scores.flat("test")

@@ -32,6 +32,12 @@ def _raise_terminated(signum: int, frame: object) -> None:
     raise Terminated()
 
 
+def _raise_interrupted(signum: int, frame: object) -> None:
+    # the same for Ctrl-C: a terminal sends it to the stage and to its supervising parent, which passes it on
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt()
+
+
 def interrupted(interruption: KeyboardInterrupt) -> str:
     """What stopped the process, as the one line says it: "interrupted (Ctrl-C)" or "interrupted (SIGTERM)"."""
     return f"interrupted ({'SIGTERM' if isinstance(interruption, Terminated) else 'Ctrl-C'})"
@@ -39,15 +45,19 @@ def interrupted(interruption: KeyboardInterrupt) -> str:
 
 @contextlib.contextmanager
 def sigterm_interrupts() -> Iterator[None]:
-    """While inside, SIGTERM raises Terminated in the main thread (elsewhere signals cannot be handled)."""
+    """While inside, SIGTERM raises Terminated in the main thread (elsewhere signals cannot be handled), and
+    SIGINT KeyboardInterrupt as usual (unless it is ignored), each only once."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    previous = {signal.SIGTERM: signal.signal(signal.SIGTERM, _raise_terminated)}
+    if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when started with SIGINT ignored
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, _raise_interrupted)
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 class PipelineError(Exception):

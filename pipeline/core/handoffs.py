@@ -107,6 +107,10 @@ class Scores(_Record):
     dims: dict[int, dict[str, float]] = {}  # the same at each truncated Matryoshka dimension
     retrieval: dict[str, float] = {}  # InformationRetrievalEvaluator (pair and triplet sets)
     triplet: dict[str, float] = {}  # TripletEvaluator (triplet sets)
+    # similarity with the embeddings quantized as an index stores them (EmbeddingSimilarityEvaluator's
+    # `precision`): "int8", "binary" -> pearson_cosine, spearman_cosine; test splits of the cell's own set only
+    precision: dict[str, dict[str, float]] = {}
+    precision_retrieval: dict[str, dict[str, float]] = {}  # the retrieval metrics the same way (pair / triplet sets)
 
     @property
     def spearman(self) -> float:
@@ -116,9 +120,12 @@ class Scores(_Record):
         """{evaluator name: its metrics}, named as the card and MLflow show them: `name`, `name_dim<D>`,
         `name_retrieval`, `name_triplet`, with `suffix` after the dimension or before the family
         (`test_dim64_base_model`, `test_base_model_retrieval`)."""
-        families = {name + suffix: self.similarity, **{f"{name}_dim{dim}{suffix}": m for dim, m in self.dims.items()}}
+        families = {name + suffix: self.similarity, **{f"{name}_dim{dim}{suffix}": m for dim, m in self.dims.items()},
+                    **{f"{name}_{kind}{suffix}": m for kind, m in self.precision.items()}}
         if self.retrieval:
             families[f"{name}{suffix}_retrieval"] = self.retrieval
+        for kind, metrics in self.precision_retrieval.items():
+            families[f"{name}{suffix}_{kind}_retrieval"] = metrics
         if self.triplet:
             families[f"{name}{suffix}_triplet"] = self.triplet
         return families

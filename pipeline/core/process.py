@@ -16,7 +16,7 @@ would show only "exited with -9". So a command forks before its work: the child 
 parent, a small process that imported no ML library, waits and turns a SIGKILL into one line naming the
 stage, the peak memory it reached, whether the kernel's OOM killer did it, and the settings that lower its
 memory; a stage that registers `after_kill` (train) also cleans up after it (its MLflow run ended KILLED).
-SIGTERM sent to the parent is passed on to the stage; Ctrl-C reaches both, and the stage reports it.
+SIGINT and SIGTERM sent to the parent are passed on to the stage, which reports them.
 """
 
 from __future__ import annotations
@@ -57,8 +57,9 @@ def _supervise(after_kill: Callable[[list[str]], str | None] | None) -> None:
     if child == 0:
         _die_with(os.getppid())
         return
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the stage too (one process group); it reports it
-    signal.signal(signal.SIGTERM, lambda signum, frame: os.kill(child, signal.SIGTERM))
+    # passed on: the stage reports them (a terminal's Ctrl-C reaches both; the stage heeds only the first)
+    for forwarded in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(forwarded, lambda signum, frame: os.kill(child, signum))
     _, status, usage = os.wait4(child, 0)  # retried by Python when the SIGTERM handler interrupts it
     if os.WIFEXITED(status):
         os._exit(os.WEXITSTATUS(status))

@@ -10,13 +10,38 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 
-def similarity_evaluator(scored: Any, name: str, batch_size: int = 64, dims: list[int] | None = None) -> Any:
+
+def similarity_evaluator(scored: Any, name: str, batch_size: int = 64, dims: list[int] | None = None,
+                         precisions: tuple[str, ...] = ()) -> Any:
     """sentence-transformers' EmbeddingSimilarityEvaluator (Pearson and Spearman of cosine similarity).
 
     With Matryoshka `dims`, one evaluator per truncated dimension follows the full-size one, named
-    `<name>_dim<D>`, so every dimension gets its own `<name>_dim<D>_spearman_cosine`. The texts are
-    encoded once per call at full size and sliced per dimension, which is what `truncate_dim` computes."""
+    `<name>_dim<D>`, so every dimension gets its own `<name>_dim<D>_spearman_cosine`; with `precisions`
+    ("int8", "binary"), one per stored precision, named `<name>_<precision>`. The texts are encoded once per
+    call at full size and float32; each evaluator slices (truncate_dim) and quantizes (`precision`) those
+    embeddings the way `model.encode` would (normalised, then `quantize_embeddings` calibrated on the texts
+    being quantized), so every size and precision costs no second encoding."""
+    unique, sequential = _one_encode_classes(in_sequence=bool(dims or precisions))
+
+    def build(suffix: str, dim: int | None, precision: str | None = None) -> Any:
+        return unique(
+            scored["sentence1"].tolist(), scored["sentence2"].tolist(), scored["score"].tolist(),
+            main_similarity="cosine", similarity_fn_names=["cosine"], name=name + suffix, batch_size=batch_size,
+            truncate_dim=dim, precision=precision,
+        )
+
+    if not dims and not precisions:
+        return build("", None)
+    # the full-size float evaluator goes last: SequentialEvaluator's main score is the last one's
+    return sequential([build(f"_dim{d}", d) for d in dims or []]
+                      + [build(f"_{p}", None, p) for p in precisions] + [build("", None)])
+
+
+def _one_encode_classes(in_sequence: bool) -> tuple[type, type]:
+    """EmbeddingSimilarityEvaluator that embeds each distinct text of its set once per call, and the
+    SequentialEvaluator that lets the evaluators of one call (every size, every precision) share it."""
     from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator, SequentialEvaluator
 
     # this call's embeddings of every distinct text of the set (both sides), at full size: shared by the
@@ -35,46 +60,44 @@ def similarity_evaluator(scored: Any, name: str, batch_size: int = 64, dims: lis
         # often sits on both sides (the Debian validation split: 864 + 676 texts per side, 1,167 distinct).
         # Embedding each distinct text once per call, for both sides and every Matryoshka size, halved a
         # validation pass on the docstrings (2.2 s -> 1.2 s) and leaves 24% fewer texts on the Debian pairs.
-        in_sequence = bool(dims)  # then inside a OneEncodeSequentialEvaluator, which empties `call` itself
+        sequenced = in_sequence  # then inside a OneEncodeSequentialEvaluator, which empties `call` itself
 
         def __call__(self, *args: Any, **kwargs: Any) -> dict[str, float]:
             def evaluate() -> dict[str, float]:
                 return super(UniqueTextEvaluator, self).__call__(*args, **kwargs)
-            return evaluate() if self.in_sequence else fresh(evaluate)
+            return evaluate() if self.sequenced else fresh(evaluate)
 
         def embed_inputs(self, model: Any, sentences: Any, **kwargs: Any) -> Any:
             if not call:
                 texts = list(dict.fromkeys([*self.sentences1, *self.sentences2]))
-                dim, self.truncate_dim = self.truncate_dim, None  # truncate_dim slices: slice the full size
+                # the full size at full precision, shared: this evaluator slices and quantizes its own copy
+                (dim, precision), (self.truncate_dim, self.precision) = (self.truncate_dim, self.precision), (None, None)
                 try:
                     call["embedded"] = super().embed_inputs(model, texts, **kwargs)
                 finally:
-                    self.truncate_dim = dim
+                    self.truncate_dim, self.precision = dim, precision
                 call["row"] = {text: i for i, text in enumerate(texts)}
-            return call["embedded"][[call["row"][text] for text in sentences], :self.truncate_dim]
+            rows = call["embedded"][[call["row"][text] for text in sentences], :self.truncate_dim]
+            if self.precision in (None, "float32"):
+                return rows
+            from sentence_transformers.quantization import quantize_embeddings
+
+            rows = rows / np.linalg.norm(rows, axis=1, keepdims=True).clip(min=1e-12)  # as encode() normalises first
+            return quantize_embeddings(rows, precision=self.precision)
 
     class OneEncodeSequentialEvaluator(SequentialEvaluator):
         def __call__(self, *args: Any, **kwargs: Any) -> dict[str, float]:
             return fresh(lambda: super(OneEncodeSequentialEvaluator, self).__call__(*args, **kwargs))
 
-    def build(suffix: str, dim: int | None) -> Any:
-        return UniqueTextEvaluator(
-            scored["sentence1"].tolist(), scored["sentence2"].tolist(), scored["score"].tolist(),
-            main_similarity="cosine", similarity_fn_names=["cosine"], name=name + suffix, batch_size=batch_size,
-            truncate_dim=dim,
-        )
-
-    if not dims:
-        return build("", None)
-    # the full-size evaluator goes last: SequentialEvaluator's main score is the last one's
-    return OneEncodeSequentialEvaluator([build(f"_dim{d}", d) for d in dims] + [build("", None)])
+    return UniqueTextEvaluator, OneEncodeSequentialEvaluator
 
 
-def retrieval_evaluators(frame: Any, shape: str, name: str) -> list[Any]:
-    """InformationRetrievalEvaluator (and TripletEvaluator for triplets) for pair / triplet splits."""
+def retrieval_evaluators(frame: Any, shape: str, name: str, precisions: tuple[str, ...] = ()) -> list[Any]:
+    """InformationRetrievalEvaluator (and TripletEvaluator for triplets) for pair / triplet splits; with
+    `precisions`, the retrieval evaluator again per stored precision (`<name>_<precision>_retrieval`)."""
     if shape == "scored":
         return []
-    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator, TripletEvaluator
+    from sentence_transformers.sentence_transformer.evaluation import TripletEvaluator
 
     documents = list(dict.fromkeys(frame["positive"].tolist() + (frame["negative"].tolist() if shape == "triplets" else [])))
     doc_ids = {text: f"d{i}" for i, text in enumerate(documents)}
@@ -82,12 +105,50 @@ def retrieval_evaluators(frame: Any, shape: str, name: str) -> list[Any]:
     relevant: dict[str, set[str]] = {}
     for anchor, positive in zip(frame["anchor"], frame["positive"]):
         relevant.setdefault(query_ids[anchor], set()).add(doc_ids[positive])
-    evaluators = [InformationRetrievalEvaluator(
-        {qid: text for text, qid in query_ids.items()}, {did: text for text, did in doc_ids.items()}, relevant,
-        mrr_at_k=[10], ndcg_at_k=[10], accuracy_at_k=[1, 10], precision_recall_at_k=[1, 10], map_at_k=[10],
-        name=f"{name}_retrieval", write_csv=False, score_functions=None, main_score_function="cosine",
-    )]
+    shared: dict[str | None, dict[str, Any]] = {}  # embeddings by text, encoded once for every precision
+
+    def build(evaluator_name: str, precision: str | None) -> Any:
+        return _quantizing_retrieval_evaluator()(
+            {qid: text for text, qid in query_ids.items()}, {did: text for text, did in doc_ids.items()}, relevant,
+            mrr_at_k=[10], ndcg_at_k=[10], accuracy_at_k=[1, 10], precision_recall_at_k=[1, 10], map_at_k=[10],
+            name=evaluator_name, write_csv=False, score_functions=None, main_score_function="cosine",
+            stored_precision=precision, shared=shared)
+
+    evaluators = [build(f"{name}_retrieval", None), *(build(f"{name}_{p}_retrieval", p) for p in precisions)]
     if shape == "triplets":
         evaluators.append(TripletEvaluator(frame["anchor"].tolist(), frame["positive"].tolist(), frame["negative"].tolist(),
                                            name=f"{name}_triplet", write_csv=False, similarity_fn_names=["cosine"]))
     return evaluators
+
+
+def _quantizing_retrieval_evaluator() -> type:
+    """InformationRetrievalEvaluator whose embeddings can be quantized as an index stores them (the library's
+    evaluator has no `precision`): normalised, `quantize_embeddings` calibrated on the texts being embedded
+    (the queries; the corpus, chunk by chunk), binary unpacked to bits, scored by cosine like
+    EmbeddingSimilarityEvaluator does. Evaluators built together share one float encode of each text."""
+    import torch
+    from sentence_transformers.quantization import quantize_embeddings
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+
+    class QuantizingRetrievalEvaluator(InformationRetrievalEvaluator):
+        def __init__(self, *args: Any, stored_precision: str | None, shared: dict, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            self.stored_precision, self.shared = stored_precision, shared
+
+        def embed_inputs(self, model: Any, sentences: Any, encode_fn_name: str | None = None, **kwargs: Any) -> Any:
+            texts = [sentences] if isinstance(sentences, str) else list(sentences)
+            known = self.shared.setdefault(encode_fn_name, {})
+            if missing := list(dict.fromkeys(text for text in texts if text not in known)):
+                embedded = super().embed_inputs(model, missing, encode_fn_name=encode_fn_name, **kwargs)
+                known.update(zip(missing, embedded))
+            rows = torch.stack([known[text] for text in texts])
+            if self.stored_precision is None:
+                return rows
+            floats = rows.float().cpu().numpy()
+            floats /= np.linalg.norm(floats, axis=1, keepdims=True).clip(min=1e-12)
+            quantized = quantize_embeddings(floats, precision=self.stored_precision)
+            if self.stored_precision == "binary":  # packed signed bytes -> bits
+                quantized = np.unpackbits((quantized.astype(np.int16) + 128).astype(np.uint8), axis=1)
+            return torch.from_numpy(quantized.astype(np.float32))
+
+    return QuantizingRetrievalEvaluator

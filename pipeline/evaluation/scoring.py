@@ -55,25 +55,37 @@ def _own_metrics(results: dict[str, float], evaluator_name: str) -> dict[str, fl
             if key.startswith(prefix) and math.isfinite(float(value))}
 
 
-def similarity_scores(model: Any, scored: Any, dims: list[int] | None = None) -> Scores:
-    """Pearson / Spearman of cosine similarity at full size and at each truncated dimension."""
-    evaluator = similarity_evaluator(scored, "s", dims=dims)
+STORED_PRECISIONS = ("int8", "binary")  # what a search index commonly stores, scored beside float32
+
+
+def similarity_scores(model: Any, scored: Any, dims: list[int] | None = None, precisions: tuple[str, ...] = ()) -> Scores:
+    """Pearson / Spearman of cosine similarity at full size, at each truncated dimension and at each stored
+    precision."""
+    evaluator = similarity_evaluator(scored, "s", dims=dims, precisions=precisions)
     results = evaluator(model)
-    # the full-size evaluator's name ("s") prefixes the truncated ones' too ("s_dim64"): take theirs first
+    # the full-size evaluator's name ("s") prefixes the others' too ("s_dim64", "s_int8"): take theirs first
     by_dim = {dim: _own_metrics(results, f"s_dim{dim}") for dim in dims or []}
-    claimed = {f"s_dim{dim}_{metric}" for dim, metrics in by_dim.items() for metric in metrics}
-    return Scores(similarity=_own_metrics({k: v for k, v in results.items() if k not in claimed}, "s"), dims=by_dim)
+    by_precision = {kind: _own_metrics(results, f"s_{kind}") for kind in precisions}
+    claimed = {f"s_{part}_{metric}" for part, metrics in [*((f"dim{d}", m) for d, m in by_dim.items()),
+                                                          *by_precision.items()] for metric in metrics}
+    return Scores(similarity=_own_metrics({k: v for k, v in results.items() if k not in claimed}, "s"), dims=by_dim,
+                  precision=by_precision)
 
 
-def score_split(model: Any, name: str, split: str, params: Params, dims: list[int] | None = None) -> Scores:
-    """Every metric family of a split: similarity (and per Matryoshka dimension), retrieval and triplet
-    accuracy where the set's shape has them."""
+def score_split(model: Any, name: str, split: str, params: Params, dims: list[int] | None = None,
+                precisions: tuple[str, ...] = ()) -> Scores:
+    """Every metric family of a split: similarity (per Matryoshka dimension and stored precision too when
+    asked), retrieval and triplet accuracy where the set's shape has them."""
     frame, shape = read_split(name, split)
-    scores = similarity_scores(model, scored_split(name, split, params), dims)
+    scores = similarity_scores(model, scored_split(name, split, params), dims, precisions)
     if "spearman_cosine" not in scores.similarity:
         raise PipelineError(f"{paths.split_file(name, split)}: Spearman is undefined for this model: it gives every pair "
                             f"the same cosine similarity (or NaN embeddings); the model is broken, e.g. its training diverged")
-    families: dict[str, dict[str, float]] = {}
-    for evaluator in retrieval_evaluators(frame, shape, "s"):
-        families[evaluator.name.removeprefix("s_")] = _own_metrics(evaluator(model), evaluator.name)
+    families: dict[str, Any] = {"precision_retrieval": {}}
+    for evaluator in retrieval_evaluators(frame, shape, "s", precisions):
+        family, metrics = evaluator.name.removeprefix("s_"), _own_metrics(evaluator(model), evaluator.name)
+        if family in ("retrieval", "triplet"):
+            families[family] = metrics
+        else:  # "int8_retrieval"
+            families["precision_retrieval"][family.removesuffix("_retrieval")] = metrics
     return scores.model_copy(update=families)

@@ -2,7 +2,8 @@
 
 - Token statistics cover the whole training set (the library stops at the first 100 rows).
 - The base model's test scores are shown beside the fine-tuned ones but kept out of `model-index`,
-  which must describe this model only.
+  which must describe this model only, as are the scores at stored precisions (int8, binary), which the Hub
+  would list as a second value of the same metric on the same dataset.
 - `FACT_FIELDS` are what the train stage saves so the card stage can rebuild the card in its own
   process (the library keeps card data in memory only).
 """
@@ -14,6 +15,7 @@ from typing import Any
 from sentence_transformers.sentence_transformer.model_card import SentenceTransformerModelCardData
 
 BASE_SUFFIX = "base_model"  # evaluator name suffix marking the untuned model's column
+STORED_MARKERS = ("_int8", "_binary")  # in an evaluator's name: scored at a stored precision
 FACT_FIELDS = ("train_datasets", "eval_datasets", "citations", "tags", "all_hyperparameters",
                "non_default_hyperparameters", "training_logs", "best_model_step", "version", "language")
 
@@ -42,8 +44,7 @@ class PipelineCardData(SentenceTransformerModelCardData):
     def format_eval_metrics(self) -> dict[str, Any]:
         formatted = super().format_eval_metrics()
         for entry in formatted.get("model-index", []):
-            entry["results"] = [r for r in entry.get("results", [])
-                                if not r.get("dataset", {}).get("type", "").endswith(BASE_SUFFIX)]
+            entry["results"] = [r for r in entry.get("results", []) if not _kept_out(r.get("dataset", {}).get("type", ""))]
         return formatted
 
     def facts(self) -> dict[str, Any]:
@@ -57,3 +58,7 @@ class PipelineCardData(SentenceTransformerModelCardData):
     def restore(self, facts: dict[str, Any]) -> None:
         for name in FACT_FIELDS:
             setattr(self, name, facts[name])
+
+
+def _kept_out(dataset_type: str) -> bool:
+    return dataset_type.endswith(BASE_SUFFIX) or any(marker in dataset_type for marker in STORED_MARKERS)

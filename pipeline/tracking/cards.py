@@ -70,11 +70,16 @@ def card_evaluators(scores: Scores, suffix: str, test_native: Any, test_scored: 
 
     families = scores.families("test", suffix)
     # the library's own class (never run here): the card names and links the evaluator by its class
+    def precision(evaluator_name: str) -> str | None:  # "test_int8" (+ suffix): scored at a stored precision
+        return next((kind for kind in scores.precision if evaluator_name == f"test_{kind}{suffix}"), None)
+
     evaluators = [EmbeddingSimilarityEvaluator(test_scored["sentence1"].tolist(), test_scored["sentence2"].tolist(),
                                                test_scored["score"].tolist(), main_similarity="cosine",
-                                               similarity_fn_names=["cosine"], name=evaluator_name)
+                                               similarity_fn_names=["cosine"], name=evaluator_name,
+                                               precision=precision(evaluator_name))
                   for evaluator_name in families if _family(evaluator_name) == "similarity"]
-    evaluators += retrieval_evaluators(test_native, shape_of(list(test_native.columns)), "test" + suffix)
+    evaluators += retrieval_evaluators(test_native, shape_of(list(test_native.columns)), "test" + suffix,
+                                       tuple(scores.precision_retrieval))
     results = {}
     for evaluator in evaluators:
         if evaluator.name not in families:

@@ -28,12 +28,11 @@ BATCH = 1000  # MLflow's limit of metrics per log_batch request
 
 
 class MetricOutbox:
-    def __init__(self, run_id: str, label: str) -> None:
+    def __init__(self, run_id: str, label: str, tracking_uri: str | None = None) -> None:
         import mlflow
 
         outage_minutes()  # a malformed setting stops the stage now, not after the training
-
-        self._client, self._run_id, self._label = mlflow.MlflowClient(), run_id, label
+        self._client, self._run_id, self._label = mlflow.MlflowClient(tracking_uri), run_id, label
         self._pending: list[Any] = []
         self._ready = threading.Condition()
         self._closing = False

@@ -86,7 +86,8 @@ def _create_version(client: Any, experiment_id: str, name: str, model_dir: Path,
         client.create_registered_model(name)
     # the registry's page renders the card (description)
     return client.create_model_version(name, info.model_uri, run_id=run.info.run_id, description=card,
-                                       tags={**tags, **where, FINGERPRINT: sha, "card": "card/README.md"})
+                                       tags={**tags, **where, FINGERPRINT: sha, "card": "card/README.md"},
+                                       model_id=info.model_id)
 
 
 def _version_with(client: Any, name: str, sha: str) -> Any:
