@@ -153,16 +153,16 @@ def write(cell: Cell, fitted: Fitted, params: Params, run: Any) -> str:
     return selection.statement
 
 
-def expect_writes(cell: Cell, params: Params) -> None:
+def declare_writes(cell: Cell, params: Params) -> None:
     """What training writes and the disk it needs, for the one line a full disk gets: a checkpoint holds the
     weights and the optimizer's two moments (~3x the weights; the previous one stays until the new one is
     whole), the saved model the weights and its tokenizer."""
-    from pipeline.core.errors import expect_writes as expect
+    from pipeline.core.errors import expect_writes
 
     weights = sum(p.numel() * p.element_size() for p in cell.model.parameters())
     if params.train.checkpoint_steps:
-        expect(paths.checkpoints(cell.dataset, cell.loss), 3 * weights, "a checkpoint")
-    expect(paths.model_dir(cell.dataset, cell.loss), weights + (4 << 20), "the model")
+        expect_writes(paths.checkpoints(cell.dataset, cell.loss), 3 * weights, "a checkpoint")
+    expect_writes(paths.model_dir(cell.dataset, cell.loss), weights + (4 << 20), "the model")
 
 
 def log_start(cell: Cell, params: Params) -> None:
@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     files.remove(paths.model_dir(dataset, loss), paths.train_results(dataset, loss))
     cell = prepare(params, dataset, loss, sweep_trial)
-    expect_writes(cell, params)
+    declare_writes(cell, params)
 
     import mlflow
 

@@ -14,12 +14,17 @@ from pathlib import Path
 CHUNK = 1 << 20
 
 
-def _file_digest(path: Path) -> str:
+def sha256(path: Path) -> str:
+    """The file's SHA-256, read in chunks (model weights are hundreds of MB)."""
     digest = hashlib.sha256()
     with path.open("rb") as stream:
         while chunk := stream.read(CHUNK):
             digest.update(chunk)
-    return f"{path.stat().st_size}:{digest.hexdigest()}"
+    return digest.hexdigest()
+
+
+def _file_digest(path: Path) -> str:
+    return f"{path.stat().st_size}:{sha256(path)}"
 
 
 def folder_digest(folder: Path, skip: tuple[str, ...] = ()) -> dict[str, str]:

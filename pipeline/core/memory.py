@@ -13,10 +13,14 @@ import sys
 from pathlib import Path
 
 
+def _names(argv: list[str]) -> list[str]:
+    """The values of a stage's flags: ["sts", "cosent"] for `--dataset sts --loss cosent`."""
+    return [arg for arg in argv if not arg.startswith("-")]
+
+
 def stage_label(module: str, argv: list[str]) -> str:
     """"train sts/cosent" for `python -m pipeline.train --dataset sts --loss cosent`."""
-    values = [arg for arg in argv if not arg.startswith("-")]
-    return " ".join(filter(None, [module.rsplit(".", 1)[-1], "/".join(values)]))
+    return " ".join(filter(None, [module.rsplit(".", 1)[-1], "/".join(_names(argv))]))
 
 
 def is_out_of_memory(error: BaseException) -> bool:
@@ -29,7 +33,7 @@ def is_out_of_memory(error: BaseException) -> bool:
 
 def settings_hint(module: str, argv: list[str]) -> str:
     """The settings that lower this stage's memory, with their values from params.yaml when it loads."""
-    stage, values = module.rsplit(".", 1)[-1], [arg for arg in argv if not arg.startswith("-")]
+    stage, values = module.rsplit(".", 1)[-1], _names(argv)
     if stage == "train":
         shown = [_with_value(f"train.{key}") for key in ("batch_size", "max_seq_length", "eval_batch_size",
                                                           "validation_pairs")]

@@ -93,6 +93,10 @@ def _die_with(parent: int) -> None:
         os._exit(128 + signal.SIGKILL)
 
 
+# /proc/self/cgroup's controller field -> (mount, file holding the `oom_kill` count): cgroup v2, v1
+OOM_COUNTERS = {"": ("/sys/fs/cgroup", "memory.events"), "memory": ("/sys/fs/cgroup/memory", "memory.oom_control")}
+
+
 def _oom_kills() -> int:
     """How many processes the kernel's OOM killer has killed in this process's memory cgroup (v2 or v1);
     0 where that is not readable."""
@@ -102,9 +106,8 @@ def _oom_kills() -> int:
         return 0
     for line in lines:
         _, controllers, path = line.split(":", 2)
-        candidates = {"": ("/sys/fs/cgroup", "memory.events"), "memory": ("/sys/fs/cgroup/memory", "memory.oom_control")}
-        if controllers in candidates:
-            root, name = candidates[controllers]
+        if controllers in OOM_COUNTERS:
+            root, name = OOM_COUNTERS[controllers]
             try:
                 text = (Path(root + path) / name).read_text()
             except OSError:

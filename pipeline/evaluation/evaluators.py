@@ -78,18 +78,22 @@ def _one_encode_classes(in_sequence: bool) -> tuple[type, type]:
                     self.truncate_dim, self.precision = dim, precision
                 call["row"] = {text: i for i, text in enumerate(texts)}
             rows = call["embedded"][[call["row"][text] for text in sentences], :self.truncate_dim]
-            if self.precision in (None, "float32"):
-                return rows
-            from sentence_transformers.quantization import quantize_embeddings
-
-            rows = rows / np.linalg.norm(rows, axis=1, keepdims=True).clip(min=1e-12)  # as encode() normalises first
-            return quantize_embeddings(rows, precision=self.precision)
+            return rows if self.precision in (None, "float32") else _stored(rows, self.precision)
 
     class OneEncodeSequentialEvaluator(SequentialEvaluator):
         def __call__(self, *args: Any, **kwargs: Any) -> dict[str, float]:
             return fresh(lambda: super(OneEncodeSequentialEvaluator, self).__call__(*args, **kwargs))
 
     return UniqueTextEvaluator, OneEncodeSequentialEvaluator
+
+
+def _stored(embeddings: np.ndarray, precision: str) -> np.ndarray:
+    """Float embeddings as an index stores them at `precision`, the way `model.encode(precision=...)` makes
+    them: normalised, then `quantize_embeddings` calibrated on these embeddings."""
+    from sentence_transformers.quantization import quantize_embeddings
+
+    normalised = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True).clip(min=1e-12)
+    return quantize_embeddings(normalised, precision=precision)
 
 
 def retrieval_evaluators(frame: Any, shape: str, name: str, precisions: tuple[str, ...] = ()) -> list[Any]:
@@ -127,7 +131,6 @@ def _quantizing_retrieval_evaluator() -> type:
     (the queries; the corpus, chunk by chunk), binary unpacked to bits, scored by cosine like
     EmbeddingSimilarityEvaluator does. Evaluators built together share one float encode of each text."""
     import torch
-    from sentence_transformers.quantization import quantize_embeddings
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
     class QuantizingRetrievalEvaluator(InformationRetrievalEvaluator):
@@ -144,9 +147,7 @@ def _quantizing_retrieval_evaluator() -> type:
             rows = torch.stack([known[text] for text in texts])
             if self.stored_precision is None:
                 return rows
-            floats = rows.float().cpu().numpy()
-            floats /= np.linalg.norm(floats, axis=1, keepdims=True).clip(min=1e-12)
-            quantized = quantize_embeddings(floats, precision=self.stored_precision)
+            quantized = _stored(rows.float().cpu().numpy(), self.stored_precision)
             if self.stored_precision == "binary":  # packed signed bytes -> bits
                 quantized = np.unpackbits((quantized.astype(np.int16) + 128).astype(np.uint8), axis=1)
             return torch.from_numpy(quantized.astype(np.float32))
