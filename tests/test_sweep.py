@@ -206,13 +206,19 @@ def test_write_values_keeps_comments_and_layout(tmp_path: Path) -> None:
 
 # --- slow: real DVC experiments, MLflow, PostgreSQL -----------------------------------------------------------
 
-def _wait(predicate: object, seconds: float, what: str) -> None:
+def _wait(predicate: object, seconds: float, what: str, worker: subprocess.Popen | None = None,
+          log: Path | None = None) -> None:
+    """Poll `predicate`; fail at once, with what the worker and its trial's log said, when `worker` exits."""
     deadline = time.time() + seconds
     while time.time() < deadline:
         if predicate():
             return
+        if worker is not None and worker.poll() is not None:
+            out, err = worker.communicate()
+            pytest.fail(f"the worker exited {worker.returncode} before {what}:\n{(out or '')[-3000:]}\n{(err or '')[-3000:]}\n"
+                        f"{log.read_text()[-5000:] if log and log.exists() else ''}")
         time.sleep(0.5)
-    pytest.fail(f"timed out waiting for {what}")
+    pytest.fail(f"timed out waiting for {what}:\n{log.read_text()[-5000:] if log and log.exists() else 'no trial log'}")
 
 
 def _running_trial_with_run(url: str, name: str) -> bool:
@@ -235,8 +241,9 @@ def swept(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     first = subprocess.Popen(sweep, cwd=repo, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                              start_new_session=True)
     try:
-        _wait(lambda: _running_trial_with_run(f"sqlite:///{repo / 'optuna.db'}", "s"), 120, "trial 0 to start")
-        _wait(lambda: (repo / paths.trial_log("s", 0)).exists(), 60, "trial 0's dvc exp run")
+        # the log first: polling optuna.db while the worker creates it would race its table creation
+        _wait(lambda: (repo / paths.trial_log("s", 0)).exists(), 180, "trial 0's dvc exp run", first)
+        assert _running_trial_with_run(f"sqlite:///{repo / 'optuna.db'}", "s")
     finally:
         os.killpg(first.pid, signal.SIGKILL)  # the worker, its dvc exp run and the stage it runs
         first.wait()
@@ -517,12 +524,16 @@ def test_sigterm_to_a_worker_ends_its_trial_and_every_run_it_opened(tiny_model_d
     store = _store(repo)
 
     def cell_training() -> bool:
-        experiment = (repo / "mlflow.db").exists() and store.get_experiment_by_name(EXPERIMENT)
+        experiment = store.get_experiment_by_name(EXPERIMENT)
         return bool(experiment and store.search_runs([experiment.experiment_id],
                                                      "tags.cell = 'sts/cosent' and attributes.status = 'RUNNING'"))
 
     try:
-        _wait(cell_training, 300, "the trial's cell to train")
+        # No store is opened before the worker has created both: a client opening a half-created sqlite store
+        # creates its tables too, racing the worker's own (the pipeline's processes take mlflow.db.lock). The
+        # trial's log appears once its Optuna trial and MLflow run exist.
+        _wait(lambda: (repo / paths.trial_log("s", 0)).exists(), 300, "trial 0's dvc exp run", worker)
+        _wait(cell_training, 600, "the trial's cell to train", worker, repo / paths.trial_log("s", 0))
         time.sleep(2)
         below = psutil.Process(worker.pid).children(recursive=True)  # dvc exp run, its shell, the train stage
         worker.send_signal(signal.SIGTERM)
