@@ -120,8 +120,8 @@ def run_cell(rule: str, loss: str) -> None:
 
     # the train stage imports adapt when it builds the training data, so it takes this one (glue for the study only)
     adaptation.adapt = adapt
-    train.main(["--dataset", "study", "--loss", loss])
-    evaluate.main(["--dataset", "study", "--loss", loss])
+    train.main(["--dataset", "study", "--base", "minilm", "--loss", loss])
+    evaluate.main(["--dataset", "study", "--base", "minilm", "--loss", loss])
 
 
 def prepare(project: Path, data: str, seed: int) -> None:
@@ -144,13 +144,14 @@ def prepare(project: Path, data: str, seed: int) -> None:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params.update(seed=seed, datasets={"study": {"source": "data/raw/study.csv", "score_range": [0, 5],
                                                   "name": f"Debian descriptions ({data})"}})
-    params["run"] = {"datasets": ["study"], "losses": ["mnrl", "triplet"]}
+    params["run"] = {"datasets": ["study"], "base_models": ["minilm"], "losses": ["mnrl", "triplet"]}
     params["train"].update(eval_strategy="no", select="last", early_stopping_patience=None)
     (project / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     os.chdir(project)
-    if not Path("results/baseline/study.json").exists():
-        for stage in (ingest, split, baseline):
-            stage.main(["--dataset", "study"])
+    if not Path("results/baseline/minilm/study.json").exists():
+        ingest.main(["--dataset", "study"])
+        split.main(["--dataset", "study"])
+        baseline.main(["--dataset", "study", "--base", "minilm"])
 
 
 def main() -> None:
@@ -171,7 +172,7 @@ def main() -> None:
     prepare(project, args.data, args.seed)
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1",
            "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"}
-    base = BaselineScores.read(project / "results/baseline/study.json").test.spearman
+    base = BaselineScores.read(project / "results/baseline/minilm/study.json").test.spearman
     print(f"\n{args.data}, seed {args.seed}: base model test Spearman {base:.4f}")
     print("| rule | loss | training rows | test Spearman | gain | train s |\n|:--|:--|--:|--:|--:|--:|")
     for rule in args.rules.split(","):
@@ -180,8 +181,8 @@ def main() -> None:
             with (project / "logs" / f"{rule}-{loss}.log").open("w") as log:
                 subprocess.run([sys.executable, __file__, "--cell", rule, loss], cwd=project, env=env, check=True,
                                stdout=log, stderr=subprocess.STDOUT)
-            facts = TrainFacts.read(project / f"results/train/study/{loss}/facts.json")
-            result = EvalResult.read(project / f"results/evaluate/study/{loss}.json")
+            facts = TrainFacts.read(project / f"results/train/study/minilm/{loss}/facts.json")
+            result = EvalResult.read(project / f"results/evaluate/study/minilm/{loss}.json")
             line = (f"| {rule} | {loss} | {facts.dataset.train_rows} | {result.test.tuned.spearman:.4f} | "
                     f"{result.test.gain:+.4f} | {facts.train_seconds:.0f} |")
             print(line, flush=True)

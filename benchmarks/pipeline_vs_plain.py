@@ -153,7 +153,7 @@ def build_project(project: Path, rows: int, texts: int, assignments: list[str]) 
     params["datasets"] = {"debian": {"source": "data/raw/debian.csv", "score_range": [0, 5],
                                      "name": "Debian package descriptions (tag overlap)"}}
     params["eval_sets"] = {}
-    params["run"] = {"datasets": ["debian"], "losses": list(LOSSES)}
+    params["run"] = {"datasets": ["debian"], "base_models": ["minilm"], "losses": list(LOSSES)}
     params.pop("sweep", None)
     set_keys(params, assignments)
     env = scratch_project(project, params, builtin_data=False, PYTHONPATH=str(project))
@@ -221,7 +221,7 @@ def main() -> None:
               + f" (run after the shipped params' pipeline, and after the last variant); mean {plain_s:.0f} s")
 
     rows = SplitReport.read(project / "results/split/debian.json").rows
-    base = BaselineScores.read(project / "results/baseline/debian.json").test.spearman
+    base = BaselineScores.read(project / "results/baseline/minilm/debian.json").test.spearman
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
     print(f"\n{time.strftime('%Y-%m-%d')}, {cpu}, {os.cpu_count()} cores; Debian pairs: "
@@ -262,8 +262,8 @@ def cell_results(project: Path) -> list[tuple[float, Any]]:
 
     results = []
     for loss in LOSSES:
-        facts = TrainFacts.read(project / f"results/train/debian/{loss}/facts.json")
-        tuned = EvalResult.read(project / f"results/evaluate/debian/{loss}.json").test.tuned.spearman
+        facts = TrainFacts.read(project / f"results/train/debian/minilm/{loss}/facts.json")
+        tuned = EvalResult.read(project / f"results/evaluate/debian/minilm/{loss}.json").test.tuned.spearman
         results.append((tuned, facts))
     return results
 

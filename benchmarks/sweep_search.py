@@ -46,7 +46,7 @@ def make_repo(repo: Path, rows: int) -> dict[str, str]:
     from scripts.scratch_project import commit, scratch_project
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["run"] = {"datasets": ["docstrings"], "losses": ["cosent"]}
+    params["run"] = {"datasets": ["docstrings"], "base_models": ["minilm"], "losses": ["cosent"]}
     params["datasets"]["docstrings"]["rows"] = rows
     params["train"].update(eval_steps=11, checkpoint_steps=0)
     params.pop("sweep")
@@ -75,7 +75,7 @@ def run_search(repo: Path, env: dict[str, str], name: str) -> dict[str, float]:
     steps, pruned = 0, 0
     for trial in trials:
         metrics = json.loads(DVCFileSystem(str(repo), rev=f"{name}-{trial.number}")
-                             .read_text(paths.train_metrics("docstrings", "cosent").as_posix()))
+                             .read_text(paths.train_metrics("docstrings", "minilm", "cosent").as_posix()))
         steps += metrics["steps"]
         pruned += metrics["pruned"]
     best = max((t for t in trials if t.state.name == "COMPLETE"), key=lambda t: t.value)
@@ -95,7 +95,7 @@ def main() -> None:
     repo.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
     env = make_repo(repo, args.rows)
-    base = json.loads((repo / "results" / "baseline" / "docstrings.json").read_text())["test"]["similarity"]
+    base = json.loads((repo / "results" / "baseline" / "minilm" / "docstrings.json").read_text())["test"]["similarity"]
     print(f"baseline repro {time.perf_counter() - started:.0f}s; base model test Spearman {base['spearman_cosine']:.4f}")
     results = {name: run_search(repo, env, name) for name in SEARCHES}
     print("| search | best validation Spearman | test Spearman of that trial | training steps | pruned | wall |")

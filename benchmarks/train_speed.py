@@ -125,7 +125,7 @@ def main() -> None:
     from pipeline.evaluation.scoring import similarity_scores
     from pipeline.training.sampling import NoDuplicatesLengthBucketBatchSampler
 
-    model_path = resolve_model(args.base_model)
+    model_path = resolve_model(args.base_model, "--base-model")
     rows = pd.DataFrame(docstring_pairs(args.samples + 600, seed=42))
     train, validation, test = rows.iloc[:args.samples], rows.iloc[args.samples:args.samples + 200], rows.iloc[args.samples + 200:]
     env = {**os.environ, "PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "DVC_ROOT": ""}
@@ -141,8 +141,8 @@ def main() -> None:
         SplitReport(shape="pairs", rows=sizes, rule="grouped", dropped_crossing=0, largest_group=1,
                     leaked_test_rows=0).write(project / paths.split_report("docstrings"))
         params = yaml.safe_load((ROOT / "params.yaml").read_text())
-        params["base_model"] = args.base_model
-        params["run"] = {"datasets": ["docstrings"], "losses": ["mnrl"]}
+        params["base_models"]["minilm"]["model"] = args.base_model
+        params["run"] = {"datasets": ["docstrings"], "base_models": ["minilm"], "losses": ["mnrl"]}
         # no validation passes: (a) runs none, and this compares training speed (select last: nothing to pick)
         params["train"].update({"epochs": 1, "batch_size": 32, "eval_strategy": "no", "select": "last"})
         for override in args.set:
@@ -151,7 +151,8 @@ def main() -> None:
         params["mlflow"] = {"experiment": "benchmark"}
         (project / "params.yaml").write_text(yaml.safe_dump(params))
         env["MLFLOW_TRACKING_URI"] = f"sqlite:///{project / 'mlflow.db'}"
-        run([sys.executable, "-m", "pipeline.baseline", "--dataset", "docstrings"], project, env)  # train reads it
+        # train reads it
+        run([sys.executable, "-m", "pipeline.baseline", "--dataset", "docstrings", "--base", "minilm"], project, env)
 
         runs: dict[str, list[tuple[float, float, float]]] = {"(a) plain sentence-transformers": [],
                                                              "(b) pipeline train stage": []}
@@ -159,12 +160,12 @@ def main() -> None:
             wall, rss, out = run([sys.executable, "-c", PLAIN_SCRIPT, model_path,
                                   str(project / paths.split_file("docstrings", "train")), str(project / "plain")], project, env)
             runs["(a) plain sentence-transformers"].append((wall, rss, json.loads(out.strip().splitlines()[-1])["train_seconds"]))
-            wall, rss, _ = run([sys.executable, "-m", "pipeline.train", "--dataset", "docstrings", "--loss", "mnrl"],
-                               project, env)
-            facts = TrainFacts.read(project / paths.train_facts("docstrings", "mnrl"))
+            wall, rss, _ = run([sys.executable, "-m", "pipeline.train", "--dataset", "docstrings", "--base", "minilm",
+                                "--loss", "mnrl"], project, env)
+            facts = TrainFacts.read(project / paths.train_facts("docstrings", "minilm", "mnrl"))
             runs["(b) pipeline train stage"].append((wall, rss, facts.train_seconds))
         model_dirs = {"(a) plain sentence-transformers": project / "plain" / "model",
-                      "(b) pipeline train stage": project / paths.model_dir("docstrings", "mnrl")}
+                      "(b) pipeline train stage": project / paths.model_dir("docstrings", "minilm", "mnrl")}
         for name, measured in runs.items():  # every repeat trains the same seeded model; peak RSS is the worst run's
             results[name] = (statistics.median(m[0] for m in measured), max(m[1] for m in measured),
                              statistics.median(m[2] for m in measured), model_dirs[name])

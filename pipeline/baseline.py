@@ -1,9 +1,9 @@
-"""Score the untuned base model on one set's test split — once per dataset or eval set, not once per cell.
+"""Score one untuned base model on one set's test split — once per set and base model, not once per cell.
 
-Usage: python -m pipeline.baseline --dataset NAME
-       (reads params.yaml: base_model, seed, adapt, train.max_seq_length, train.validation_pairs)
+Usage: python -m pipeline.baseline --dataset NAME --base BASE
+       (reads params.yaml: base_models.BASE, seed, adapt, train.max_seq_length, train.validation_pairs)
 
-Writes results/baseline/NAME.json: test Pearson / Spearman (cosine) of the base model, for pair and triplet
+Writes results/baseline/BASE/NAME.json: test Pearson / Spearman (cosine) of the base model, for pair and triplet
 data its retrieval (and triplet accuracy) metrics, and for a dataset its Spearman on the validation pairs
 training is scored on: every cell's validation curve starts there, at step 0.
 """
@@ -19,24 +19,24 @@ from pipeline.core.process import import_ml_stack, run_command
 
 @cli
 def main(argv: list[str] | None = None) -> None:
-    params, (dataset,) = stage_params(__doc__, argv, Arg.DATASET_OR_EVAL_SET)
+    params, (dataset, base) = stage_params(__doc__, argv, Arg.DATASET_OR_EVAL_SET, Arg.BASE)
 
     import_ml_stack("sentence_transformers")
     from pipeline.core.models import display_id, load_base_model, seed_everything
     from pipeline.evaluation.scoring import STORED_PRECISIONS, score_split, scored_split, similarity_scores, validation_pairs
 
-    files.remove(paths.baseline_scores(dataset))
+    files.remove(paths.baseline_scores(dataset, base))
     scored_split(dataset, "test", params)  # a missing split, or one Spearman is undefined on, stops before the model loads
     seed_everything(params.seed)
-    model = load_base_model(params)
+    model = load_base_model(params, base)
     scores = score_split(model, dataset, "test", params, precisions=STORED_PRECISIONS)
     validation = None
     if dataset in params.datasets:
         validation = similarity_scores(model, validation_pairs(dataset, params)[0])
-    BaselineScores(base_model=display_id(params.base_model), test=scores, validation=validation).write(
-        paths.baseline_scores(dataset))
+    BaselineScores(base_model=display_id(params.base(base).model), test=scores, validation=validation).write(
+        paths.baseline_scores(dataset, base))
     on_validation = f", validation {validation.spearman:.4f}" if validation else ""
-    print(f"baseline {dataset}: spearman {scores.spearman:.4f}{on_validation}")
+    print(f"baseline {dataset}/{base}: spearman {scores.spearman:.4f}{on_validation}")
 
 
 if __name__ == "__main__":

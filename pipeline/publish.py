@@ -1,9 +1,10 @@
 """Publish one dataset's winner: a folder ready for the Hugging Face Hub and a version in the MLflow Model Registry.
 
 Usage: python -m pipeline.publish --dataset NAME [--push]
-       (reads params.yaml: publish, mlflow, seed, adapt, eval_sets, trust_remote_code)
+       (reads params.yaml: publish, mlflow, seed, adapt, eval_sets, base_models)
 
-The winner is the report's (reports/winners/NAME.json: the best validation Spearman). Writes publish/NAME/ —
+The winner is the report's (reports/winners/NAME.json: the best validation Spearman across base models and
+losses). Writes publish/NAME/ —
 the winner's model files and its card as README.md, the card's usage and model-index naming
 `publish.hub_model_id` (the local folder without one) — and registers the model with MLflow's
 sentence_transformers flavour as a version of `publish.registered_model` with alias `publish.alias` (nothing
@@ -35,32 +36,38 @@ def main(argv: list[str] | None = None) -> None:
     out, record_path = paths.publish_dir(dataset), paths.publish_record(dataset)
     files.remove(out, record_path)
     winner = Winner.read(paths.winner(dataset))
-    if winner.loss is None:
+    if winner.loss is None or winner.base is None:
         raise PipelineError(f"{paths.winner(dataset)}: no winner for {dataset}: no cell had a validation score to "
                             f"choose by; train with eval_strategy: steps (and select: best)")
-    loss, names = winner.loss, {"experiment": params.mlflow.experiment, "dataset": dataset}
+    base, loss, names = winner.base, winner.loss, {"experiment": params.mlflow.experiment, "dataset": dataset}
+    if base not in params.base_models:
+        raise PipelineError(f"{paths.winner(dataset)}: the winner's base model {base!r} is not in params.yaml "
+                            f"base_models; run the report again (dvc repro)")
+    trust_remote_code = params.base(base).trust_remote_code
     hub_id = params.publish.hub_model_id.format(**names) if params.publish.hub_model_id else None
 
     # the folder: the winner's files as trained, and its card re-rendered to point at where it will live
     staging = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(staging, ignore_errors=True)
-    shutil.copytree(trained_model(dataset, loss), staging)
-    card = cell_card(params, dataset, loss, staging, model_id=hub_id or out.as_posix())
+    shutil.copytree(trained_model(dataset, base, loss), staging)
+    card = cell_card(params, dataset, base, loss, staging, model_id=hub_id or out.as_posix())
     (staging / "README.md").write_text(card.text, encoding="utf-8")
     staging.rename(out)
 
-    tags = {"dataset": dataset, "loss": loss, "validation_spearman": f"{winner.validation_spearman:.6f}",
+    tags = {"dataset": dataset, "base": base, "base_model": card.facts.base_model, "loss": loss,
+            "validation_spearman": f"{winner.validation_spearman:.6f}",
             "test_spearman": f"{winner.test_spearman:.6f}", "spearman_gain": f"{card.result.test.gain:.6f}"}
     name = params.publish.registered_model.format(**names)
-    registered = registry.register(params.mlflow.experiment, name, params.publish.alias, paths.model_dir(dataset, loss),
-                                   card.text, tags, card.test_native.iloc[:2, 0].tolist(), params.trust_remote_code)
-    PublishRecord(dataset=dataset, loss=loss, registered_model=name, version=registered.version, alias=registered.alias,
+    registered = registry.register(params.mlflow.experiment, name, params.publish.alias, paths.model_dir(dataset, base, loss),
+                                   card.text, tags, card.test_native.iloc[:2, 0].tolist(), trust_remote_code)
+    PublishRecord(dataset=dataset, base=base, base_model=card.facts.base_model, loss=loss, registered_model=name,
+                  version=registered.version, alias=registered.alias,
                   model_uri=f"models:/{name}@{registered.alias}", hub_model_id=hub_id,
                   folder=out.as_posix(), experiment_id=registered.experiment_id).write(record_path)
     state = "registered as" if registered.created else "unchanged since"
-    print(f"publish {dataset}: {loss} -> {out}; {state} {name} version {registered.version} (@{registered.alias})")
+    print(f"publish {dataset}: {base}/{loss} -> {out}; {state} {name} version {registered.version} (@{registered.alias})")
     if push:
-        push_to_hub(out, hub_id, params.publish.private, params.trust_remote_code)
+        push_to_hub(out, hub_id, params.publish.private, trust_remote_code)
 
 
 def push_to_hub(folder: object, hub_id: str | None, private: bool, trust_remote_code: bool) -> None:

@@ -1,7 +1,7 @@
 """Compare every cell: the winner per dataset (picked on validation), leaderboard, transfer table, DVC
 metrics and plots.
 
-Usage: python -m pipeline.report   (reads params.yaml: run, eval_sets, base_model, mlflow)
+Usage: python -m pipeline.report   (reads params.yaml: run, eval_sets, base_models, losses, mlflow)
 
 Writes reports/{leaderboard.md, leaderboard.csv, transfer.csv, heatmap.png, transfer.png, curves.png,
 validation_curves.csv, loss_curves.csv}, reports/metrics/<dataset>.json (DVC metrics) and
@@ -27,7 +27,6 @@ def main(argv: list[str] | None = None) -> None:
     import_ml_stack("pandas", "matplotlib", "mlflow")
     import pandas as pd
 
-    from pipeline.core.models import display_id
     from pipeline.evaluation import leaderboard
     from pipeline.tracking import plots, runs
 
@@ -37,7 +36,8 @@ def main(argv: list[str] | None = None) -> None:
     board = read_board(params)
     for dataset in board.datasets:
         won = board.winner(dataset)
-        Winner(dataset=dataset, loss=won.loss if won else None, validation_spearman=won.validation if won else None,
+        Winner(dataset=dataset, base=won.base if won else None, loss=won.loss if won else None,
+               validation_spearman=won.validation if won else None,
                test_spearman=won.test.tuned.spearman if won else None, rule=leaderboard.WINNER_RULE,
                ).write(paths.winner(dataset))
     validation = {cell: pd.read_csv(paths.val_curve(*cell)) for cell in board.cells}
@@ -45,11 +45,11 @@ def main(argv: list[str] | None = None) -> None:
 
     board_md, transfer_md = leaderboard.leaderboard_markdown(board), leaderboard.transfer_markdown(board)
     files.write_text(paths.LEADERBOARD_MD, (
-        f"# Leaderboard\n\nBase model: {display_id(params.base_model)}. Each cell: validation Spearman of the kept "
-        f"checkpoint / test Spearman (cosine), with the test gain over the untuned base model.\n"
+        f"# Leaderboard\n\nBase models: {leaderboard.base_models_line(board)}. Each cell: validation Spearman of "
+        f"the kept checkpoint / test Spearman (cosine), with the test gain over its untuned base model.\n"
         f"{leaderboard.WINNER_RULE}\n\n{board_md}\n"
-        f"## Transfer: every cell on every set's test split\n\nRows: the cell (trained on dataset / loss); columns: "
-        f"the set scored (• its own dataset). Test Spearman with the gain over the base model on that set; "
+        f"## Transfer: every cell on every set's test split\n\nRows: the cell (trained on dataset / base model / loss); columns: "
+        f"the set scored (• its own dataset). Test Spearman with the gain over its base model on that set; "
         f"▼ marks a loss of quality.\n\n{transfer_md}"))
     files.write_text(paths.LEADERBOARD_CSV, leaderboard.leaderboard_csv(board))
     files.write_text(paths.TRANSFER_CSV, leaderboard.transfer_csv(board))

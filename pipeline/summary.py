@@ -1,6 +1,6 @@
 """The last thing `dvc repro` prints: the leaderboard, what was published, and where to look in MLflow.
 
-Usage: python -m pipeline.summary   (reads params.yaml: run, eval_sets, base_model, losses)
+Usage: python -m pipeline.summary   (reads params.yaml: run, eval_sets, base_models, losses)
 
 Reads the cells' results (as the report does) and each dataset's publish record; writes nothing. It runs
 after every publish stage, so a run's output ends with one screen: per dataset the winner and its scores,
@@ -23,7 +23,7 @@ def published_lines(records: list[PublishRecord], winners: dict[str, tuple[float
     for record in records:
         validation, test = winners[record.dataset]
         scores = f"validation {validation:.4f} / test {test:.4f}" if validation is not None and test is not None else ""
-        lines.append(f"  {record.dataset:<{width}}  {record.loss}  {scores}  {record.model_uri} (version "
+        lines.append(f"  {record.dataset:<{width}}  {record.base}/{record.loss}  {scores}  {record.model_uri} (version "
                      f"{record.version})  {record.folder}/")
     return lines
 
@@ -32,7 +32,6 @@ def published_lines(records: list[PublishRecord], winners: dict[str, tuple[float
 def main(argv: list[str] | None = None) -> None:
     params, _ = stage_params(__doc__, argv)
 
-    from pipeline.core.models import display_id
     from pipeline.evaluation import leaderboard
     from pipeline.tracking.runs import runs_table_link, tracking_uri
 
@@ -43,8 +42,8 @@ def main(argv: list[str] | None = None) -> None:
     uri = tracking_uri()
     start = "" if uri.startswith(("http://", "https://")) else f" (start the UI: mlflow ui --backend-store-uri {uri})"
     print("\n".join([
-        f"Leaderboard ({paths.LEADERBOARD_MD}; transfer table there too). Base model {display_id(params.base_model)}; "
-        f"each cell: validation / test Spearman (cosine), test gain over the base model.",
+        f"Leaderboard ({paths.LEADERBOARD_MD}; transfer table there too). Base models {leaderboard.base_models_line(board)}; "
+        f"each cell: validation / test Spearman (cosine), test gain over its base model.",
         leaderboard.WINNER_RULE, "", leaderboard.leaderboard_markdown(board),
         "Published winners (load with mlflow.sentence_transformers.load_model(URI)):",
         *published_lines(records, winners), "",

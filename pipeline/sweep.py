@@ -4,7 +4,7 @@ Usage: python -m pipeline.sweep [--trials N] [--storage URL] [--study NAME] [--p
        python -m pipeline.sweep --apply-best [--storage URL] [--study NAME]
 
 Reads params.yaml's `sweep:` section (objective, search space, trials, sampler, pruner). Each trial runs
-`dvc exp run --temp --name <study>-<n> -S key=value ... train@<dataset>-<loss> evaluate@<dataset>-<loss>`,
+`dvc exp run --temp --name <study>-<n> -S key=value ... train@<dataset>-<base>-<loss> evaluate@...`,
 so it shows in `dvc exp show` and `dvc exp apply <study>-<n>` restores it; its train stage reports
 validation Spearman to the trial and stops early when the pruner says so. `--trials` is the study's
 total across all workers; run the same command on several machines with `--storage postgresql://...` to
@@ -76,8 +76,9 @@ def main(argv: list[str] | None = None) -> None:
 
     found = study.open_study(storage, sweep.study, sweep, params.seed, args.trials, set_up)
     total, losses = found.user_attrs[study.TOTAL], sweep.objective_losses(params.run.losses)
+    base = sweep.objective_base(params.run.base_models)
     print(f"sweep {sweep.study}: {total} trials in {stores.display_url(url)}, objective best validation Spearman of "
-          f"{sweep.objective.dataset} x {sweep.objective.loss}, {sweep.sampler} sampler, {sweep.pruner.type} pruner")
+          f"{sweep.objective.dataset} x {base} x {sweep.objective.loss}, {sweep.sampler} sampler, {sweep.pruner.type} pruner")
     while True:
         study.fail_stale_trials(found)
         claimed = study.claim_trial(found, storage)
@@ -96,7 +97,7 @@ def run_trial(claimed: Any, found: Any, storage: Any, url: str, params: Params, 
     from pipeline.tuning import experiments, study
 
     trial, trial_id = claimed
-    started, number = time.monotonic(), trial.number
+    started, number, base = time.monotonic(), trial.number, sweep.objective_base(params.run.base_models)
     values = study.suggest(trial, sweep)
     name, log = experiments.exp_name(sweep.study, number), paths.trial_log(sweep.study, number)
     run_id = study_runs.start_trial_run(params.mlflow.experiment, found.user_attrs[study.MLFLOW_RUN], sweep.study,
@@ -110,12 +111,12 @@ def run_trial(claimed: Any, found: Any, storage: Any, url: str, params: Params, 
             document = with_value(document, key, value)
         parse_params(document)
         handed = SweepTrial(storage=url, study=sweep.study, trial_id=trial_id, dataset=sweep.objective.dataset,
-                            losses=losses)
+                            base=base, losses=losses)
         env = {**os.environ, **handed.environment(), runs.OUTER_PARENT: run_id}
         with study.heartbeat(storage, trial_id, sweep.heartbeat_seconds):
             error = experiments.run_experiment(name, experiments.set_param_args(values, document),
-                                               experiments.targets(sweep.objective.dataset, losses), env, log)
-        outcome = outcome_of(number, error, root, name, sweep.objective.dataset, losses, log)
+                                               experiments.targets(sweep.objective.dataset, base, losses), env, log)
+        outcome = outcome_of(number, error, root, name, sweep.objective.dataset, base, losses, log)
         if outcome.state != TrialState.FAIL and push and (push_error := experiments.push_experiment(push, name, root, log)):
             print(f"warning: {push_error}")
     except PipelineError as error:
@@ -139,8 +140,8 @@ def run_trial(claimed: Any, found: Any, storage: Any, url: str, params: Params, 
           f"{len(done)}/{found.user_attrs[study.TOTAL]} done]", flush=True)
 
 
-def outcome_of(number: int, error: str | None, root: Path, name: str, dataset: str, losses: list[str], log: Path
-               ) -> TrialOutcome:
+def outcome_of(number: int, error: str | None, root: Path, name: str, dataset: str, base: str, losses: list[str],
+               log: Path) -> TrialOutcome:
     """COMPLETE with the best validation Spearman of the objective's cells, PRUNED when the pruner stopped
     every one of them, FAIL when the experiment failed (its log holds why)."""
     from pipeline.tracking.study_runs import TrialOutcome
@@ -148,7 +149,7 @@ def outcome_of(number: int, error: str | None, root: Path, name: str, dataset: s
 
     if error is not None:
         return TrialOutcome(number, TrialState.FAIL, None, error=f"{error} (log: {log})")
-    cells = experiments.read_cells(root, name, dataset, losses)
+    cells = experiments.read_cells(root, name, dataset, base, losses)
     curves = {loss: cell.curve for loss, cell in cells.items()}
     tests = {loss: cell.test_spearman for loss, cell in cells.items() if cell.test_spearman is not None}
     kept = [cell.metrics.best_validation_spearman for cell in cells.values() if not cell.metrics.pruned]

@@ -1,10 +1,10 @@
-"""Fine-tune the base model on one (dataset, loss) cell with SentenceTransformerTrainer.
+"""Fine-tune one base model on one (dataset, base, loss) cell with SentenceTransformerTrainer.
 
-Usage: python -m pipeline.train --dataset NAME --loss NAME
-       (reads params.yaml: base_model, seed, adapt, train, losses.LOSS, datasets.NAME, mlflow)
+Usage: python -m pipeline.train --dataset NAME --base BASE --loss NAME
+       (reads params.yaml: base_models.BASE, seed, adapt, train, losses.LOSS, datasets.NAME, mlflow)
 
-Reads data/splits/DATASET/ and the dataset's ingest, split and baseline reports. Writes models/DATASET/LOSS/
-(the model) and results/train/DATASET/LOSS/{facts.json, model_files.json, run.json, loss_curve.csv,
+Reads data/splits/DATASET/ and the dataset's ingest, split and baseline reports. Writes models/DATASET/BASE/LOSS/
+(the model) and results/train/DATASET/BASE/LOSS/{facts.json, model_files.json, run.json, loss_curve.csv,
 val_spearman.csv, metrics.json}. The MLflow run gets every hyperparameter, the loss at each logging step and validation
 Spearman at each evaluation (transformers' MLflow callback, logging into the run opened here so evaluate and
 card can log into it too). Three steps: prepare (model, data, loss, trainer), fit, write.
@@ -32,6 +32,7 @@ class Cell:
     """A cell ready to train: the trainer and what the outputs are built from."""
 
     dataset: str
+    base: str
     loss: str
     model: Any
     data: Any  # recipe.TrainingData
@@ -53,7 +54,7 @@ class Fitted:
     seconds: float
 
 
-def prepare(params: Params, dataset: str, loss: str, sweep_trial: SweepTrial | None) -> Cell:
+def prepare(params: Params, dataset: str, base: str, loss: str, sweep_trial: SweepTrial | None) -> Cell:
     """Model, training data (adapted to the loss), loss, validation evaluator, precision and trainer."""
     from sentence_transformers import SentenceTransformerTrainer
     from transformers import PrinterCallback
@@ -69,16 +70,16 @@ def prepare(params: Params, dataset: str, loss: str, sweep_trial: SweepTrial | N
 
     seed_everything(params.seed)
     config = params.losses[loss]
-    model = recipe.build_model(params, dataset)
+    model = recipe.build_model(params, dataset, base)
     data = recipe.training_data(params, dataset, loss, model)
     matryoshka = (config.matryoshka.dims, config.matryoshka.weights) if config.matryoshka else None
-    loss_object = build_loss(config.class_name, config.params, model, params.base_model, matryoshka,
-                             params.trust_remote_code)
+    loss_object = build_loss(config.class_name, config.params, model, params.base(base).model, matryoshka,
+                             params.base(base).trust_remote_code)
     checked = recipe.validation(params, dataset, loss, model)
     precision, why = choose_precision(params.train.precision)
-    args = training_arguments(params, config.class_name, precision, paths.checkpoints(dataset, loss), len(data.frame),
+    args = training_arguments(params, config.class_name, precision, paths.checkpoints(dataset, base, loss), len(data.frame),
                               model.tokenizer)
-    pruning = pruning_callback(sweep_trial, dataset, loss, params.train.num_processes)
+    pruning = pruning_callback(sweep_trial, dataset, base, loss, params.train.num_processes)
     best = BestCheckpoint(model, recipe.VALIDATION_METRIC, params.train.select, params.train.early_stopping_patience)
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data.as_dataset(), loss=loss_object,
                                          evaluator=checked.evaluator,
@@ -86,11 +87,11 @@ def prepare(params: Params, dataset: str, loss: str, sweep_trial: SweepTrial | N
                                                     *filter(None, [pruning])])
     if args.disable_tqdm:  # no terminal: one compact line per log instead of the library's raw dicts
         trainer.remove_callback(PrinterCallback)
-        trainer.add_callback(CompactProgress(f"{dataset}/{loss}", recipe.VALIDATION_METRIC))
-    return Cell(dataset, loss, model, data, loss_object, checked, precision, f"{precision} ({why})" if why else precision,
+        trainer.add_callback(CompactProgress(paths.cell_name(dataset, base, loss), recipe.VALIDATION_METRIC))
+    return Cell(dataset, base, loss, model, data, loss_object, checked, precision, f"{precision} ({why})" if why else precision,
                 trainer, best, pruning, IngestReport.read(paths.ingest_report(dataset)),
                 SplitReport.read(paths.split_report(dataset)),
-                BaselineScores.read(paths.baseline_scores(dataset)).validation.spearman)
+                BaselineScores.read(paths.baseline_scores(dataset, base)).validation.spearman)
 
 
 def fit(cell: Cell, params: Params, on_resume: Callable[[str], None] = lambda name: None) -> Fitted:
@@ -100,7 +101,7 @@ def fit(cell: Cell, params: Params, on_resume: Callable[[str], None] = lambda na
 
     trainer = cell.trainer
     with trainer.args.main_process_first(desc="checkpoint lookup"):  # rank 0 may discard stale checkpoints first
-        resume = resumable_checkpoint(params, cell.dataset, cell.loss)
+        resume = resumable_checkpoint(params, cell.dataset, cell.base, cell.loss)
     cell.best.resume_from(resume)
     if resume:
         on_resume(Path(resume).name)
@@ -130,26 +131,26 @@ def write(cell: Cell, fitted: Fitted, params: Params, run: Any) -> str:
     from pipeline.training.arguments import eval_steps
     from pipeline.training.trial import train_metrics
 
-    dataset, loss, data, steps = cell.dataset, cell.loss, cell.data, fitted.result.global_step
+    dataset, base, loss, data, steps = cell.dataset, cell.base, cell.loss, cell.data, fitted.result.global_step
     selection = cell.best.selection(steps)
     mlflow.log_metrics({"train_seconds": fitted.seconds,
                         "train_samples_per_second": len(data.frame) * cell.trainer.args.num_train_epochs / fitted.seconds})
     runs.log_selection(selection, cell.checked.pairs, cell.checked.total)
-    reload_diff = recipe.save_verified(cell.model, paths.model_dir(dataset, loss), data.frame.iloc[:8, 0].tolist())
+    reload_diff = recipe.save_verified(cell.model, paths.model_dir(dataset, base, loss), data.frame.iloc[:8, 0].tolist())
     loss_csv, val_csv = recipe.curves_csv(cell.trainer.state.log_history, cell.base_validation)
-    files.write_text(paths.loss_curve(dataset, loss), loss_csv)
-    files.write_text(paths.val_curve(dataset, loss), val_csv)
+    files.write_text(paths.loss_curve(dataset, base, loss), loss_csv)
+    files.write_text(paths.val_curve(dataset, base, loss), val_csv)
     choices = recipe.recipe_choices(params, dataset, loss, cell.loss_object, cell.model, data, selection, cell.checked,
                                     recipe.uses_fast_dropout(params), cell.ingest_report, cell.split_report)
-    recipe.train_facts(cell.model, params, dataset, loss, data, cell.precision_note, fitted.seconds, fitted.result,
+    recipe.train_facts(cell.model, params, dataset, base, loss, data, cell.precision_note, fitted.seconds, fitted.result,
                        selection, cell.checked, eval_steps(params.train, len(data.frame)), choices, reload_diff,
-                       ).write(paths.train_facts(dataset, loss))
-    ModelFiles(files=digests.folder_digest(paths.model_dir(dataset, loss))).write(paths.model_files(dataset, loss))
+                       ).write(paths.train_facts(dataset, base, loss))
+    ModelFiles(files=digests.folder_digest(paths.model_dir(dataset, base, loss))).write(paths.model_files(dataset, base, loss))
     pruned = bool(cell.pruning and cell.pruning.pruned)
     if pruned:
         mlflow.set_tag("pruned_at_step", steps)
-    train_metrics(cell.trainer.state.log_history, steps, pruned).write(paths.train_metrics(dataset, loss))
-    RunRef(run_id=run.info.run_id, experiment_id=run.info.experiment_id).write(paths.mlflow_run(dataset, loss))
+    train_metrics(cell.trainer.state.log_history, steps, pruned).write(paths.train_metrics(dataset, base, loss))
+    RunRef(run_id=run.info.run_id, experiment_id=run.info.experiment_id).write(paths.mlflow_run(dataset, base, loss))
     return selection.statement
 
 
@@ -161,8 +162,8 @@ def declare_writes(cell: Cell, params: Params) -> None:
 
     weights = sum(p.numel() * p.element_size() for p in cell.model.parameters())
     if params.train.checkpoint_steps:
-        expect_writes(paths.checkpoints(cell.dataset, cell.loss), 3 * weights, "a checkpoint")
-    expect_writes(paths.model_dir(cell.dataset, cell.loss), weights + (4 << 20), "the model")
+        expect_writes(paths.checkpoints(cell.dataset, cell.base, cell.loss), 3 * weights, "a checkpoint")
+    expect_writes(paths.model_dir(cell.dataset, cell.base, cell.loss), weights + (4 << 20), "the model")
 
 
 def log_start(cell: Cell, params: Params) -> None:
@@ -172,7 +173,7 @@ def log_start(cell: Cell, params: Params) -> None:
     from pipeline.tracking import runs
     from pipeline.training.recipe import VALIDATION_METRIC
 
-    runs.log_training_params(params, cell.dataset, cell.loss, cell.precision, cell.precision_note,
+    runs.log_training_params(params, cell.dataset, cell.base, cell.loss, cell.precision, cell.precision_note,
                              len(cell.data.frame), cell.data.rule, cell.split_report)
     mlflow.log_dict(cell.ingest_report.model_dump(), "data/ingest_report.json")
     mlflow.log_metric(VALIDATION_METRIC, cell.base_validation, step=0)
@@ -180,22 +181,23 @@ def log_start(cell: Cell, params: Params) -> None:
 
 @cli
 def main(argv: list[str] | None = None) -> None:
-    params, (dataset, loss) = stage_params(__doc__, argv, Arg.DATASET, Arg.LOSS)
+    params, (dataset, base, loss) = stage_params(__doc__, argv, Arg.DATASET, Arg.BASE, Arg.LOSS)
     sweep_trial = SweepTrial.from_environment()  # None unless a sweep trial runs this cell
-    if relaunched(params, ["--dataset", dataset, "--loss", loss], f"{dataset}/{loss}"):
+    name = paths.cell_name(dataset, base, loss)
+    if relaunched(params, ["--dataset", dataset, "--base", base, "--loss", loss], name):
         return
     # Under a launcher every process trains; rank 0 alone holds the cell's lock (one train stage per cell at a
     # time: a second would share its checkpoints and outputs), writes the outputs and the MLflow run.
     main_process = is_main_process()
     if main_process:
-        files.hold_lock(paths.train_lock(dataset, loss), f"train {dataset}/{loss}")
+        files.hold_lock(paths.train_lock(dataset, base, loss), f"train {name}")
     files.require(paths.split_file(dataset, "train"), "split")  # before the heavy imports and the model
     import_ml_stack("sentence_transformers", "mlflow")
     if not main_process:
-        fit(prepare(params, dataset, loss, sweep_trial), params)
+        fit(prepare(params, dataset, base, loss, sweep_trial), params)
         return
-    files.remove(paths.model_dir(dataset, loss), paths.train_results(dataset, loss))
-    cell = prepare(params, dataset, loss, sweep_trial)
+    files.remove(paths.model_dir(dataset, base, loss), paths.train_results(dataset, base, loss))
+    cell = prepare(params, dataset, base, loss, sweep_trial)
     declare_writes(cell, params)
 
     import mlflow
@@ -205,32 +207,32 @@ def main(argv: list[str] | None = None) -> None:
     from pipeline.tracking.outbox import attach
 
     def resumed(checkpoint: str) -> None:
-        print(f"train {dataset}/{loss}: resumed from {checkpoint} of an interrupted run")
+        print(f"train {name}: resumed from {checkpoint} of an interrupted run")
         mlflow.set_tag("resumed_from", checkpoint)
 
-    with runs.cell_run(params.mlflow.experiment, dataset, loss, display_id(params.base_model), params) as run:
-        with attach(cell.trainer, run.info.run_id, f"{dataset}/{loss}") as outbox:
+    with runs.cell_run(params.mlflow.experiment, dataset, base, loss, display_id(params.base(base).model), params) as run:
+        with attach(cell.trainer, run.info.run_id, name) as outbox:
             log_start(cell, params)
             fitted = fit(cell, params, on_resume=resumed)
             late = outbox.close()  # every step's metrics in the run before anything else is logged
         kept = write(cell, fitted, params, run)
-    files.remove(paths.checkpoints(dataset, loss))
-    print(f"train {dataset}/{loss}: {len(cell.data.frame)} rows, {fitted.result.global_step} steps, "
+    files.remove(paths.checkpoints(dataset, base, loss))
+    print(f"train {name}: {len(cell.data.frame)} rows, {fitted.result.global_step} steps, "
           f"{fitted.seconds:.1f}s, precision {cell.precision}, kept {kept}" + (f"; {late}" if late else ""))
 
 
 def after_kill(argv: list[str]) -> str | None:
     """Run by the stage's supervising parent when the stage was killed outright (SIGKILL): its MLflow run ends
     KILLED rather than staying RUNNING, and the line says what the next run of the cell resumes from."""
-    params, (dataset, loss) = stage_params(__doc__, argv, Arg.DATASET, Arg.LOSS)
+    params, (dataset, base, loss) = stage_params(__doc__, argv, Arg.DATASET, Arg.BASE, Arg.LOSS)
     if not is_main_process():
         return None
     from pipeline.tracking import runs
     from pipeline.training.checkpoints import kept_after_interrupt
 
-    ended = runs.end_dead_cell_runs(runs.configure(params.mlflow.experiment), dataset, loss)
-    return "; ".join([*(f"MLflow run {dataset}/{loss} ({run_id}) ended KILLED" for run_id in ended),
-                      kept_after_interrupt(paths.checkpoints(dataset, loss))])
+    ended = runs.end_dead_cell_runs(runs.configure(params.mlflow.experiment), dataset, base, loss)
+    return "; ".join([*(f"MLflow run {paths.cell_name(dataset, base, loss)} ({run_id}) ended KILLED" for run_id in ended),
+                      kept_after_interrupt(paths.checkpoints(dataset, base, loss))])
 
 
 if __name__ == "__main__":

@@ -45,11 +45,23 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny"))
 
 
-def tiny_params(base_model: Path, datasets: list[str], losses: list[str], rows: int = 60) -> dict:
+BASE = "tiny"  # the base model's name in the tests' params (base_models.tiny: the tiny random BERT)
+
+
+def prepare_set(name: str, base: str = BASE) -> None:
+    """Ingest, split and score the base model on one set, as its DVC stages would, in the current directory."""
+    from pipeline import baseline, ingest, split
+
+    ingest.main(["--dataset", name])
+    split.main(["--dataset", name])
+    baseline.main(["--dataset", name, "--base", base])
+
+
+def tiny_params(base_model: Path | str, datasets: list[str], losses: list[str], rows: int = 60) -> dict:
     """params.yaml for fast runs: the shipped file with small data, few steps and a tiny model."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["base_model"] = str(base_model)
-    params["run"] = {"datasets": datasets, "losses": losses}
+    params["base_models"] = {BASE: {"model": str(base_model)}}
+    params["run"] = {"datasets": datasets, "base_models": [BASE], "losses": losses}
     params.pop("sweep")  # the shipped search names cells these tests may not run; tests/test_sweep.py sets its own
     for config in params["datasets"].values():
         if config["source"].startswith("builtin:"):
@@ -72,16 +84,13 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def stage_project(root: Path, params: dict, datasets: list[str]) -> Iterator[Path]:
     """`root` as the cwd the stages run in, with its own MLflow store and `params`, and each of
     `datasets` ingested, split and scored for the base model (for module-scoped fixtures)."""
-    from pipeline import baseline, ingest, split
-
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(root)
         patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{root / 'mlflow.db'}")
         patch.delenv("DVC_ROOT", raising=False)
         (root / "params.yaml").write_text(yaml.safe_dump(params))
         for dataset in datasets:
-            for stage in (ingest, split, baseline):
-                stage.main(["--dataset", dataset])
+            prepare_set(dataset)
         yield root
 
 

@@ -18,7 +18,7 @@ from pipeline import ingest, train
 from pipeline.core import paths
 from pipeline.core.handoffs import IngestReport
 from pipeline.core.params import ParamsError, parse_params
-from tests.conftest import ROOT, tiny_params
+from tests.conftest import ROOT, prepare_set, tiny_params
 
 CORPUS = Path(__file__).parent / "bad_inputs"
 SHIPPED = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -147,7 +147,7 @@ def test_bad_params(case: str, workdir: Path, capsys: pytest.CaptureFixture) -> 
     params, expected = PARAMS_CASES[case]
     (workdir / "params.yaml").write_text(params if isinstance(params, str) else yaml.safe_dump(params))
     stage = ingest if case == "unknown builtin" else train
-    args = ["--dataset", "docstrings"] + ([] if stage is ingest else ["--loss", "mnrl"])
+    args = ["--dataset", "docstrings"] + ([] if stage is ingest else ["--base", "minilm", "--loss", "mnrl"])
     line = expect_one_line_exit(capsys, lambda: stage.main(args))
     assert re.search(expected, line), line
     assert not (workdir / "models").exists() and not (workdir / "results").exists() and not (workdir / "data").exists()
@@ -158,19 +158,19 @@ CELL_STAGES = ["train", "evaluate", "card"]
 
 
 @pytest.mark.parametrize(("stage", "flag"), [(s, "dataset") for s in ["ingest", "split", "baseline", *CELL_STAGES]]
-                         + [(s, "loss") for s in CELL_STAGES])
+                         + [(s, "base") for s in ["baseline", *CELL_STAGES]] + [(s, "loss") for s in CELL_STAGES])
 def test_a_name_params_does_not_define_is_one_line(stage: str, flag: str, workdir: Path,
                                                    capsys: pytest.CaptureFixture) -> None:
     import importlib
 
     module = importlib.import_module(f"pipeline.{stage}")
-    takes_loss = stage in CELL_STAGES
     shutil.copy(ROOT / "params.yaml", workdir / "params.yaml")
-    names = {"dataset": "docstrings", "loss": "mnrl"} | {flag: "nope"}
-    args = ["--dataset", names["dataset"]] + (["--loss", names["loss"]] if takes_loss else [])
+    names = {"dataset": "docstrings", "base": "minilm", "loss": "mnrl"} | {flag: "nope"}
+    args = (["--dataset", names["dataset"]] + (["--base", names["base"]] if stage in ("baseline", *CELL_STAGES) else [])
+            + (["--loss", names["loss"]] if stage in CELL_STAGES else []))
     line = expect_one_line_exit(capsys, lambda: module.main(args))
-    section, defined = (("datasets", "docstrings, products, sts") if flag == "dataset"
-                        else ("losses", "mnrl, triplet, cosine, cosent"))
+    section, defined = {"dataset": ("datasets", "docstrings, products, sts"), "base": ("base_models", "minilm, mpnet"),
+                        "loss": ("losses", "mnrl, triplet, cosine, cosent")}[flag]
     assert line == f"error: params.yaml: {section}.nope: not defined; defined: {defined}"
     assert sorted(p.name for p in workdir.iterdir()) == ["params.yaml"]  # nothing written, no MLflow store
 
@@ -367,7 +367,7 @@ def test_a_name_that_escapes_the_project_changes_nothing_outside_it(stage: str, 
     monkeypatch.chdir(project)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{project / 'mlflow.db'}")
     module = importlib.import_module(f"pipeline.{stage}")
-    args = ["--dataset", "../../victim"] + (["--loss", "mnrl"] if stage == "train" else [])
+    args = ["--dataset", "../../victim"] + (["--base", "minilm", "--loss", "mnrl"] if stage == "train" else [])
     before = _tree(tmp_path, project)
 
     params = copy.deepcopy(SHIPPED)
@@ -397,7 +397,7 @@ def test_a_stage_run_before_its_input_exists_names_it(stage: str, missing: str, 
     import importlib
 
     (workdir / "params.yaml").write_text(yaml.safe_dump(tiny_params(tiny_model_dir, ["sts"], ["cosent"])))
-    args = ["--dataset", "sts"] + (["--loss", "cosent"] if stage == "train" else [])
+    args = ["--dataset", "sts"] + {"train": ["--base", "tiny", "--loss", "cosent"], "baseline": ["--base", "tiny"]}.get(stage, [])
     line = expect_one_line_exit(capsys, lambda: importlib.import_module(f"pipeline.{stage}").main(args))
     assert line == f"error: {missing}: not found; the {writer} stage writes it: run `dvc repro` (or that stage first)"
     assert no_running_runs(workdir / "mlflow.db")
@@ -405,11 +405,10 @@ def test_a_stage_run_before_its_input_exists_names_it(stage: str, missing: str, 
 
 def test_evaluate_before_train_names_the_missing_model(workdir: Path, tiny_model_dir: Path,
                                                        capsys: pytest.CaptureFixture) -> None:
-    from pipeline import baseline, evaluate, split
+    from pipeline import evaluate
 
     (workdir / "params.yaml").write_text(yaml.safe_dump(tiny_params(tiny_model_dir, ["sts"], ["cosent"])))
-    for stage in (ingest, split, baseline):
-        stage.main(["--dataset", "sts"])
+    prepare_set("sts")
     capsys.readouterr()  # what those stages printed
-    line = expect_one_line_exit(capsys, lambda: evaluate.main(["--dataset", "sts", "--loss", "cosent"]))
-    assert line == "error: models/sts/cosent: not found; the train stage writes it: run `dvc repro` (or that stage first)"
+    line = expect_one_line_exit(capsys, lambda: evaluate.main(["--dataset", "sts", "--base", "tiny", "--loss", "cosent"]))
+    assert line == "error: models/sts/tiny/cosent: not found; the train stage writes it: run `dvc repro` (or that stage first)"

@@ -43,14 +43,14 @@ def kept_model_validation(root: Path) -> float:
     from pipeline.core.loading import load_params
 
     scored, _ = validation_pairs("sts", load_params(root / "params.yaml"))
-    return similarity_scores(SentenceTransformer(str(root / paths.model_dir("sts", "cosent"))), scored).spearman
+    return similarity_scores(SentenceTransformer(str(root / paths.model_dir("sts", "tiny", "cosent"))), scored).spearman
 
 
 def test_select_best_keeps_an_earlier_checkpoint_when_the_last_evaluation_is_worse(project: Path,
                                                                                      tiny_model_dir: Path) -> None:
     configure(project, tiny_model_dir, **UNSTABLE)
-    train.main(["--dataset", "sts", "--loss", "cosent"])
-    kept = TrainFacts.read(project / paths.train_facts("sts", "cosent")).selection
+    train.main(["--dataset", "sts", "--base", "tiny", "--loss", "cosent"])
+    kept = TrainFacts.read(project / paths.train_facts("sts", "tiny", "cosent")).selection
     assert kept.rule == "best" and kept.evaluations == 6 and kept.last_step == 12
     assert kept.best_step < kept.last_step and kept.best_spearman > kept.last_spearman, "the constructed case"
     assert kept.kept_step == kept.best_step
@@ -58,9 +58,9 @@ def test_select_best_keeps_an_earlier_checkpoint_when_the_last_evaluation_is_wor
     assert kept_model_validation(project) == pytest.approx(kept.best_spearman, abs=1e-6)
     assert kept_model_validation(project) != pytest.approx(kept.last_spearman, abs=1e-3)
 
-    evaluate.main(["--dataset", "sts", "--loss", "cosent"])
-    card.main(["--dataset", "sts", "--loss", "cosent"])
-    text = (project / paths.card("sts", "cosent")).read_text()
+    evaluate.main(["--dataset", "sts", "--base", "tiny", "--loss", "cosent"])
+    card.main(["--dataset", "sts", "--base", "tiny", "--loss", "cosent"])
+    text = (project / paths.card("sts", "tiny", "cosent")).read_text()
     assert f"Checkpoint kept: the weights of step {kept.best_step} of 12: the best validation Spearman" in text
     assert "* The bold row denotes the saved checkpoint." in text
     logs = text[text.index("### Training Logs"):]
@@ -70,8 +70,8 @@ def test_select_best_keeps_an_earlier_checkpoint_when_the_last_evaluation_is_wor
 
 def test_select_last_keeps_the_last_weights(project: Path, tiny_model_dir: Path) -> None:
     configure(project, tiny_model_dir, select="last", **UNSTABLE)
-    train.main(["--dataset", "sts", "--loss", "cosent"])
-    kept = TrainFacts.read(project / paths.train_facts("sts", "cosent")).selection
+    train.main(["--dataset", "sts", "--base", "tiny", "--loss", "cosent"])
+    kept = TrainFacts.read(project / paths.train_facts("sts", "tiny", "cosent")).selection
     assert kept.rule == "last" and kept.kept_step == 12 and kept.kept_spearman == kept.last_spearman
     assert kept_model_validation(project) == pytest.approx(kept.last_spearman, abs=1e-6)
 
@@ -81,11 +81,11 @@ def test_without_validation_during_training_the_last_weights_get_one_pass_and_ca
     # eval_strategy: no is a legal way to save time; the report still needs a validation score to pick the
     # dataset's winner by (publish fails without one), so the kept weights get exactly one pass
     configure(project, tiny_model_dir, eval_strategy="no", select="last", max_steps=4)
-    train.main(["--dataset", "sts", "--loss", "cosent"])
-    kept = TrainFacts.read(project / paths.train_facts("sts", "cosent")).selection
+    train.main(["--dataset", "sts", "--base", "tiny", "--loss", "cosent"])
+    kept = TrainFacts.read(project / paths.train_facts("sts", "tiny", "cosent")).selection
     assert kept.rule == "last" and kept.evaluations == 1 and kept.kept_step == kept.last_step == 4
     assert kept.kept_spearman == kept.last_spearman == pytest.approx(kept_model_validation(project), abs=1e-6)
-    evaluate.main(["--dataset", "sts", "--loss", "cosent"])
+    evaluate.main(["--dataset", "sts", "--base", "tiny", "--loss", "cosent"])
     report.main([])
     winner = Winner.read(project / paths.winner("sts"))
     assert winner.loss == "cosent" and winner.validation_spearman == pytest.approx(kept.kept_spearman)
@@ -97,8 +97,8 @@ def test_a_mixed_precision_cell_saves_fp32_weights_that_reproduce_its_embeddings
     # computes in autocast, the saved weights are fp32, and the stage's reload check must compare fp32 with
     # fp32. Before the fix this stage failed: "the saved model does not reproduce the trained embeddings"
     configure(project, tiny_model_dir, precision="bf16")
-    train.main(["--dataset", "sts", "--loss", "cosent"])
-    facts = TrainFacts.read(project / paths.train_facts("sts", "cosent"))
+    train.main(["--dataset", "sts", "--base", "tiny", "--loss", "cosent"])
+    facts = TrainFacts.read(project / paths.train_facts("sts", "tiny", "cosent"))
     assert facts.precision == "bf16" and facts.reload_max_abs_diff <= 1e-5
     # validation during training ran in bf16: the saved model's fp32 score is close to it, not equal
     assert kept_model_validation(project) == pytest.approx(facts.selection.kept_spearman, abs=0.05)
@@ -106,15 +106,15 @@ def test_a_mixed_precision_cell_saves_fp32_weights_that_reproduce_its_embeddings
 
 def test_early_stopping_stops_before_the_last_step_and_the_card_says_so(project: Path, tiny_model_dir: Path) -> None:
     configure(project, tiny_model_dir, early_stopping_patience=2, **UNSTABLE)
-    train.main(["--dataset", "sts", "--loss", "cosent"])
-    facts = TrainFacts.read(project / paths.train_facts("sts", "cosent"))
+    train.main(["--dataset", "sts", "--base", "tiny", "--loss", "cosent"])
+    facts = TrainFacts.read(project / paths.train_facts("sts", "tiny", "cosent"))
     kept = facts.selection
     assert kept.stopped_early_at is not None
     assert facts.global_step == kept.last_step == kept.stopped_early_at < 12
     assert kept.evaluations == kept.stopped_early_at // 2  # patience 2: two evaluations without a new best
-    evaluate.main(["--dataset", "sts", "--loss", "cosent"])
-    card.main(["--dataset", "sts", "--loss", "cosent"])
-    text = (project / paths.card("sts", "cosent")).read_text()
+    evaluate.main(["--dataset", "sts", "--base", "tiny", "--loss", "cosent"])
+    card.main(["--dataset", "sts", "--base", "tiny", "--loss", "cosent"])
+    text = (project / paths.card("sts", "tiny", "cosent")).read_text()
     assert f"Early stopping ended training at step {kept.stopped_early_at}" in text
 
 
@@ -129,8 +129,8 @@ def test_eval_steps_auto_makes_about_ten_passes_whatever_the_size() -> None:
 
 def test_validation_is_subsampled_and_the_card_says_so(project: Path, tiny_model_dir: Path) -> None:
     configure(project, tiny_model_dir, validation_pairs=3)
-    train.main(["--dataset", "sts", "--loss", "cosent"])
-    facts = TrainFacts.read(project / paths.train_facts("sts", "cosent"))
+    train.main(["--dataset", "sts", "--base", "tiny", "--loss", "cosent"])
+    facts = TrainFacts.read(project / paths.train_facts("sts", "tiny", "cosent"))
     assert facts.validation_pairs == 3 < facts.validation_total
     assert any(f"on 3 of the {facts.validation_total:,} validation pairs" in choice for choice in facts.recipe)
 
@@ -139,12 +139,12 @@ def test_progress_is_one_line_per_log_without_a_terminal(project: Path, tiny_mod
     configure(project, tiny_model_dir)
     env = {"PYTHONPATH": str(ROOT), "HF_HUB_OFFLINE": "1", "PATH": str(Path(sys.executable).parent),
            "MLFLOW_TRACKING_URI": f"sqlite:///{project / 'mlflow.db'}"}
-    proc = subprocess.run([sys.executable, "-m", "pipeline.train", "--dataset", "sts", "--loss", "cosent"],
+    proc = subprocess.run([sys.executable, "-m", "pipeline.train", "--dataset", "sts", "--base", "tiny", "--loss", "cosent"],
                           cwd=project, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-2000:]
     lines = proc.stdout.splitlines()
-    steps = [line for line in lines if line.startswith("train sts/cosent: step ")]
-    assert "train sts/cosent: step 1/4 (25%) loss " in steps[0] and "elapsed, ~" in steps[0]
+    steps = [line for line in lines if line.startswith("train sts/tiny/cosent: step ")]
+    assert "train sts/tiny/cosent: step 1/4 (25%) loss " in steps[0] and "elapsed, ~" in steps[0]
     assert any("validation spearman" in line for line in steps)
     assert "{'loss'" not in proc.stdout  # not the library's raw dicts
     output = proc.stdout + proc.stderr

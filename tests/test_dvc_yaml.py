@@ -41,10 +41,12 @@ def test_matrix_axes_come_from_params_yaml_alone() -> None:
     # `dvc exp run -S` rewrites params.yaml only: any other file the matrix read would be stale for that run
     assert DVC_YAML["vars"] == ["params.yaml"]
     stages = DVC_YAML["stages"]
-    for name in ("ingest", "split", "baseline"):
+    for name in ("ingest", "split"):
         assert stages[name]["foreach"] == "${run.datasets}" and stages[f"{name}_eval"]["foreach"] == "${eval_sets}"
+    assert stages["baseline"]["matrix"] == {"dataset": "${run.datasets}", "base": "${run.base_models}"}
+    assert stages["baseline_eval"]["matrix"] == {"set": "${eval_sets}", "base": "${run.base_models}"}
     for name in ("train", "evaluate", "card"):
-        assert stages[name]["matrix"] == {"dataset": "${run.datasets}", "loss": "${run.losses}"}
+        assert stages[name]["matrix"] == {"dataset": "${run.datasets}", "base": "${run.base_models}", "loss": "${run.losses}"}
     assert stages["publish"]["matrix"] == {"dataset": "${run.datasets}"}
 
 
@@ -57,7 +59,7 @@ def test_each_ingest_depends_on_the_raw_data_folder_and_its_own_params() -> None
 
 def test_per_cell_training_metrics_stay_out_of_the_default_metrics_view() -> None:
     train = DVC_YAML["stages"]["train"]
-    assert paths.train_metrics("${item.dataset}", "${item.loss}").as_posix() in train["outs"]
+    assert paths.train_metrics("${item.dataset}", "${item.base}", "${item.loss}").as_posix() in train["outs"]
     declared = [path for stage in DVC_YAML["stages"].values() for path in stage.get("do", stage).get("metrics", [])]
     assert declared == [paths.METRICS.as_posix()]
 
@@ -71,15 +73,13 @@ def test_stage_runs_its_own_module(stage: str) -> None:
 
 def test_outputs_match_paths_module() -> None:
     text = (ROOT / "dvc.yaml").read_text()
+    cell = ("${item.dataset}", "${item.base}", "${item.loss}")
     templated = {  # each path function rendered with the placeholders dvc.yaml uses
-        *(path(name) for name in ("${item}", "${key}")
-          for path in (paths.ingested, paths.ingest_report, paths.split_report, paths.baseline_scores)),
+        *(path(name) for name in ("${item}", "${key}") for path in (paths.ingested, paths.ingest_report, paths.split_report)),
+        paths.baseline_scores("${item.dataset}", "${item.base}"), paths.baseline_scores("${item.set}", "${item.base}"),
         paths.split_file("${item}", "test"), paths.split_file("${key}", "test"), paths.split_dir("${item}"),
-        paths.model_dir("${item.dataset}", "${item.loss}"), paths.train_facts("${item.dataset}", "${item.loss}"),
-        paths.model_files("${item.dataset}", "${item.loss}"),
-        paths.mlflow_run("${item.dataset}", "${item.loss}"), paths.eval_result("${item.dataset}", "${item.loss}"),
-        paths.card("${item.dataset}", "${item.loss}"), paths.loss_curve("${item.dataset}", "${item.loss}"),
-        paths.val_curve("${item.dataset}", "${item.loss}"), paths.train_metrics("${item.dataset}", "${item.loss}"),
+        *(path(*cell) for path in (paths.model_dir, paths.train_facts, paths.model_files, paths.mlflow_run, paths.eval_result,
+                                   paths.card, paths.loss_curve, paths.val_curve, paths.train_metrics)),
         paths.LEADERBOARD_MD, paths.METRICS, paths.HEATMAP,
     }
     missing = sorted(str(p) for p in templated if str(p) not in text)

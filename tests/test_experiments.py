@@ -90,7 +90,7 @@ def test_seed_configs_run_as_temp_experiments_after_a_default_repro(repo: tuple[
         assert rows[name]["params"]["params.yaml"]["data"]["run"]["datasets"] == [dataset]
         from dvc.api import DVCFileSystem
 
-        card = DVCFileSystem(str(root), rev=name).read_text(paths.card(dataset, loss).as_posix())
+        card = DVCFileSystem(str(root), rev=name).read_text(paths.card(dataset, "tiny", loss).as_posix())
         assert in_card in card
     assert workspace_state(root, env) == before  # --temp: the workspace keeps its params, lock and outputs
 
@@ -148,7 +148,7 @@ def test_adding_a_dataset_takes_one_repro_and_an_edited_file_retrains_only_its_c
     # trained, or restored from DVC's run cache when the queued grid above trained the same cell
     assert (f"Running stage 'train@tiny_a-{LOSS}'" in out or f"Stage 'train@tiny_a-{LOSS}' is cached" in out) \
         and f"Stage 'train@sts-{LOSS}' didn't change" in out
-    assert (root / paths.dataset_metrics("tiny_a")).exists() and (root / paths.model_dir("tiny_a", LOSS)).is_dir()
+    assert (root / paths.dataset_metrics("tiny_a")).exists() and (root / paths.model_dir("tiny_a", "tiny", LOSS)).is_dir()
     assert json.loads(run([*DVC, "status", "--json", "report"], root, env).stdout) == {}
     commit(root, env, "add tiny_a")
 

@@ -50,14 +50,16 @@ def test_remove_does_not_follow_a_symlink_out_of_an_output_folder(project: Path)
 
 
 def test_remove_deletes_outputs_and_staging_folders(project: Path) -> None:
-    for path in ("models/sts/cosent/model.safetensors", "models/sts/.cosent.123.tmp/x", "results/evaluate/sts/cosent.json",
-                 "data/splits/sts/train.parquet", "checkpoints/sts/cosent/checkpoint-5/x"):
+    for path in ("models/sts/tiny/cosent/model.safetensors", "models/sts/.cosent.123.tmp/x",
+                 "results/evaluate/sts/tiny/cosent.json",
+                 "data/splits/sts/train.parquet", "checkpoints/sts/tiny/cosent/checkpoint-5/x"):
         (project / path).parent.mkdir(parents=True, exist_ok=True)
         (project / path).write_text("x")
-    files.remove(Path("models/sts/cosent"), Path("models/sts/.cosent.123.tmp"), Path("results/evaluate/sts/cosent.json"),
-                 Path("data/splits/sts"), (project / "checkpoints/sts/cosent").absolute(), Path("results/not/there.json"))
-    assert not any((project / p).exists() for p in ("models/sts/cosent", "models/sts/.cosent.123.tmp", "data/splits/sts",
-                                                    "results/evaluate/sts/cosent.json", "checkpoints/sts/cosent"))
+    files.remove(Path("models/sts/tiny/cosent"), Path("models/sts/.cosent.123.tmp"),
+                 Path("results/evaluate/sts/tiny/cosent.json"),
+                 Path("data/splits/sts"), (project / "checkpoints/sts/tiny/cosent").absolute(), Path("results/not/there.json"))
+    assert not any((project / p).exists() for p in ("models/sts/tiny/cosent", "models/sts/.cosent.123.tmp", "data/splits/sts",
+                                                    "results/evaluate/sts/tiny/cosent.json", "checkpoints/sts/tiny/cosent"))
     assert (project / "models" / "sts").is_dir()
 
 

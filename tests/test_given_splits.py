@@ -226,15 +226,15 @@ def test_given_splits_reach_the_card_and_mlflow(tiny_model_dir: Path, tmp_path_f
                                   "score_range": [0, 5], "name": "My own splits"}
     with stage_project(root, params, ["mine"]):
         for stage in (train, evaluate, card):
-            stage.main(["--dataset", "mine", "--loss", "cosent"])
-    facts = TrainFacts.read(root / paths.train_facts("mine", "cosent"))
+            stage.main(["--dataset", "mine", "--base", "tiny", "--loss", "cosent"])
+    facts = TrainFacts.read(root / paths.train_facts("mine", "tiny", "cosent"))
     assert facts.dataset.source == "train: data/raw/train.csv, test: data/raw/test.jsonl"
     line = ("Split: train and test as the dataset's own files give them; validation carved from the train file, rows "
             "sharing a text kept together; 1 of the 12 test rows share a text with the train file (their test scores "
             "reward memory).")
-    assert line in facts.recipe and line in (root / paths.card("mine", "cosent")).read_text()
+    assert line in facts.recipe and line in (root / paths.card("mine", "tiny", "cosent")).read_text()
     run_data = mlflow.MlflowClient(f"sqlite:///{root / 'mlflow.db'}").get_run(
-        RunRef.read(root / paths.mlflow_run("mine", "cosent")).run_id).data
+        RunRef.read(root / paths.mlflow_run("mine", "tiny", "cosent")).run_id).data
     assert run_data.metrics["split_leaked_test_rows"] == 1 and run_data.params["pipeline.split_rule"] == "given_carved"
 
 

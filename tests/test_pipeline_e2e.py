@@ -57,11 +57,11 @@ def test_every_cell_has_metrics_mlflow_history_and_card(repo: tuple[Path, dict[s
     root, _ = repo
     store = client(root)
     for dataset in DATASETS:
-        base = BaselineScores.read(root / paths.baseline_scores(dataset))
+        base = BaselineScores.read(root / paths.baseline_scores(dataset, "tiny"))
         for loss in LOSSES:
-            result = EvalResult.read(root / paths.eval_result(dataset, loss))
+            result = EvalResult.read(root / paths.eval_result(dataset, "tiny", loss))
             assert result.test.base == base.test and sorted(result.transfer) == [EVAL_SET]
-            run_id = RunRef.read(root / paths.mlflow_run(dataset, loss)).run_id
+            run_id = RunRef.read(root / paths.mlflow_run(dataset, "tiny", loss)).run_id
             mlrun = store.get_run(run_id)
             assert mlrun.info.status == "FINISHED" and mlrun.info.run_name == f"{dataset}/{loss}"
             assert len(store.get_metric_history(run_id, "loss")) >= 3
@@ -71,8 +71,8 @@ def test_every_cell_has_metrics_mlflow_history_and_card(repo: tuple[Path, dict[s
             assert mlrun.data.metrics["train_seconds"] > 0
             assert mlrun.data.tags["mlflow.source.git.commit"]
             assert [a.path for a in store.list_artifacts(run_id, "card")] == ["card/README.md"]
-            card = (root / paths.card(dataset, loss)).read_text()
-            facts = TrainFacts.read(root / paths.train_facts(dataset, loss))
+            card = (root / paths.card(dataset, "tiny", loss)).read_text()
+            facts = TrainFacts.read(root / paths.train_facts(dataset, "tiny", loss))
             assert f"dataset_size:{facts.dataset.train_rows}" in card
             assert str(root) not in card and "base_model: tiny-bert" in card
             assert f'model = SentenceTransformer("models/{dataset}/{loss}")' in card
@@ -112,11 +112,11 @@ def test_report_dvc_metrics_and_plots(repo: tuple[Path, dict[str, str]]) -> None
     files = next(iter(shown.values()))["data"]
     assert list(files) == [paths.dataset_metrics("sts").as_posix()]  # one row per dataset, nothing per cell
     metrics = files[paths.dataset_metrics("sts").as_posix()]["data"]
-    result = EvalResult.read(root / paths.eval_result("sts", "cosent"))
+    result = EvalResult.read(root / paths.eval_result("sts", "tiny", "cosent"))
     assert metrics["test"]["cosent"] == pytest.approx(result.test.tuned.spearman, abs=1e-6)
     winner = Winner.read(root / paths.winner("sts"))
     assert metrics["winner"] == winner.loss and metrics["winner_val"] == pytest.approx(winner.validation_spearman)
-    assert metrics["base_test"] == pytest.approx(BaselineScores.read(root / paths.baseline_scores("sts")).test.spearman)
+    assert metrics["base_test"] == pytest.approx(BaselineScores.read(root / paths.baseline_scores("sts", "tiny")).test.spearman)
     assert sorted(metrics["test"]) == sorted(LOSSES) and len(metrics) == 5  # winner, its two scores, base, test.*
     run([sys.executable, "-m", "dvc", "plots", "show", "-o", "plots_html"], root, env)
     page = (root / "plots_html" / "index.html").read_text()
@@ -199,19 +199,19 @@ def test_editing_the_sweep_rules_dirties_no_stage(repo: tuple[Path, dict[str, st
 
 def test_a_model_damaged_on_disk_is_never_scored_and_repro_repairs_it(repo: tuple[Path, dict[str, str]]) -> None:
     root, env = repo
-    weights = root / paths.model_dir("sts", "cosent") / "model.safetensors"
+    weights = root / paths.model_dir("sts", "tiny", "cosent") / "model.safetensors"
     whole = weights.read_bytes()
     weights.unlink()  # DVC links outputs from its cache: write a new file, never into the cached one
     weights.write_bytes(whole[: len(whole) // 2])
-    proc = subprocess.run([sys.executable, "-m", "pipeline.evaluate", "--dataset", "sts", "--loss", "cosent"], cwd=root,
-                          env=env, capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "pipeline.evaluate", "--dataset", "sts", "--base", "tiny", "--loss", "cosent"],
+                          cwd=root, env=env, capture_output=True, text=True)
     assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
-        f"error: models/sts/cosent: model.safetensors is damaged ({len(whole) // 2:,} bytes; {len(whole):,} when written); "
-        f"not used: `dvc repro` restores it from DVC's cache or trains it again (train@sts-cosent)"]
-    assert not (root / paths.eval_result("sts", "cosent")).exists()  # cleared, not left looking current
+        f"error: models/sts/tiny/cosent: model.safetensors is damaged ({len(whole) // 2:,} bytes; {len(whole):,} when written); "
+        f"not used: `dvc repro` restores it from DVC's cache or trains it again (train@sts-tiny-cosent)"]
+    assert not (root / paths.eval_result("sts", "tiny", "cosent")).exists()  # cleared, not left looking current
     out = run([sys.executable, "-m", "dvc", "repro"], root, env, timeout=900).stdout
     assert weights.read_bytes() == whole, out[-2000:]
-    assert (root / paths.eval_result("sts", "cosent")).exists()
+    assert (root / paths.eval_result("sts", "tiny", "cosent")).exists()
     assert json.loads(run([sys.executable, "-m", "dvc", "status", "--json"], root, env).stdout) == {}
 
 

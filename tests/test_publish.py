@@ -33,7 +33,7 @@ def published(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) ->
     with stage_project(root, tiny_params(tiny_model_dir, ["sts"], LOSSES), ["sts"]):
         for loss in LOSSES:
             for stage in (train, evaluate, card):
-                stage.main(["--dataset", "sts", "--loss", loss])
+                stage.main(["--dataset", "sts", "--base", "tiny", "--loss", loss])
         report.main([])
         publish.main(["--dataset", "sts"])
         yield root
@@ -49,7 +49,7 @@ def test_folder_holds_the_winner_and_its_card(published: Path) -> None:
     folder = published / paths.publish_dir("sts")
     assert (folder / "README.md").exists() and (folder / "model.safetensors").exists()
     ours = SentenceTransformer(str(folder)).encode(TEXTS)
-    trained = SentenceTransformer(str(published / paths.model_dir("sts", winner.loss))).encode(TEXTS)
+    trained = SentenceTransformer(str(published / paths.model_dir("sts", "tiny", winner.loss))).encode(TEXTS)
     assert np.abs(ours - trained).max() < 1e-6
     text = (folder / "README.md").read_text()
     front = yaml.safe_load(text.split("---")[1])
@@ -73,7 +73,7 @@ def test_registered_version_with_alias_and_tags(published: Path) -> None:
     assert tags["dataset"] == "sts" and tags["loss"] == winner.loss
     assert float(tags["validation_spearman"]) == pytest.approx(winner.validation_spearman, abs=1e-6)
     assert float(tags["test_spearman"]) == pytest.approx(winner.test_spearman, abs=1e-6)
-    assert tags[FINGERPRINT] == fingerprint(published / paths.model_dir("sts", winner.loss))
+    assert tags[FINGERPRINT] == fingerprint(published / paths.model_dir("sts", "tiny", winner.loss))
     assert tags["git_commit"] and tags["dvc_exp"] == "none" and tags["card"] == "card/README.md"
     assert version.description == (published / paths.publish_dir("sts") / "README.md").read_text()
 
@@ -162,9 +162,9 @@ def test_killed_mid_publish_the_next_run_leaves_one_version_per_winner(published
     shutil.copytree(published, root, ignore=shutil.ignore_patterns("mlruns"))
     env = scratch_env(PYTHONPATH=str(ROOT), MLFLOW_TRACKING_URI=f"sqlite:///{root / 'mlflow.db'}")
     loss = Winner.read(root / paths.winner("sts")).loss
-    model_dir = root / paths.model_dir("sts", loss)
+    model_dir = root / paths.model_dir("sts", "tiny", loss)
     (model_dir / "NOTICE.txt").write_text("a retrained winner: other files, so a new version\n")
-    ModelFiles(files=folder_digest(model_dir)).write(root / paths.model_files("sts", loss))
+    ModelFiles(files=folder_digest(model_dir)).write(root / paths.model_files("sts", "tiny", loss))
     store = mlflow.MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
 
     def versions() -> list[tuple[str, str | None]]:
@@ -175,7 +175,7 @@ def test_killed_mid_publish_the_next_run_leaves_one_version_per_winner(published
         assert killed.returncode == -9, killed.stderr[-2000:]
     assert str(store.get_model_version_by_alias(NAME, "champion").version) == "1"  # the alias did not move yet
     sha = fingerprint(model_dir)
-    assert versions() == [("1", fingerprint(published / paths.model_dir("sts", loss))), ("2", sha)]  # tagged from birth
+    assert versions() == [("1", fingerprint(published / paths.model_dir("sts", "tiny", loss))), ("2", sha)]  # tagged from birth
 
     rerun = subprocess.run([sys.executable, "-m", "pipeline.publish", "--dataset", "sts"], cwd=root, env=env,
                            capture_output=True, text=True)

@@ -26,7 +26,7 @@ from pipeline import baseline, card, evaluate, ingest, split, train
 from pipeline.core import paths
 from pipeline.core.handoffs import EvalResult
 from scripts.scratch_project import free_port, scratch_env
-from tests.conftest import ROOT, tiny_params
+from tests.conftest import ROOT, prepare_set, tiny_params
 
 
 def stage_env(workdir: Path) -> dict[str, str]:
@@ -46,13 +46,13 @@ def prepare(workdir: Path, tiny_model_dir: Path, **train: object) -> None:
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     ingest.main(["--dataset", "sts"])
     split.main(["--dataset", "sts"])
-    baseline.main(["--dataset", "sts"])
+    baseline.main(["--dataset", "sts", "--base", "tiny"])
 
 
 def cell_runs(workdir: Path) -> list:
     client = mlflow.MlflowClient(f"sqlite:///{workdir / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("sentence-embedding-finetune")
-    return client.search_runs([experiment.experiment_id], "tags.cell = 'sts/cosent'") if experiment else []
+    return client.search_runs([experiment.experiment_id], "tags.cell = 'sts/tiny/cosent'") if experiment else []
 
 
 @pytest.mark.slow
@@ -60,11 +60,11 @@ def test_sigkill_mid_training_then_rerun_resumes_from_checkpoint(workdir: Path, 
     # killed at the first checkpoint (step 10) with 90 steps to go; the resumed run trains those 90 and saves
     # 8 more checkpoints (400 steps and a save every 5 cost this test ~4 minutes, mostly in saves)
     prepare(workdir, tiny_model_dir, max_steps=100, checkpoint_steps=10, eval_steps=100)
-    command = [sys.executable, "-m", "pipeline.train", "--dataset", "sts", "--loss", "cosent"]
+    command = [sys.executable, "-m", "pipeline.train", "--dataset", "sts", "--base", "tiny", "--loss", "cosent"]
     proc = subprocess.Popen(command, cwd=workdir, env=stage_env(workdir), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True)
     deadline = time.time() + 300
-    ckpt_dir = workdir / paths.checkpoints("sts", "cosent")
+    ckpt_dir = workdir / paths.checkpoints("sts", "tiny", "cosent")
     while time.time() < deadline and proc.poll() is None:
         if any(ckpt_dir.glob("checkpoint-*/manifest.json")):
             break
@@ -73,21 +73,21 @@ def test_sigkill_mid_training_then_rerun_resumes_from_checkpoint(workdir: Path, 
     (stage,) = psutil.Process(proc.pid).children()  # the process that trains, as the kernel's OOM killer picks it
     stage.kill()
     err = proc.communicate(timeout=120)[1]
-    assert not (workdir / paths.model_dir("sts", "cosent")).exists(), "no half-written model left behind"
+    assert not (workdir / paths.model_dir("sts", "tiny", "cosent")).exists(), "no half-written model left behind"
     (run,) = cell_runs(workdir)
     assert run.info.status == "KILLED"  # ended by the stage's parent, not left RUNNING
     assert proc.returncode == 137 and re.fullmatch(
-        r"error: train sts/cosent was killed \(SIGKILL\) at \d+\.\d GiB peak memory: (the kernel's out-of-memory killer "
+        r"error: train sts/tiny/cosent was killed \(SIGKILL\) at \d+\.\d GiB peak memory: (the kernel's out-of-memory killer "
         r"stopped it|most often the kernel's out-of-memory killer, or `kill -9`); to use less memory lower "
         r"train.batch_size \(8\) or train.max_seq_length \(32\); for its validation passes train.eval_batch_size "
         rf"\(128\) or train.validation_pairs \(1000\); MLflow run sts/cosent \({run.info.run_id}\) ended KILLED; "
-        r"checkpoints/sts/cosent/checkpoint-10 kept: the next run of this cell resumes from it",
+        r"checkpoints/sts/tiny/cosent/checkpoint-10 kept: the next run of this cell resumes from it",
         err.strip().splitlines()[-1]), err[-2000:]
 
     rerun = subprocess.run(command, cwd=workdir, env=stage_env(workdir), capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stderr[-2000:]
     assert "resumed from checkpoint-" in rerun.stdout
-    assert (workdir / paths.model_dir("sts", "cosent") / "model.safetensors").exists()
+    assert (workdir / paths.model_dir("sts", "tiny", "cosent") / "model.safetensors").exists()
     statuses = sorted(r.info.status for r in cell_runs(workdir))
     assert statuses == ["FINISHED", "KILLED"]
     resumed = next(r for r in cell_runs(workdir) if r.info.status == "FINISHED")
@@ -104,12 +104,12 @@ def test_exception_inside_stage_ends_run_failed_with_error(workdir: Path, tiny_m
 
     monkeypatch.setattr(SentenceTransformerTrainer, "train", broken_train)
     with pytest.raises(RuntimeError, match="injected"):
-        train.main(["--dataset", "sts", "--loss", "cosent"])
+        train.main(["--dataset", "sts", "--base", "tiny", "--loss", "cosent"])
     (run,) = cell_runs(workdir)
     assert run.info.status == "FAILED"
     assert run.data.tags["error"] == "RuntimeError: a bug (injected)"
-    assert not (workdir / paths.model_dir("sts", "cosent")).exists()
-    assert not (workdir / paths.train_facts("sts", "cosent")).exists()
+    assert not (workdir / paths.model_dir("sts", "tiny", "cosent")).exists()
+    assert not (workdir / paths.train_facts("sts", "tiny", "cosent")).exists()
 
 
 def test_unreachable_tracking_server_fails_fast_naming_the_uri(workdir: Path, tiny_model_dir: Path) -> None:
@@ -117,14 +117,14 @@ def test_unreachable_tracking_server_fails_fast_naming_the_uri(workdir: Path, ti
     port = free_port()  # nothing listens there
     env = {**stage_env(workdir), "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{port}"}
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "pipeline.train", "--dataset", "sts", "--loss", "cosent"],
+    proc = subprocess.run([sys.executable, "-m", "pipeline.train", "--dataset", "sts", "--base", "tiny", "--loss", "cosent"],
                           cwd=workdir, env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2
     last = proc.stderr.strip().splitlines()[-1]
     assert last.startswith(f"error: MLflow tracking store http://127.0.0.1:{port} is unreachable")
     assert "Traceback" not in proc.stderr
     assert time.perf_counter() - started < 120  # never hangs on retries
-    assert not (workdir / paths.model_dir("sts", "cosent")).exists()
+    assert not (workdir / paths.model_dir("sts", "tiny", "cosent")).exists()
 
 
 def run_cell(root: Path, tiny_model_dir: Path, seed: int) -> dict:
@@ -133,12 +133,11 @@ def run_cell(root: Path, tiny_model_dir: Path, seed: int) -> dict:
     params = tiny_params(tiny_model_dir, ["docstrings"], ["mnrl"])
     params["seed"] = seed
     (root / "params.yaml").write_text(yaml.safe_dump(params))
-    for stage in (ingest, split, baseline):
-        stage.main(["--dataset", "docstrings"])
-    train.main(["--dataset", "docstrings", "--loss", "mnrl"])
-    evaluate.main(["--dataset", "docstrings", "--loss", "mnrl"])
-    card.main(["--dataset", "docstrings", "--loss", "mnrl"])
-    return EvalResult.read(root / paths.eval_result("docstrings", "mnrl")).flat()
+    prepare_set("docstrings")
+    train.main(["--dataset", "docstrings", "--base", "tiny", "--loss", "mnrl"])
+    evaluate.main(["--dataset", "docstrings", "--base", "tiny", "--loss", "mnrl"])
+    card.main(["--dataset", "docstrings", "--base", "tiny", "--loss", "mnrl"])
+    return EvalResult.read(root / paths.eval_result("docstrings", "tiny", "mnrl")).flat()
 
 
 def test_same_seed_is_deterministic_and_other_seed_differs(workdir: Path, tiny_model_dir: Path,
@@ -160,7 +159,7 @@ def test_same_seed_is_deterministic_and_other_seed_differs(workdir: Path, tiny_m
     # Nothing secret or machine-specific in what is published: MLflow params and tags, the card.
     client = mlflow.MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
     experiment = client.get_experiment_by_name("sentence-embedding-finetune")
-    texts = [(workdir / "a" / paths.card("docstrings", "mnrl")).read_text()]
+    texts = [(workdir / "a" / paths.card("docstrings", "tiny", "mnrl")).read_text()]
     for found in client.search_runs([experiment.experiment_id]):
         texts += [f"{k}={v}" for k, v in {**found.data.params, **found.data.tags}.items()
                   if k not in ("host", "pid")]
@@ -201,8 +200,8 @@ def test_a_checkpoint_damaged_on_disk_is_named_and_never_resumed_from(workdir: P
     train_split = workdir / paths.split_file("sts", "train")
     train_split.parent.mkdir(parents=True)
     pd.DataFrame({"sentence1": ["a"], "sentence2": ["b"], "score": [0.5]}).to_parquet(train_split)
-    assert resumable_checkpoint(params, "sts", "cosent") is None  # a new run: its folder, stamped
-    ckpt_dir = workdir / paths.checkpoints("sts", "cosent")
+    assert resumable_checkpoint(params, "sts", "tiny", "cosent") is None  # a new run: its folder, stamped
+    ckpt_dir = workdir / paths.checkpoints("sts", "tiny", "cosent")
     model = SentenceTransformer(str(tiny_model_dir))
     data = Dataset.from_dict({"anchor": [f"query {i}" for i in range(16)], "positive": [f"answer {i}" for i in range(16)]})
     args = SentenceTransformerTrainingArguments(output_dir=str(ckpt_dir), max_steps=5, per_device_train_batch_size=4,
@@ -218,17 +217,18 @@ def test_a_checkpoint_damaged_on_disk_is_named_and_never_resumed_from(workdir: P
     weights = newer / "model.safetensors"
     size = weights.stat().st_size
     weights.write_bytes(weights.read_bytes()[:1000])
-    assert resumable_checkpoint(params, "sts", "cosent") == str(paths.checkpoints("sts", "cosent") / "checkpoint-2")
+    newest_whole = paths.checkpoints("sts", "tiny", "cosent") / "checkpoint-2"
+    assert resumable_checkpoint(params, "sts", "tiny", "cosent") == str(newest_whole)
     assert capsys.readouterr().out.splitlines() == [
-        f"{paths.checkpoints('sts', 'cosent')}/checkpoint-4: model.safetensors is damaged (1,000 bytes; {size:,} when "
+        f"{paths.checkpoints('sts', 'tiny', 'cosent')}/checkpoint-4: model.safetensors is damaged (1,000 bytes; {size:,} when "
         f"written); not resumed from (removed)"]
     assert not newer.exists()
 
     (older / "tokenizer_config.json").unlink()
-    assert resumable_checkpoint(params, "sts", "cosent") is None  # nothing whole left: the cell starts over
+    assert resumable_checkpoint(params, "sts", "tiny", "cosent") is None  # nothing whole left: the cell starts over
     assert "checkpoint-2: tokenizer_config.json is missing; not resumed from (removed)" in capsys.readouterr().out
     (ckpt_dir / "checkpoint-6").mkdir()  # cut short by a kill while saving: no manifest, removed without a word
-    assert resumable_checkpoint(params, "sts", "cosent") is None and capsys.readouterr().out == ""
+    assert resumable_checkpoint(params, "sts", "tiny", "cosent") is None and capsys.readouterr().out == ""
     assert not list(ckpt_dir.glob("checkpoint-*"))
 
 
@@ -324,14 +324,14 @@ def test_a_refused_allocation_is_one_line_with_the_settings(workdir: Path, tiny_
         bytearray(1 << 60)
 
     for function, module, expected in [
-        (train_stage, "pipeline.train", r"error: out of memory in train sts/cosent \(can't allocate memory: you tried to "
+        (train_stage, "pipeline.train", r"error: out of memory in train sts/tiny/cosent \(can't allocate memory: you tried to "
          r"allocate 1152921504606846976 bytes\. .*\): lower train\.batch_size \(8\) or train\.max_seq_length \(32\); "
          r"for its validation passes train\.eval_batch_size \(128\) or train\.validation_pairs \(1000\)"),
-        (evaluate_stage, "pipeline.evaluate", r"error: out of memory in evaluate sts/cosent \(MemoryError\): give it more "
+        (evaluate_stage, "pipeline.evaluate", r"error: out of memory in evaluate sts/tiny/cosent \(MemoryError\): give it more "
          r"memory, or cap the set's rows \(datasets\.sts\.rows\)")]:
         function.__module__ = module
         with pytest.raises(SystemExit) as exited:
-            cli(function)(["--dataset", "sts", "--loss", "cosent"])
+            cli(function)(["--dataset", "sts", "--base", "tiny", "--loss", "cosent"])
         assert exited.value.code == 2
         (line,) = capsys.readouterr().err.splitlines()
         assert re.fullmatch(expected, line), line
@@ -366,31 +366,31 @@ def test_a_full_disk_is_one_line_naming_the_output_and_nothing_half_written_is_k
         workdir: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture) -> None:
     # a disk filling while a checkpoint, the model or a result file was written ended in a traceback
     prepare(workdir, tiny_model_dir, max_steps=6, checkpoint_steps=2, eval_steps=3)
-    cell = ["--dataset", "sts", "--loss", "cosent"]
+    cell = ["--dataset", "sts", "--base", "tiny", "--loss", "cosent"]
     capsys.readouterr()
     with small_disk(workdir / "checkpoints", "1m"):  # smaller than one checkpoint of the tiny model
         line = _one_error_line(capsys, lambda: train.main(cell))
-        assert re.fullmatch(r"error: checkpoints/sts/cosent: no space left on its disk \(.+ free\): a checkpoint needs "
+        assert re.fullmatch(r"error: checkpoints/sts/tiny/cosent: no space left on its disk \(.+ free\): a checkpoint needs "
                             r"about .+; free some space \(or move the folder to a larger disk\) and run the stage "
                             r"again; nothing half-written is kept", line), line
         assert not list((workdir / "checkpoints").rglob("manifest.json"))  # no checkpoint looks whole
-        assert not (workdir / paths.model_dir("sts", "cosent")).exists()
+        assert not (workdir / paths.model_dir("sts", "tiny", "cosent")).exists()
     with small_disk(workdir / "models", "1m"):
         line = _one_error_line(capsys, lambda: train.main(cell))
-        assert line.startswith("error: models/sts/cosent: no space left on its disk (") and "the model needs about" in line
+        assert line.startswith("error: models/sts/tiny/cosent: no space left on its disk (") and "the model needs about" in line
         assert not [p for p in (workdir / "models").rglob("*") if p.is_file()]  # no staging folder, no partial model
     train.main(cell)  # space freed: the cell trains to the end
-    assert (workdir / paths.model_files("sts", "cosent")).exists()
+    assert (workdir / paths.model_files("sts", "tiny", "cosent")).exists()
     assert [r.info.status for r in cell_runs(workdir)].count("FINISHED") == 1
 
-    result = workdir / paths.eval_result("sts", "cosent")
+    result = workdir / paths.eval_result("sts", "tiny", "cosent")
     with small_disk(result.parent, "64k"):
         filler = result.parent / "filler"
         with filler.open("wb", buffering=0) as out, contextlib.suppress(OSError):
             while True:
                 out.write(b"x" * 4096)
         line = _one_error_line(capsys, lambda: evaluate.main(cell))
-        assert line.startswith("error: results/evaluate/sts/cosent.json: no space left on its disk (0 bytes free): the "
+        assert line.startswith("error: results/evaluate/sts/tiny/cosent.json: no space left on its disk (0 bytes free): the "
                                "test scores could not be written"), line
         assert [p.name for p in result.parent.iterdir()] == ["filler"]  # no temporary file left
     evaluate.main(cell)
@@ -468,8 +468,8 @@ def test_two_train_stages_of_one_cell_at_once(workdir: Path, tiny_model_dir: Pat
     from sentence_transformers import SentenceTransformer
 
     prepare(workdir, tiny_model_dir, max_steps=8, checkpoint_steps=2, eval_steps=4)
-    command = [sys.executable, "-m", "pipeline.train", "--dataset", "sts", "--loss", "cosent"]
-    busy = ("error: train sts/cosent is already running in another process (it holds checkpoints/sts/.cosent.lock); "
+    command = [sys.executable, "-m", "pipeline.train", "--dataset", "sts", "--base", "tiny", "--loss", "cosent"]
+    busy = ("error: train sts/tiny/cosent is already running in another process (it holds checkpoints/sts/tiny/.cosent.lock); "
             "wait for it to finish, or stop it")
 
     def start() -> subprocess.Popen:
@@ -486,7 +486,7 @@ def test_two_train_stages_of_one_cell_at_once(workdir: Path, tiny_model_dir: Pat
     results = [outcome(proc) for proc in [start(), start()]]
     assert all(code == 0 or (code, line) == (2, busy) for code, line in results), results
     assert 0 in [code for code, _ in results]
-    SentenceTransformer(str(workdir / paths.model_dir("sts", "cosent")))  # one whole model, loadable
+    SentenceTransformer(str(workdir / paths.model_dir("sts", "tiny", "cosent")))  # one whole model, loadable
     assert not list((workdir / "models" / "sts").glob(".cosent.*.tmp"))
 
     # started while the first trains (its MLflow run is open): always refused, the first carries on
@@ -510,7 +510,7 @@ def test_save_verified_stages_per_process_and_stops_when_another_saved_first(wor
     from pipeline.core.errors import PipelineError
     from pipeline.training.recipe import save_verified
 
-    model, out_dir, texts = SentenceTransformer(str(tiny_model_dir)), Path("models/sts/cosent"), ["a text", "another"]
+    model, out_dir, texts = SentenceTransformer(str(tiny_model_dir)), Path("models/sts/tiny/cosent"), ["a text", "another"]
     out_dir.parent.mkdir(parents=True)
     dead, alive = out_dir.with_name(".cosent.999999999.tmp"), out_dir.with_name(f".cosent.{os.getppid()}.tmp")
     dead.mkdir()  # left by a train stage killed while saving
@@ -518,7 +518,7 @@ def test_save_verified_stages_per_process_and_stops_when_another_saved_first(wor
     assert save_verified(model, out_dir, texts) <= 1e-5
     assert (out_dir / "model.safetensors").exists() and not dead.exists() and alive.exists()
 
-    with pytest.raises(PipelineError, match=r"^models/sts/cosent: another train stage of this cell saved its model there "
+    with pytest.raises(PipelineError, match=r"^models/sts/tiny/cosent: another train stage of this cell saved its model there "
                                             r"first; run one train stage per cell at a time$"):
         save_verified(model, out_dir, texts)  # out_dir now holds "the other process's" model
     assert sorted(p.name for p in out_dir.parent.iterdir()) == [alive.name, "cosent"]
@@ -537,8 +537,8 @@ def test_save_verified_stops_on_a_diverged_model(workdir: Path, tiny_model_dir: 
             weight.fill_(math.nan)  # what a diverged training leaves
     with pytest.raises(PipelineError, match=r"embeddings are NaN or infinite \(training diverged\); lower "
                                             r"train.learning_rate"):
-        save_verified(model, Path("models/sts/cosent"), ["a text", "another"])
-    assert list((workdir / "models" / "sts").iterdir()) == []
+        save_verified(model, Path("models/sts/tiny/cosent"), ["a text", "another"])
+    assert list((workdir / "models" / "sts" / "tiny").iterdir()) == []
 
 
 # --- Ctrl-C, failed stages -----------------------------------------------------------------------
@@ -593,10 +593,10 @@ def test_interrupt_mid_training_is_one_line_run_killed_checkpoint_kept(workdir: 
                                                                        status: int, name: str) -> None:
     # Ctrl-C printed a KeyboardInterrupt traceback; SIGTERM (kill, timeout, a CI cancel) left the run RUNNING
     prepare(workdir, tiny_model_dir, max_steps=400, checkpoint_steps=5, eval_steps=100)
-    command = [sys.executable, "-m", "pipeline.train", "--dataset", "sts", "--loss", "cosent"]
+    command = [sys.executable, "-m", "pipeline.train", "--dataset", "sts", "--base", "tiny", "--loss", "cosent"]
     proc = subprocess.Popen(command, cwd=workdir, env=stage_env(workdir), stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
-    ckpt_dir = workdir / paths.checkpoints("sts", "cosent")
+    ckpt_dir = workdir / paths.checkpoints("sts", "tiny", "cosent")
     deadline = time.time() + 300
     while time.time() < deadline and proc.poll() is None and not any(ckpt_dir.glob("checkpoint-*/manifest.json")):
         time.sleep(0.1)
@@ -608,9 +608,9 @@ def test_interrupt_mid_training_is_one_line_run_killed_checkpoint_kept(workdir: 
     (run,) = cell_runs(workdir)
     assert run.info.status == "KILLED"
     assert re.fullmatch(rf"interrupted \({name}\): MLflow run sts/cosent \({run.info.run_id}\) ended KILLED; "
-                        r"checkpoints/sts/cosent/checkpoint-\d+ kept: the next run of this cell resumes from it",
+                        r"checkpoints/sts/tiny/cosent/checkpoint-\d+ kept: the next run of this cell resumes from it",
                         err.strip().splitlines()[-1]), err[-1000:]
-    assert not (workdir / paths.model_dir("sts", "cosent")).exists()
+    assert not (workdir / paths.model_dir("sts", "tiny", "cosent")).exists()
     assert not list((workdir / "models").rglob("*.tmp"))
 
 

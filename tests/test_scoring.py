@@ -17,15 +17,14 @@ from pipeline import baseline, evaluate, ingest, split
 from pipeline.core import paths
 from pipeline.core.handoffs import BaselineScores, Scores
 from pipeline.evaluation.scoring import _own_metrics
-from tests.conftest import tiny_params
+from tests.conftest import prepare_set, tiny_params
 from tests.test_bad_inputs import expect_one_line_exit, no_running_runs
 
 
 @pytest.fixture
 def sts_project(workdir: Path, tiny_model_dir: Path) -> Path:
     (workdir / "params.yaml").write_text(yaml.safe_dump(tiny_params(tiny_model_dir, ["sts"], ["cosent"])))
-    for stage in (ingest, split, baseline):
-        stage.main(["--dataset", "sts"])
+    prepare_set("sts")
     return workdir
 
 
@@ -40,11 +39,11 @@ def test_baseline_on_a_test_split_with_one_score_stops_with_one_line(sts_project
                                                                       capsys: pytest.CaptureFixture) -> None:
     rows = _make_test_split_constant(sts_project)
     capsys.readouterr()
-    line = expect_one_line_exit(capsys, lambda: baseline.main(["--dataset", "sts"]))
+    line = expect_one_line_exit(capsys, lambda: baseline.main(["--dataset", "sts", "--base", "tiny"]))
     assert line == (f"error: data/test/sts.parquet: Spearman is undefined on this split: all {rows} of its scored pairs "
                     f"have the same score (0.6); it needs scores that vary: add rows to the dataset or raise split.test "
                     f"in params.yaml")
-    assert not (sts_project / paths.baseline_scores("sts")).exists()
+    assert not (sts_project / paths.baseline_scores("sts", "tiny")).exists()
 
 
 def test_evaluate_on_a_test_split_with_one_score_stops_with_one_line(sts_project: Path, tiny_model_dir: Path,
@@ -54,18 +53,18 @@ def test_evaluate_on_a_test_split_with_one_score_stops_with_one_line(sts_project
     from pipeline.core.digests import folder_digest
     from pipeline.core.handoffs import ModelFiles
 
-    model_dir = sts_project / paths.model_dir("sts", "cosent")
+    model_dir = sts_project / paths.model_dir("sts", "tiny", "cosent")
     shutil.copytree(tiny_model_dir, model_dir)  # stands in for a trained model
-    ModelFiles(files=folder_digest(model_dir)).write(sts_project / paths.model_files("sts", "cosent"))
+    ModelFiles(files=folder_digest(model_dir)).write(sts_project / paths.model_files("sts", "tiny", "cosent"))
     _make_test_split_constant(sts_project)
     capsys.readouterr()
     with pytest.raises(SystemExit) as exited:
-        evaluate.main(["--dataset", "sts", "--loss", "cosent"])
+        evaluate.main(["--dataset", "sts", "--base", "tiny", "--loss", "cosent"])
     err = capsys.readouterr().err
     assert exited.value.code == 2 and "Traceback" not in err
     # the last line: evaluate loads the model first, whose loading progress bar comes before it
     assert err.strip().splitlines()[-1].startswith("error: data/test/sts.parquet: Spearman is undefined on this split")
-    assert not (sts_project / paths.eval_result("sts", "cosent")).exists()
+    assert not (sts_project / paths.eval_result("sts", "tiny", "cosent")).exists()
     assert no_running_runs(sts_project / "mlflow.db")
 
 
@@ -98,7 +97,7 @@ def test_an_undefined_metric_among_others_is_recorded_as_missing() -> None:
 
 
 def test_a_nan_never_reaches_a_hand_off_record(sts_project: Path) -> None:
-    scores = BaselineScores.read(sts_project / paths.baseline_scores("sts")).test
+    scores = BaselineScores.read(sts_project / paths.baseline_scores("sts", "tiny")).test
     with pytest.raises(ValidationError):
         Scores(similarity={**scores.similarity, "pearson_cosine": math.nan})
     with pytest.raises(ValidationError):
@@ -127,7 +126,7 @@ def test_stored_precisions_score_as_the_librarys_own_evaluator_does(sts_project:
         assert scores.precision[kind]["spearman_cosine"] == pytest.approx(own["x_spearman_cosine"], abs=1e-6), kind
         assert -1 <= scores.precision[kind]["spearman_cosine"] <= 1
     assert scores.similarity == similarity_scores(model, scored).similarity  # float32 unchanged beside them
-    baseline_test = BaselineScores.read(sts_project / paths.baseline_scores("sts")).test
+    baseline_test = BaselineScores.read(sts_project / paths.baseline_scores("sts", "tiny")).test
     assert set(baseline_test.precision) == set(STORED_PRECISIONS)  # the base model too, for the card
     assert "test_int8_spearman_cosine" in baseline_test.flat("test")  # MLflow's name for it
 

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline import baseline, card, evaluate, ingest, split, train
+from pipeline import card, evaluate, train
 from pipeline.core import paths
 from pipeline.core.handoffs import TrainFacts
-from tests.conftest import ROOT, tiny_params
+from tests.conftest import ROOT, prepare_set, tiny_params
 
 CONFIGS = sorted((ROOT / "configs").glob("seed_*.yaml"))
 
@@ -46,22 +46,22 @@ def test_seed_setup_runs_and_card_shows_it(config: Path, tiny_model_dir: Path, w
     override.pop("experiment_name")
     shutil.copytree(ROOT / "data" / "raw", workdir / "data" / "raw")
     params = merge(tiny_params(tiny_model_dir, [], []), override)
-    params["base_model"] = str(tiny_model_dir)  # the seed's model is replaced by the tiny one, nothing else
+    (base,) = params["run"]["base_models"]  # the seed's model is replaced by the tiny one, nothing else
+    params["base_models"][base] = {**params["base_models"].get(base, {}), "model": str(tiny_model_dir)}
     for dataset in params["datasets"].values():
         if "rows" in dataset:
             dataset["rows"] = 80
     params["train"]["max_steps"] = 3
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     (dataset,), (loss,) = params["run"]["datasets"], params["run"]["losses"]
-    for stage in (ingest, split, baseline):
-        stage.main(["--dataset", dataset])
+    prepare_set(dataset, base)
     for stage in (train, evaluate, card):
-        stage.main(["--dataset", dataset, "--loss", loss])
-    text = (workdir / paths.card(dataset, loss)).read_text()
+        stage.main(["--dataset", dataset, "--base", base, "--loss", loss])
+    text = (workdir / paths.card(dataset, base, loss)).read_text()
     for expected in EXPECTED[config.stem]:
         assert expected in text, expected
-    facts = TrainFacts.read(workdir / paths.train_facts(dataset, loss))
+    facts = TrainFacts.read(workdir / paths.train_facts(dataset, base, loss))
     assert facts.reload_max_abs_diff <= 1e-5  # the saved model (adapter included) gives the trained embeddings
     if params["train"].get("lora"):
-        saved = workdir / paths.model_dir(dataset, loss)
+        saved = workdir / paths.model_dir(dataset, base, loss)
         assert (saved / "adapter_config.json").exists() and not (saved / "model.safetensors").exists()

@@ -61,7 +61,7 @@ def sweep_params(model: Path | str, losses: tuple[str, ...] = ("cosent", "mnrl")
     ({"space": {"losses.cosent.params.margin": {"type": "float", "low": 0.1, "high": 1}}},
      "CoSENTLoss has no parameter 'margin'"),
     ({"space": {"losses.mnrl.params.scale": {"type": "float", "low": 5, "high": 30}}},
-     "sweep.space.losses.mnrl.params.scale: does not change the objective's cells (sts x cosent)"),
+     "sweep.space.losses.mnrl.params.scale: does not change the objective's cells (sts x tiny x cosent)"),
     ({"space": {"run.losses": {"type": "categorical", "choices": ["mnrl"]}}}, "sweep.space.run.losses: run.* cannot be swept"),
     ({"objective": {"dataset": "docstrings", "loss": "cosent"}},
      "sweep.objective.dataset: 'docstrings' is not in run.datasets: sts"),
@@ -190,8 +190,8 @@ def test_set_param_args_spell_new_keys_and_values_as_dvc_takes_them() -> None:
                                        "losses.cosent.params.scale": 7.5, "train.batch_sampler": "length_bucket"}, document)
     assert args == ["-S", "train.learning_rate=1e-05", "-S", "+train.lora.rank=8", "-S", "losses.cosent.params.scale=7.5",
                     "-S", '+train.batch_sampler="length_bucket"']
-    assert experiments.targets("sts", ["cosent", "mnrl"]) == ["train@sts-cosent", "evaluate@sts-cosent",
-                                                             "train@sts-mnrl", "evaluate@sts-mnrl"]
+    assert experiments.targets("sts", "tiny", ["cosent", "mnrl"]) == ["train@sts-tiny-cosent", "evaluate@sts-tiny-cosent",
+                                                             "train@sts-tiny-mnrl", "evaluate@sts-tiny-mnrl"]
 
 
 def test_write_values_keeps_comments_and_layout(tmp_path: Path) -> None:
@@ -281,10 +281,11 @@ def test_trials_are_dvc_experiments_with_their_params_and_objective(swept: tuple
         # `dvc exp show`); the sweep reads them from it the same way
         from dvc.api import DVCFileSystem
 
-        metrics = json.loads(DVCFileSystem(str(repo), rev=name).read_text(paths.train_metrics("sts", "cosent").as_posix()))
+        cell_metrics = paths.train_metrics("sts", "tiny", "cosent").as_posix()
+        metrics = json.loads(DVCFileSystem(str(repo), rev=name).read_text(cell_metrics))
         assert metrics["best_validation_spearman"] == pytest.approx(trial.value) and metrics["pruned"] is False
         log = (repo / paths.trial_log("s", trial.number)).read_text()
-        assert "Running stage 'train@sts-cosent'" in log and "Running stage 'report'" not in log  # its cell only
+        assert "Running stage 'train@sts-tiny-cosent'" in log and "Running stage 'report'" not in log  # its cell only
     assert run(["git", "status", "--porcelain"], repo, env).stdout == ""  # --temp: the workspace is left alone
 
 
@@ -316,7 +317,7 @@ def test_mlflow_study_run_holds_trial_runs_holding_cell_runs(swept: tuple) -> No
         assert len(store.get_metric_history(trial_run.info.run_id, "validation_spearman_cosent")) >= 2
         assert "test_spearman_cosent" in trial_run.data.metrics
         cells = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == trial_run.info.run_id]
-        assert [(c.info.run_name, c.data.tags["dvc_exp"]) for c in cells] == [("sts/cosent", f"s-{number}")]
+        assert [(c.info.run_name, c.data.tags["dvc_exp"]) for c in cells] == [("sts/tiny/cosent", f"s-{number}")]
         assert cells[0].data.metrics["test_spearman_cosine"] == pytest.approx(trial_run.data.metrics["test_spearman_cosent"])
 
 
@@ -331,7 +332,7 @@ def test_apply_best_and_dvc_exp_apply_restore_the_best_trial(swept: tuple) -> No
     assert applied.losses["cosent"].params["scale"] == best.params["losses.cosent.params.scale"]
     run(["git", "checkout", "params.yaml"], repo, env)
     run([sys.executable, "-m", "dvc", "exp", "apply", f"s-{best.number}"], repo, env)
-    restored = json.loads((repo / paths.train_metrics("sts", "cosent")).read_text())
+    restored = json.loads((repo / paths.train_metrics("sts", "tiny", "cosent")).read_text())
     assert restored["best_validation_spearman"] == pytest.approx(best.value)
     assert load_params(repo / "params.yaml").train.learning_rate == pytest.approx(best.params["train.learning_rate"])
     run(["git", "checkout", "."], repo, env)
@@ -356,10 +357,10 @@ def test_pruned_trial_is_pruned_in_optuna_mlflow_and_its_dvc_metrics(swept: tupl
     from dvc.api import DVCFileSystem
 
     fs = DVCFileSystem(str(repo), rev="pruned-0")
-    metrics = json.loads(fs.read_text(paths.train_metrics("sts", "cosent").as_posix()))
+    metrics = json.loads(fs.read_text(paths.train_metrics("sts", "tiny", "cosent").as_posix()))
     assert metrics["pruned"] is True and metrics["steps"] == 2 and metrics["best_step"] == 2
     # complete outputs only: the model DVC cached for the experiment is whole (it loads, trained 2 steps)
-    assert fs.exists(f"{paths.model_dir('sts', 'cosent').as_posix()}/model.safetensors")
+    assert fs.exists(f"{paths.model_dir('sts', 'tiny', 'cosent').as_posix()}/model.safetensors")
     store = _store(repo)
     experiment = store.get_experiment_by_name(EXPERIMENT).experiment_id
     (trial_run,) = store.search_runs([experiment], "tags.sweep_study = 'pruned' and tags.kind = 'trial'")
@@ -447,7 +448,7 @@ def test_two_workers_in_two_clones_share_one_study(tiny_model_dir: Path, tmp_pat
     assert sorted(int(r.data.tags["sweep_trial"]) for r in trial_runs) == list(range(n_trials))
     assert all(r.data.tags["mlflow.parentRunId"] == study_run.info.run_id and r.info.status == "FINISHED" for r in trial_runs)
     cells = [r for r in runs if r.data.tags.get("cell")]
-    assert {r.data.tags["cell"] for r in cells} == {"sts/cosent"}  # the objective's cell only, not mnrl's
+    assert {r.data.tags["cell"] for r in cells} == {"sts/tiny/cosent"}  # the objective's cell only, not mnrl's
     assert sorted(r.data.tags["mlflow.parentRunId"] for r in cells) == sorted(r.info.run_id for r in trial_runs)
 
     # every trial's experiment reached the shared git remote, its outputs the shared DVC remote: a third
@@ -460,9 +461,9 @@ def test_two_workers_in_two_clones_share_one_study(tiny_model_dir: Path, tmp_pat
     from dvc.api import DVCFileSystem
 
     fs = DVCFileSystem(str(reader), rev=f"shared-{n_trials - 1}")
-    assert json.loads(fs.read_text(paths.train_metrics("sts", "cosent").as_posix()))["best_validation_spearman"] == \
+    assert json.loads(fs.read_text(paths.train_metrics("sts", "tiny", "cosent").as_posix()))["best_validation_spearman"] == \
         pytest.approx(trials[-1].value)
-    assert fs.exists(f"{paths.model_dir('sts', 'cosent').as_posix()}/model.safetensors")
+    assert fs.exists(f"{paths.model_dir('sts', 'tiny', 'cosent').as_posix()}/model.safetensors")
 
 
 def _update_study_runs_in_step(run_ids: list[str], number: int, barrier: object, failures: object) -> None:
@@ -526,7 +527,7 @@ def test_sigterm_to_a_worker_ends_its_trial_and_every_run_it_opened(tiny_model_d
     def cell_training() -> bool:
         experiment = store.get_experiment_by_name(EXPERIMENT)
         return bool(experiment and store.search_runs([experiment.experiment_id],
-                                                     "tags.cell = 'sts/cosent' and attributes.status = 'RUNNING'"))
+                                                     "tags.cell = 'sts/tiny/cosent' and attributes.status = 'RUNNING'"))
 
     try:
         # No store is opened before the worker has created both: a client opening a half-created sqlite store
@@ -547,7 +548,7 @@ def test_sigterm_to_a_worker_ends_its_trial_and_every_run_it_opened(tiny_model_d
                                             f"({trial.user_attrs['mlflow_run']}) ended KILLED"), err[-2000:]
     runs = store.search_runs([store.get_experiment_by_name(EXPERIMENT).experiment_id])
     statuses = {r.data.tags.get("kind") or r.data.tags.get("cell"): r.info.status for r in runs}
-    assert statuses["trial"] == "KILLED" and statuses["sts/cosent"] == "KILLED"
+    assert statuses["trial"] == "KILLED" and statuses["sts/tiny/cosent"] == "KILLED"
     assert "RUNNING" not in statuses.values(), statuses
     assert len(below) >= 2 and not [p for p in below if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
     assert not list((repo / ".dvc" / "tmp" / "exps").glob("tmp*"))  # DVC removed the trial's temporary copy

@@ -137,7 +137,7 @@ class Scores(_Record):
 
 
 class BaselineScores(Handoff):
-    """results/baseline/<set>.json: the untuned base model on the set's test split, and for a dataset on the
+    """results/baseline/<base>/<set>.json: one untuned base model on the set's test split, and for a dataset on the
     validation pairs training scores (its step 0: where every validation curve starts)."""
 
     WRITER = "baseline"
@@ -158,7 +158,7 @@ class SetResult(_Record):
 
 
 class EvalResult(Handoff):
-    """results/evaluate/<dataset>/<loss>.json: the cell's test scores beside the base model's, on its own
+    """results/evaluate/<dataset>/<base>/<loss>.json: the cell's test scores beside the base model's, on its own
     dataset's test split and on every other set of the run (the other datasets' test splits, the eval sets)."""
 
     WRITER = "evaluate"
@@ -233,13 +233,15 @@ class Selection(_Record):
 
 
 class TrainFacts(Handoff):
-    """results/train/<dataset>/<loss>/facts.json: what the card needs from training."""
+    """results/train/<dataset>/<base>/<loss>/facts.json: what the card needs from training."""
 
     WRITER = "train"
     card: dict[str, Any]  # sentence-transformers' card data (its own structure, restored as is by the card stage)
     dataset: DatasetFacts
     loss: LossFacts
-    base_model: str
+    base: str  # the base model's name in params.yaml (base_models)
+    base_model: str  # as cards and MLflow show it: its Hub id or a local directory's name
+    max_seq_length: int  # tokens per text the model was trained at (the base's own setting, else train's)
     precision: str  # e.g. "fp32 (auto: CPU without AVX512-BF16/AMX)"
     adapter: str | None  # the LoRA adapter's config when one was trained
     train_seconds: float
@@ -254,7 +256,7 @@ class TrainFacts(Handoff):
 
 
 class ModelFiles(Handoff):
-    """results/train/<dataset>/<loss>/model_files.json: the saved model folder as written, "<bytes>:<sha256>"
+    """results/train/<dataset>/<base>/<loss>/model_files.json: the saved model folder as written, "<bytes>:<sha256>"
     per file; evaluate, card and publish compare before they trust the folder (core/digests.py)."""
 
     WRITER = "train"
@@ -262,7 +264,7 @@ class ModelFiles(Handoff):
 
 
 class RunRef(Handoff):
-    """results/train/<dataset>/<loss>/run.json: the cell's MLflow run, which evaluate and card log into."""
+    """results/train/<dataset>/<base>/<loss>/run.json: the cell's MLflow run, which evaluate and card log into."""
 
     WRITER = "train"
     run_id: str
@@ -272,11 +274,13 @@ class RunRef(Handoff):
 # --- report, publish -------------------------------------------------------------------------------------
 
 class Winner(Handoff):
-    """reports/winners/<dataset>.json: the dataset's winner by the report's rule (best validation Spearman)."""
+    """reports/winners/<dataset>.json: the dataset's winner across base models and losses, by the report's rule
+    (best validation Spearman)."""
 
     WRITER = "report"
     dataset: str
-    loss: str | None  # None: no cell had a validation score to choose by
+    base: str | None  # None (both): no cell had a validation score to choose by
+    loss: str | None
     validation_spearman: float | None
     test_spearman: float | None
     rule: str
@@ -287,6 +291,8 @@ class PublishRecord(Handoff):
 
     WRITER = "publish"
     dataset: str
+    base: str
+    base_model: str
     loss: str
     registered_model: str
     version: str
@@ -308,7 +314,8 @@ class SweepTrial(_Record):
     storage: str  # the study's Optuna storage URL
     study: str
     trial_id: int  # the trial's id in that storage
-    dataset: str  # the objective's cells: this dataset with each of these losses
+    dataset: str  # the objective's cells: this dataset and base model with each of these losses
+    base: str
     losses: list[str]
 
     def environment(self) -> dict[str, str]:
@@ -320,14 +327,14 @@ class SweepTrial(_Record):
         text = os.environ.get(cls.ENV)
         return None if text is None else cls.model_validate_json(text)
 
-    def reads(self, dataset: str, loss: str) -> bool:
-        return dataset == self.dataset and loss in self.losses
+    def reads(self, dataset: str, base: str, loss: str) -> bool:
+        return dataset == self.dataset and base == self.base and loss in self.losses
 
 
 # --- train metrics (DVC metrics; what a sweep optimises) ----------------------------------------------
 
 class TrainMetrics(Handoff):
-    """results/train/<dataset>/<loss>/metrics.json, DVC metrics (`dvc exp show`): how far validation got,
+    """results/train/<dataset>/<base>/<loss>/metrics.json, DVC metrics (`dvc exp show`): how far validation got,
     which is what a sweep optimises, and whether a sweep's pruner stopped the training early."""
 
     WRITER = "train"

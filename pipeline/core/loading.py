@@ -42,6 +42,7 @@ class Arg(Enum):
 
     DATASET = ("--dataset", ("datasets",))  # a dataset of params.yaml (trained by the cells)
     DATASET_OR_EVAL_SET = ("--dataset", ("datasets", "eval_sets"))  # ingest, split, baseline: any set
+    BASE = ("--base", ("base_models",))  # a base model of params.yaml
     LOSS = ("--loss", ("losses",))
 
     @property

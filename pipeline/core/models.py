@@ -61,20 +61,21 @@ def packaged_model_dir() -> Path | None:
     return path if (path / "config.json").is_file() else None
 
 
-def resolve_model(model: str) -> str:
+def resolve_model(model: str, key: str) -> str:
     """Return something SentenceTransformer() can load without surprises: a local directory as is,
     the packaged copy of the canonical model when the Hub is unreachable, else the Hub id.
 
     A name shaped like a Hub id (`name` or `namespace/name`) may as well be a folder of the project: when it is
-    neither here nor reachable, the error says both, so a user who meant a folder sees the typo."""
+    neither here nor reachable, the error says both, so a user who meant a folder sees the typo. `key` is the
+    params key the errors name."""
     local = Path(model).expanduser()
     if local.is_dir():
         return str(local.resolve())
     if model.startswith(("/", "./", "../", "~")) or not HUB_ID.fullmatch(model):
-        raise PipelineError(f"params.yaml: base_model = {model!r}: no such directory")
+        raise PipelineError(f"params.yaml: {key} = {model!r}: no such directory")
     if hub_reachable():
         if not _on_hub(model):  # the loader would report it as a failed connection
-            raise PipelineError(f"params.yaml: base_model = {model!r}: no directory of that name in the project, and "
+            raise PipelineError(f"params.yaml: {key} = {model!r}: no directory of that name in the project, and "
                                 f"no such model on the Hugging Face Hub (or it is private: set HF_TOKEN); if you meant "
                                 f"a folder, check its name")
         return model
@@ -87,18 +88,20 @@ def resolve_model(model: str) -> str:
         return snapshot_download(model, local_files_only=True)
     except Exception:
         raise PipelineError(
-            f"params.yaml: base_model = {model!r}: no directory of that name in the project, and no such model "
+            f"params.yaml: {key} = {model!r}: no directory of that name in the project, and no such model "
             f"reachable on the Hugging Face Hub (unreachable from here) or in its local cache; if you meant a folder, "
-            f"check its name; if a Hub id, download it where the Hub is reachable and set base_model to that directory"
+            f"check its name; if a Hub id, download it where the Hub is reachable and set {key} to that directory"
         ) from None
 
 
-def load_base_model(params: Params) -> Any:
-    """The untuned base model, truncating like the fine-tuned ones, for scoring it beside them."""
+def load_base_model(params: Params, base: str) -> Any:
+    """An untuned base model, truncating like the models fine-tuned from it, for training or scoring beside them."""
     from sentence_transformers import SentenceTransformer
 
-    model = SentenceTransformer(resolve_model(params.base_model), trust_remote_code=params.trust_remote_code)
-    model.max_seq_length = params.train.max_seq_length
+    config = params.base(base)
+    model = SentenceTransformer(resolve_model(config.model, f"base_models.{base}.model"),
+                                trust_remote_code=config.trust_remote_code)
+    model.max_seq_length = params.max_seq_length(base)
     return model
 
 
@@ -111,15 +114,15 @@ def seed_everything(seed: int) -> None:
 
 
 
-def trained_model(dataset: str, loss: str) -> Path:
+def trained_model(dataset: str, base: str, loss: str) -> Path:
     """The cell's fine-tuned model folder, once it is known to hold exactly what its train stage wrote
     (its model_files.json); otherwise one line naming the folder and what is wrong with it."""
     from pipeline.core import digests, files, paths
     from pipeline.core.handoffs import ModelFiles
 
-    folder = files.require(paths.model_dir(dataset, loss), "train")
-    problem = digests.damage(folder, ModelFiles.read(paths.model_files(dataset, loss)).files)
+    folder = files.require(paths.model_dir(dataset, base, loss), "train")
+    problem = digests.damage(folder, ModelFiles.read(paths.model_files(dataset, base, loss)).files)
     if problem:
         raise PipelineError(f"{folder}: {problem}; not used: `dvc repro` restores it from DVC's cache or trains it "
-                            f"again (train@{dataset}-{loss})")
+                            f"again ({paths.stage_name('train', dataset, base, loss)})")
     return folder

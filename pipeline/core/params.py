@@ -274,7 +274,16 @@ class AdaptParams(_Strict):
 
 class RunParams(_Strict):
     datasets: list[str] = Field(min_length=1)
+    base_models: list[str] = Field(default=["minilm"], min_length=1)
     losses: list[str] = Field(min_length=1)
+
+
+class BaseModelParams(_Strict):
+    """One base model of the matrix: every dataset x loss is fine-tuned from it and scored beside it."""
+
+    model: str  # a Hub id (resolved offline from the local cache, or the packaged MiniLM) or a local directory
+    max_seq_length: int | None = Field(default=None, gt=0)  # this base's; train.max_seq_length when unset
+    trust_remote_code: bool = False  # run code shipped with a Hub model only when you say so
 
 
 class MlflowParams(_Strict):
@@ -310,8 +319,8 @@ class PublishParams(_Strict):
 
 
 class Params(_Strict):
-    base_model: str = CANONICAL_BASE_MODEL
-    trust_remote_code: bool = False  # run code shipped with a Hub model only when you say so
+    # name -> base model; run.base_models picks the ones the matrix fine-tunes (the name is in every cell's path)
+    base_models: dict[str, BaseModelParams] = {"minilm": BaseModelParams(model=CANONICAL_BASE_MODEL)}
     seed: int = 42
     run: RunParams
     datasets: dict[str, DatasetParams]
@@ -324,12 +333,22 @@ class Params(_Strict):
     mlflow: MlflowParams = MlflowParams()
     publish: PublishParams = PublishParams()
 
-    @field_validator("datasets", "losses")
+    @model_validator(mode="before")
+    @classmethod
+    def _single_base_model(cls, raw: Any) -> Any:
+        if isinstance(raw, dict) and ("base_model" in raw or "trust_remote_code" in raw):
+            key = "base_model" if "base_model" in raw else "trust_remote_code"
+            raise ParamsError(f"{key}: replaced by base_models (a name per base model: {{model: <Hub id or directory>, "
+                              f"trust_remote_code: ...}}) and run.base_models (the names to fine-tune), e.g. "
+                              f"base_models: {{minilm: {{model: {CANONICAL_BASE_MODEL}}}}}")
+        return raw
+
+    @field_validator("datasets", "losses", "base_models")
     @classmethod
     def _safe_names(cls, value: dict[str, Any], info: Any) -> dict[str, Any]:
         for name in value:
             if not SAFE_NAME.fullmatch(name):
-                kind = {"datasets": "dataset", "losses": "loss"}[info.field_name]
+                kind = {"datasets": "dataset", "losses": "loss", "base_models": "base model"}[info.field_name]
                 raise ValueError(f"{kind} name {name!r} is not allowed: it becomes a folder name and a dvc.yaml "
                                  f"argument; {SAFE_NAME_RULE}")
         return value
@@ -339,7 +358,8 @@ class Params(_Strict):
 
     @model_validator(mode="after")
     def _matrix_names_exist(self) -> Params:
-        for kind, names, defined in (("datasets", self.run.datasets, self.datasets), ("losses", self.run.losses, self.losses)):
+        for kind, names, defined in (("datasets", self.run.datasets, self.datasets), ("losses", self.run.losses, self.losses),
+                                     ("base_models", self.run.base_models, self.base_models)):
             for name in names:
                 if name not in defined:
                     raise ParamsError(f"run.{kind}: {name!r} is not defined under {kind}:; defined: {', '.join(sorted(defined))}")
@@ -362,6 +382,13 @@ class Params(_Strict):
             for name, config in sets.items():
                 _check_local_sources(f"{section}.{name}", config)
         return self
+
+    def base(self, name: str) -> BaseModelParams:
+        return self.base_models[name]
+
+    def max_seq_length(self, base: str) -> int:
+        """The token limit a base model is trained and scored at: its own, else train.max_seq_length."""
+        return self.base_models[base].max_seq_length or self.train.max_seq_length
 
     def data_config(self, name: str) -> DatasetParams:
         """The entry of a dataset or an eval set."""

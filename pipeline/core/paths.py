@@ -1,19 +1,19 @@
 """Every output location, defined once; dvc.yaml spells the same layout in its deps and outs.
 
-Outputs are grouped by the stage that writes them, and named by dataset (and loss) below that, so no
-dataset name can collide with another stage's file:
+Outputs are grouped by the stage that writes them, and named by dataset (and base model and loss: a cell)
+below that, so no dataset name can collide with another stage's file:
 
     data/ingested/<set>.parquet                normalised copy of the source           ingest
     data/splits/<dataset>/{train,validation}.parquet                                   split
     data/test/<set>.parquet                    the held-out test split of every set     split
     results/ingest/<set>.json                  rows in / out, drops per reason          ingest
     results/split/<set>.json                   rows per split                           split
-    results/baseline/<set>.json                the untuned base model's scores          baseline
-    results/train/<dataset>/<loss>/            facts, model digest, MLflow run id,       train
+    results/baseline/<base>/<set>.json         the untuned base model's scores          baseline
+    results/train/<dataset>/<base>/<loss>/     facts, model digest, MLflow run id,       train
                                                curves, metrics
-    models/<dataset>/<loss>/                   the fine-tuned model                     train
-    results/evaluate/<dataset>/<loss>.json     test scores beside the base model        evaluate
-    cards/<dataset>/<loss>/README.md           the model card                           card
+    models/<dataset>/<base>/<loss>/            the fine-tuned model                     train
+    results/evaluate/<dataset>/<base>/<loss>.json  test scores beside the base model    evaluate
+    cards/<dataset>/<base>/<loss>/README.md    the model card                           card
     reports/                                   leaderboard, DVC metrics, plots, winners report
     publish/<dataset>/                         the winner's model and card, for the Hub publish
     results/publish/<dataset>.json             its MLflow registry version               publish
@@ -41,6 +41,16 @@ PUBLISH = Path("publish")  # <dataset>/: the winner's model files and card, read
 OUTPUT_FOLDERS = (INGESTED, SPLITS, TEST_SETS, MODELS, RESULTS, CARDS, REPORTS, CHECKPOINTS, PUBLISH)
 
 
+def cell_name(dataset: str, base: str, loss: str) -> str:
+    """How a cell is named to people (MLflow tag and run name, messages), in the order of its paths."""
+    return f"{dataset}/{base}/{loss}"
+
+
+def stage_name(stage: str, dataset: str, base: str, loss: str) -> str:
+    """The DVC stage of a cell (dvc.yaml's matrix names it by dataset, base, loss)."""
+    return f"{stage}@{dataset}-{base}-{loss}"
+
+
 def ingested(name: str) -> Path:
     return INGESTED / f"{name}.parquet"
 
@@ -63,63 +73,63 @@ def split_report(name: str) -> Path:
     return RESULTS / "split" / f"{name}.json"
 
 
-def baseline_scores(name: str) -> Path:
-    return BASELINES / f"{name}.json"
+def baseline_scores(name: str, base: str) -> Path:
+    return BASELINES / base / f"{name}.json"
 
 
-def model_dir(dataset: str, loss: str) -> Path:
-    return MODELS / dataset / loss
+def model_dir(dataset: str, base: str, loss: str) -> Path:
+    return MODELS / dataset / base / loss
 
 
-def train_results(dataset: str, loss: str) -> Path:
-    return RESULTS / "train" / dataset / loss
+def train_results(dataset: str, base: str, loss: str) -> Path:
+    return RESULTS / "train" / dataset / base / loss
 
 
-def train_facts(dataset: str, loss: str) -> Path:
+def train_facts(dataset: str, base: str, loss: str) -> Path:
     """What the card needs from training: card data, hyperparameters, log history, dataset facts."""
-    return train_results(dataset, loss) / "facts.json"
+    return train_results(dataset, base, loss) / "facts.json"
 
 
-def model_files(dataset: str, loss: str) -> Path:
+def model_files(dataset: str, base: str, loss: str) -> Path:
     """The saved model folder's digest (each file's size and SHA-256), checked before the folder is used."""
-    return train_results(dataset, loss) / "model_files.json"
+    return train_results(dataset, base, loss) / "model_files.json"
 
 
-def mlflow_run(dataset: str, loss: str) -> Path:
-    return train_results(dataset, loss) / "run.json"
+def mlflow_run(dataset: str, base: str, loss: str) -> Path:
+    return train_results(dataset, base, loss) / "run.json"
 
 
-def loss_curve(dataset: str, loss: str) -> Path:
+def loss_curve(dataset: str, base: str, loss: str) -> Path:
     """Training loss per logging step (DVC plots)."""
-    return train_results(dataset, loss) / "loss_curve.csv"
+    return train_results(dataset, base, loss) / "loss_curve.csv"
 
 
-def val_curve(dataset: str, loss: str) -> Path:
+def val_curve(dataset: str, base: str, loss: str) -> Path:
     """Validation Spearman per evaluation (DVC plots)."""
-    return train_results(dataset, loss) / "val_spearman.csv"
+    return train_results(dataset, base, loss) / "val_spearman.csv"
 
 
-def train_metrics(dataset: str, loss: str) -> Path:
+def train_metrics(dataset: str, base: str, loss: str) -> Path:
     """The cell's DVC metrics (`dvc exp show`): best validation Spearman, its step, pruned by a sweep."""
-    return train_results(dataset, loss) / "metrics.json"
+    return train_results(dataset, base, loss) / "metrics.json"
 
 
-def checkpoints(dataset: str, loss: str) -> Path:
-    return CHECKPOINTS / dataset / loss
+def checkpoints(dataset: str, base: str, loss: str) -> Path:
+    return CHECKPOINTS / dataset / base / loss
 
 
-def train_lock(dataset: str, loss: str) -> Path:
+def train_lock(dataset: str, base: str, loss: str) -> Path:
     """Held by the cell's running train stage: a second one of the same cell stops instead of sharing its
     checkpoints and staging folder."""
-    return CHECKPOINTS / dataset / f".{loss}.lock"
+    return CHECKPOINTS / dataset / base / f".{loss}.lock"
 
 
-def eval_result(dataset: str, loss: str) -> Path:
-    return RESULTS / "evaluate" / dataset / f"{loss}.json"
+def eval_result(dataset: str, base: str, loss: str) -> Path:
+    return RESULTS / "evaluate" / dataset / base / f"{loss}.json"
 
 
-def card(dataset: str, loss: str) -> Path:
-    return CARDS / dataset / loss / "README.md"
+def card(dataset: str, base: str, loss: str) -> Path:
+    return CARDS / dataset / base / loss / "README.md"
 
 
 def winner(dataset: str) -> Path:

@@ -67,6 +67,7 @@ SearchDimension = Annotated[FloatDimension | IntDimension | ChoiceDimension, Fie
 class ObjectiveParams(_Strict):
     dataset: str  # one of run.datasets
     loss: str  # one of run.losses, or "best": every loss of run.losses is trained and the best one counts
+    base: str | None = None  # one of run.base_models; may be left out when the run has one
 
 
 # Keys a sweep may not set: run.* decides which cells exist, sweep.* is the search itself, mlflow.* where runs go.
@@ -84,6 +85,10 @@ class SweepParams(_Strict):
 
     def objective_losses(self, run_losses: list[str]) -> list[str]:
         return list(run_losses) if self.objective.loss == "best" else [self.objective.loss]
+
+    def objective_base(self, run_bases: list[str]) -> str:
+        """The base model of the objective's cells: the one named, else the run's only one (checked by check_sweep)."""
+        return self.objective.base or run_bases[0]
 
 
 class TrialState(StrEnum):
@@ -134,6 +139,12 @@ def _check_sweep(params: Params, sweep: SweepParams) -> None:
     if objective.loss != "best" and objective.loss not in params.run.losses:
         raise ParamsError(f"sweep.objective.loss: {objective.loss!r} is not in run.losses: "
                           f"{', '.join(params.run.losses)} (or best: the best of them)")
+    if objective.base is None and len(params.run.base_models) > 1:
+        raise ParamsError(f"sweep.objective.base: run.base_models has {len(params.run.base_models)} "
+                          f"({', '.join(params.run.base_models)}); name the one whose cells the sweep tunes")
+    if objective.base is not None and objective.base not in params.run.base_models:
+        raise ParamsError(f"sweep.objective.base: {objective.base!r} is not in run.base_models: "
+                          f"{', '.join(params.run.base_models)}")
     if objective.loss == "best" and sweep.pruner.type != "none":
         # a pruner compares one validation curve per trial at the same step; "best" trains several losses
         raise ParamsError(f"sweep.pruner: {sweep.pruner.type} needs one curve per trial, and objective loss 'best' "
@@ -142,7 +153,7 @@ def _check_sweep(params: Params, sweep: SweepParams) -> None:
         raise ParamsError("sweep.objective: the objective is validation Spearman during training, but "
                           "train.eval_strategy is no; set steps or epoch")
     base = params.model_dump(mode="json", by_alias=True, exclude={"sweep"})
-    cells = sweep.objective_losses(params.run.losses)
+    cells, objective_base = sweep.objective_losses(params.run.losses), sweep.objective_base(params.run.base_models)
     for key, dimension in sweep.space.items():
         where = f"sweep.space.{key}"
         section, _, rest = key.partition(".")
@@ -150,8 +161,10 @@ def _check_sweep(params: Params, sweep: SweepParams) -> None:
             raise ParamsError(f"{where}: {section}.* cannot be swept (run decides the cells, sweep is the search, "
                               f"mlflow where runs go)")
         name = rest.partition(".")[0]
-        if section == "datasets" and name != objective.dataset or section == "losses" and name not in cells:
-            raise ParamsError(f"{where}: does not change the objective's cells ({objective.dataset} x {', '.join(cells)})")
+        if (section == "datasets" and name != objective.dataset or section == "losses" and name not in cells
+                or section == "base_models" and name != objective_base):
+            raise ParamsError(f"{where}: does not change the objective's cells ({objective.dataset} x {objective_base} x "
+                              f"{', '.join(cells)})")
         if sweep.sampler == "grid" and dimension.type != "categorical":
             raise ParamsError(f"{where}: sampler grid needs choices (type: categorical), got a {dimension.type} range")
         values = dimension.choices if isinstance(dimension, ChoiceDimension) else [dimension.low, dimension.high]

@@ -107,8 +107,8 @@ class CellCard:
     test_native: Any  # the dataset's test split as ingested (its first rows are the card's widget examples)
 
 
-def cell_card(params: Params, dataset: str, loss: str, model_dir: Path, model_id: str) -> CellCard:
-    """The card of the cell (dataset, loss) for its model in `model_dir` (the trained folder, or the winner's
+def cell_card(params: Params, dataset: str, base: str, loss: str, model_dir: Path, model_id: str) -> CellCard:
+    """The card of the cell (dataset, base, loss) for its model in `model_dir` (the trained folder, or the winner's
     copy publish lays out), its usage snippet loading `model_id`: what the card and publish stages write."""
     from sentence_transformers import SentenceTransformer
 
@@ -116,10 +116,10 @@ def cell_card(params: Params, dataset: str, loss: str, model_dir: Path, model_id
     from pipeline.evaluation.scoring import scored_split
     from pipeline.tracking.card_data import PipelineCardData
 
-    facts = TrainFacts.read(paths.train_facts(dataset, loss))
-    result = EvalResult.read(paths.eval_result(dataset, loss))
+    facts = TrainFacts.read(paths.train_facts(dataset, base, loss))
+    result = EvalResult.read(paths.eval_result(dataset, base, loss))
     model = SentenceTransformer(str(model_dir), model_card_data=PipelineCardData(local_files_only=True),
-                                trust_remote_code=params.trust_remote_code)
+                                trust_remote_code=params.base(base).trust_remote_code)
     test_native, _ = read_split(dataset, "test")
     text = render_card(model, facts, result, test_native, scored_split(dataset, "test", params), list(params.eval_sets),
                        model_id=model_id)

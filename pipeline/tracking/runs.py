@@ -26,6 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from pipeline.core import paths
 from pipeline.core.errors import PipelineError, on_interrupt
 from pipeline.core.handoffs import RunRef
 from pipeline.core.params import Params
@@ -145,8 +146,10 @@ def provenance_tags() -> dict[str, str]:
     return tags
 
 
-def cell_tags(dataset: str, loss: str, base_model: str) -> dict[str, str]:
-    return {"dataset": dataset, "loss": loss, "base_model": base_model, "cell": f"{dataset}/{loss}", **provenance_tags()}
+def cell_tags(dataset: str, base: str, loss: str, base_model: str) -> dict[str, str]:
+    """`base` is the params name of the base model, `base_model` its Hub id (or directory name) as cards show it."""
+    return {"dataset": dataset, "base": base, "loss": loss, "base_model": base_model,
+            "cell": paths.cell_name(dataset, base, loss), **provenance_tags()}
 
 
 def run_group() -> tuple[str, str] | None:
@@ -212,8 +215,9 @@ def shared_params(params: Params) -> dict[str, Any]:
     """The params every cell of the run shares, as the invocation run shows them."""
     from pipeline.core.models import display_id
 
-    return {"base_model": display_id(params.base_model), "seed": params.seed,
-            "run.datasets": ",".join(params.run.datasets), "run.losses": ",".join(params.run.losses),
+    return {"seed": params.seed, "run.datasets": ",".join(params.run.datasets),
+            "run.base_models": ",".join(f"{name}={display_id(params.base(name).model)}" for name in params.run.base_models),
+            "run.losses": ",".join(params.run.losses),
             "eval_sets": ",".join(params.eval_sets) or "none",
             **{f"split.{k}": v for k, v in params.split.model_dump().items()},
             **{f"adapt.{k}": v for k, v in params.adapt.model_dump().items()},
@@ -232,7 +236,7 @@ def log_shared_params(experiment_id: str, params: Params) -> None:
             mlflow.MlflowClient().log_batch(parent, params=new)
 
 
-def cell_run_id(experiment: str, dataset: str, loss: str, base_model: str, run_file: Path) -> str:
+def cell_run_id(experiment: str, dataset: str, base: str, loss: str, base_model: str) -> str:
     """The MLflow run the train stage recorded for a cell, for evaluate and card to log into without
     reopening it (its duration stays its training's). When the recorded run is not in the current store
     (MLFLOW_TRACKING_URI changed since training), a new finished run of the cell stands in."""
@@ -240,24 +244,25 @@ def cell_run_id(experiment: str, dataset: str, loss: str, base_model: str, run_f
 
     experiment_id = configure(experiment)
     client = mlflow.MlflowClient()
+    run_file = paths.mlflow_run(dataset, base, loss)
     recorded = RunRef.read(run_file).run_id
     try:
         client.get_run(recorded)
         return recorded
     except Exception:
         print(f"warning: MLflow run {recorded} from {run_file} is not in {tracking_uri()}; starting a new run")
-    tags = cell_tags(dataset, loss, base_model)
+    tags = cell_tags(dataset, base, loss, base_model)
     if parent := parent_run_id(experiment_id):
         tags["mlflow.parentRunId"] = parent
-    run = client.create_run(experiment_id, run_name=f"{dataset}/{loss}", tags=tags)
+    run = client.create_run(experiment_id, run_name=paths.cell_name(dataset, base, loss), tags=tags)
     client.set_terminated(run.info.run_id, "FINISHED")
     return run.info.run_id
 
 
-def end_dead_cell_runs(experiment_id: str, dataset: str, loss: str) -> list[str]:
+def end_dead_cell_runs(experiment_id: str, dataset: str, base: str, loss: str) -> list[str]:
     """A train stage killed with SIGKILL cannot end its run: its supervising parent, or else the next attempt,
     marks it KILLED. Returns the ids of the runs ended."""
-    return end_dead_runs(experiment_id, f"tags.cell = '{dataset}/{loss}'")
+    return end_dead_runs(experiment_id, f"tags.cell = '{paths.cell_name(dataset, base, loss)}'")
 
 
 def end_dead_runs(experiment_id: str, which: str) -> list[str]:
@@ -310,32 +315,33 @@ def log_artifact(run_id: str, path: Path, artifact_path: str) -> None:
 
 
 @contextmanager
-def cell_run(experiment: str, dataset: str, loss: str, base_model: str, params: Params) -> Iterator[Any]:
-    """Open the MLflow run of one (dataset, loss) cell's training, under the invocation run.
+def cell_run(experiment: str, dataset: str, base: str, loss: str, base_model: str, params: Params) -> Iterator[Any]:
+    """Open the MLflow run of one (dataset, base model, loss) cell's training, under the invocation run.
 
     The run is ended FINISHED on success, FAILED with the error message on an exception, KILLED on
     Ctrl-C — never left RUNNING; the invocation run's end time moves on either way."""
     import mlflow
 
     experiment_id = configure(experiment)
-    end_dead_cell_runs(experiment_id, dataset, loss)
-    tags = {**cell_tags(dataset, loss, base_model), "host": socket.gethostname(), "pid": str(os.getpid())}
+    end_dead_cell_runs(experiment_id, dataset, base, loss)
+    name = paths.cell_name(dataset, base, loss)
+    tags = {**cell_tags(dataset, base, loss, base_model), "host": socket.gethostname(), "pid": str(os.getpid())}
     if parent := parent_run_id(experiment_id):
         tags["mlflow.parentRunId"] = parent
         log_shared_params(experiment_id, params)
-    run = mlflow.start_run(experiment_id=experiment_id, run_name=f"{dataset}/{loss}", tags=tags)
+    run = mlflow.start_run(experiment_id=experiment_id, run_name=name, tags=tags)
     try:
         yield run
     except KeyboardInterrupt:
         mlflow.end_run("KILLED")
-        on_interrupt(lambda: f"MLflow run {dataset}/{loss} ({run.info.run_id}) ended KILLED")
+        on_interrupt(lambda: f"MLflow run {name} ({run.info.run_id}) ended KILLED")
         raise
     except BaseException as error:
         try:
             mlflow.set_tag("error", f"{type(error).__name__}: {error}"[:5000])
             mlflow.end_run("FAILED")
         except Exception:  # noqa: BLE001 - the store is unreachable: the stage's own error is the one to show
-            print(f"warning: MLflow run {dataset}/{loss} ({run.info.run_id}) could not be ended (the tracking store "
+            print(f"warning: MLflow run {name} ({run.info.run_id}) could not be ended (the tracking store "
                   f"does not answer); the next run of this cell marks it KILLED", file=sys.stderr)
         raise
     else:
@@ -344,7 +350,7 @@ def cell_run(experiment: str, dataset: str, loss: str, base_model: str, params: 
         extend_invocation(experiment_id)
 
 
-def log_training_params(params: Params, dataset: str, loss: str, precision: str, precision_note: str, train_rows: int,
+def log_training_params(params: Params, dataset: str, base: str, loss: str, precision: str, precision_note: str, train_rows: int,
                         adaptation: str | None, split: Any) -> None:
     """The cell's own params beside the trainer's (which transformers' MLflow callback logs itself):
     what was trained, on what, how, and the choices the pipeline made (precision, adaptation)."""
@@ -358,7 +364,8 @@ def log_training_params(params: Params, dataset: str, loss: str, precision: str,
         "pipeline.dataset": dataset, "pipeline.loss": loss, "pipeline.loss_class": loss_config.class_name,
         **{f"pipeline.loss.{k}": v for k, v in loss_config.params.items()},
         **{f"pipeline.matryoshka.{k}": v for k, v in (matryoshka.model_dump() if matryoshka else {}).items()},
-        "pipeline.base_model": display_id(params.base_model), "pipeline.precision": precision,
+        "pipeline.base": base, "pipeline.base_model": display_id(params.base(base).model),
+        "pipeline.max_seq_length": params.max_seq_length(base), "pipeline.precision": precision,
         "pipeline.precision_choice": precision_note, "pipeline.train_rows": train_rows,
         "pipeline.adaptation": adaptation or "none", "pipeline.split_rule": split.rule,
         **{f"pipeline.train.{k}": v for k, v in params.train.model_dump(exclude={"lora"}).items()},

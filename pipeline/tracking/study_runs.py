@@ -71,6 +71,7 @@ def create_study_run(experiment: str, study: str, sweep: SweepParams, storage: s
     tags = {"kind": "study", "sweep_study": study, "optuna_storage": storage, **provenance_tags()}
     run = client.create_run(configure(experiment), run_name=f"sweep {study}", tags=tags)
     params = {"objective.dataset": sweep.objective.dataset, "objective.loss": sweep.objective.loss,
+              **({"objective.base": sweep.objective.base} if sweep.objective.base else {}),
               "objective.metric": "best validation spearman_cosine", "trials": total, "sampler": sweep.sampler,
               "pruner": json.dumps(sweep.pruner.model_dump()), **_space_text(sweep)}
     for key, value in params.items():

@@ -45,14 +45,15 @@ def record_complete_checkpoints() -> Any:
     return RecordCompleteCheckpoints()
 
 
-def resumable_checkpoint(params: Params, dataset: str, loss: str) -> str | None:
+def resumable_checkpoint(params: Params, dataset: str, base: str, loss: str) -> str | None:
     """The last checkpoint of an interrupted run of this same cell and configuration, if any.
 
     A fingerprint of everything training reads (params and the training split's bytes) is stored beside
     the checkpoints; a different fingerprint means a different run, whose checkpoints are discarded."""
-    ckpt_dir = paths.checkpoints(dataset, loss)
-    config = params.model_dump(include={"base_model", "seed", "adapt", "train"}) | {
-        "loss": params.losses[loss].model_dump(), "dataset": params.datasets[dataset].model_dump()}
+    ckpt_dir = paths.checkpoints(dataset, base, loss)
+    config = params.model_dump(include={"seed", "adapt", "train"}) | {
+        "base": params.base(base).model_dump(), "loss": params.losses[loss].model_dump(),
+        "dataset": params.datasets[dataset].model_dump()}
     digest = hashlib.sha256(json.dumps(config, sort_keys=True, default=str).encode())
     digest.update(paths.split_file(dataset, "train").read_bytes())
     stamp = ckpt_dir / "fingerprint.txt"

@@ -24,7 +24,8 @@ def build_loss(class_name: str, params: dict[str, Any], model: Any, base_model: 
         kwargs["distance_metric"] = getattr(metric_enum, kwargs["distance_metric"])
     guide_id = kwargs.pop("guide", base_model)
     if LOSSES[class_name].guided:
-        guide = SentenceTransformer(resolve_model(guide_id), trust_remote_code=trust_remote_code)
+        key = "losses.<loss>.params.guide" if "guide" in params else "base_models.<base>.model"
+        guide = SentenceTransformer(resolve_model(guide_id, key), trust_remote_code=trust_remote_code)
         guide.max_seq_length = max(guide.max_seq_length, model.max_seq_length)  # the library refuses a shorter guide
         kwargs["guide"] = guide.requires_grad_(False)
     loss = getattr(losses, class_name)(model, **kwargs)

@@ -25,7 +25,7 @@ def uses_fast_dropout(params: Params) -> bool:
     return params.train.fast_dropout and not torch.cuda.is_available()  # GPU masks are cheap; fused SDPA wins there
 
 
-def build_model(params: Params, dataset: str) -> Any:
+def build_model(params: Params, dataset: str, base: str) -> Any:
     """The base model ready to fine-tune: card data, sequence length, the CPU speed-ups params ask for, and
     a LoRA adapter when `train.lora` is set."""
     from sentence_transformers import SentenceTransformer
@@ -34,15 +34,16 @@ def build_model(params: Params, dataset: str) -> Any:
     from pipeline.tracking.card_data import PipelineCardData
     from pipeline.training import fast_dropout, unpad
 
-    config, base = params.datasets[dataset], display_id(params.base_model)
+    config, base_config = params.datasets[dataset], params.base(base)
     card_data = PipelineCardData(local_files_only=True, train_datasets=[{"name": config.name or dataset}],
                                  language=config.language)
-    model = SentenceTransformer(resolve_model(params.base_model), model_card_data=card_data,
-                                trust_remote_code=params.trust_remote_code)
-    model.max_seq_length = params.train.max_seq_length
-    model.model_card_data.base_model = base
-    # transformers' MLflow callback logs the model config, whose _name_or_path would be a local path
-    model[0].auto_model.config._name_or_path = base
+    model = SentenceTransformer(resolve_model(base_config.model, f"base_models.{base}.model"), model_card_data=card_data,
+                                trust_remote_code=base_config.trust_remote_code)
+    model.max_seq_length = params.max_seq_length(base)
+    shown = display_id(base_config.model)
+    model.model_card_data.base_model = shown
+    # the model config's _name_or_path would be a local path wherever the config is shown
+    model[0].auto_model.config._name_or_path = shown
     if params.train.freeze_word_embeddings:
         # 11.7M of MiniLM's 22.7M weights are the vocabulary table; fine-tuning moves few rows of it, and
         # skipping its dense gradient and Adam update saved ~20% of a CPU step (benchmarks/README.md).
@@ -233,7 +234,7 @@ def dropped_at_ingest(report: IngestReport, config: DatasetParams) -> str | None
     return statement + "."
 
 
-def train_facts(model: Any, params: Params, dataset: str, loss: str, data: TrainingData, precision_note: str,
+def train_facts(model: Any, params: Params, dataset: str, base: str, loss: str, data: TrainingData, precision_note: str,
                 seconds: float, result: Any, selection: Selection, checked: Validation, eval_steps: int | None,
                 recipe: list[str], reload_diff: float) -> TrainFacts:
     """Everything the card stage needs from this training run."""
@@ -247,7 +248,8 @@ def train_facts(model: Any, params: Params, dataset: str, loss: str, data: Train
                              train_rows=len(data.frame), adaptation=data.rule),
         loss=LossFacts(name=loss, class_name=loss_config.class_name, params=loss_config.params,
                        matryoshka=matryoshka.model_dump() if matryoshka else None),
-        base_model=display_id(params.base_model), precision=precision_note, train_seconds=round(seconds, 2),
+        base=base, base_model=display_id(params.base(base).model), max_seq_length=params.max_seq_length(base),
+        precision=precision_note, train_seconds=round(seconds, 2),
         adapter=(f"LoraConfig(r={lora.rank}, lora_alpha={lora.alpha}, lora_dropout={lora.dropout}, "
                  f"target_modules={list(lora.target_modules)}) via PEFT; only adapter weights are trained and saved")
                 if lora else None,

@@ -17,13 +17,14 @@ def train_metrics(log_history: list[dict[str, Any]], steps: int, pruned: bool) -
     return TrainMetrics(best_validation_spearman=best, best_step=step, steps=steps, pruned=pruned)
 
 
-def pruning_callback(sweep_trial: SweepTrial | None, dataset: str, loss: str, num_processes: int) -> Any | None:
+def pruning_callback(sweep_trial: SweepTrial | None, dataset: str, base: str, loss: str, num_processes: int) -> Any | None:
     """A trainer callback reporting this cell's validation Spearman to the sweep trial it runs in, or None
     outside a sweep or for a cell the trial's objective does not read."""
-    if sweep_trial is None or not sweep_trial.reads(dataset, loss):
+    if sweep_trial is None or not sweep_trial.reads(dataset, base, loss):
         return None
+    name = f"{dataset}/{base}/{loss}"
     if num_processes > 1:  # every rank would have to agree on the same step to stop
-        print(f"train {dataset}/{loss}: pruning is off under {num_processes} processes")
+        print(f"train {name}: pruning is off under {num_processes} processes")
         return None
     from transformers import TrainerCallback
 
@@ -40,7 +41,7 @@ def pruning_callback(sweep_trial: SweepTrial | None, dataset: str, loss: str, nu
                 return
             trial.report(metrics[VALIDATION_METRIC], step=state.global_step)
             if state.global_step < state.max_steps and trial.should_prune():
-                print(f"train {dataset}/{loss}: pruned by the sweep at step {state.global_step} "
+                print(f"train {name}: pruned by the sweep at step {state.global_step} "
                       f"(validation Spearman {metrics[VALIDATION_METRIC]:.4f})")
                 self.pruned = True
                 control.should_training_stop = True

@@ -25,9 +25,9 @@ def exp_name(study: str, number: int) -> str:
     return f"{study}-{number}"
 
 
-def targets(dataset: str, losses: list[str]) -> list[str]:
+def targets(dataset: str, base: str, losses: list[str]) -> list[str]:
     """The objective's cells only (and what they depend on), not the whole matrix."""
-    return [f"{stage}@{dataset}-{loss}" for loss in losses for stage in ("train", "evaluate")]
+    return [paths.stage_name(stage, dataset, base, loss) for loss in losses for stage in ("train", "evaluate")]
 
 
 def _has_key(document: Any, key: str) -> bool:
@@ -107,7 +107,7 @@ class CellResult:
     test_spearman: float | None  # None when the evaluate stage did not run
 
 
-def read_cells(root: Path, name: str, dataset: str, losses: list[str]) -> dict[str, CellResult]:
+def read_cells(root: Path, name: str, dataset: str, base: str, losses: list[str]) -> dict[str, CellResult]:
     """The objective cells' DVC metrics, validation curves and test scores, as committed in experiment
     `name` (read from DVC's cache, the same whether a stage ran or DVC restored it from its run cache)."""
     from dvc.api import DVCFileSystem
@@ -115,11 +115,11 @@ def read_cells(root: Path, name: str, dataset: str, losses: list[str]) -> dict[s
     fs = DVCFileSystem(str(root), rev=name)
     cells = {}
     for loss in losses:
-        metrics = TrainMetrics.model_validate_json(fs.read_text(paths.train_metrics(dataset, loss).as_posix()))
-        rows = fs.read_text(paths.val_curve(dataset, loss).as_posix()).strip().splitlines()[1:]
+        metrics = TrainMetrics.model_validate_json(fs.read_text(paths.train_metrics(dataset, base, loss).as_posix()))
+        rows = fs.read_text(paths.val_curve(dataset, base, loss).as_posix()).strip().splitlines()[1:]
         curve = [(int(step), float(value)) for step, _, value in (row.split(",") for row in rows)]
         try:
-            result = EvalResult.model_validate_json(fs.read_text(paths.eval_result(dataset, loss).as_posix()))
+            result = EvalResult.model_validate_json(fs.read_text(paths.eval_result(dataset, base, loss).as_posix()))
             test = result.test.tuned.spearman
         except FileNotFoundError:
             test = None
