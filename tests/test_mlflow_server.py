@@ -62,7 +62,7 @@ def test_runs_params_and_histories_via_rest(server: str, tiny_model_dir: Path, t
         assert params["learning_rate"] == str(yaml.safe_load((tmp_path / "params.yaml").read_text())["train"]["learning_rate"])
         assert params["pipeline.loss_class"] in {"CoSENTLoss", "MultipleNegativesRankingLoss"}
         metrics = {m["key"]: m["value"] for m in found_run["data"]["metrics"]}
-        local = EvalResult.read(tmp_path / paths.eval_result("sts", "tiny", name.split("/")[1])).flat()
+        local = EvalResult.read(tmp_path / paths.eval_result(*name.split("/"))).flat()
         assert metrics["test_spearman_cosine"] == pytest.approx(local["test_spearman_cosine"])
         history = api(server, f"metrics/get-history?run_id={run_id}&metric_key=loss")["metrics"]
         assert [m["step"] for m in history] == sorted(m["step"] for m in history) and len(history) >= 3
@@ -102,7 +102,8 @@ def test_a_server_away_mid_training_loses_and_duplicates_no_metric(tiny_model_di
     env = scratch_env(PYTHONPATH=str(ROOT), MLFLOW_TRACKING_URI=f"http://127.0.0.1:{port}",
                       MLFLOW_HTTP_REQUEST_MAX_RETRIES="1", MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR="1")
     for stage in ("ingest", "split", "baseline"):
-        subprocess.run([sys.executable, "-m", f"pipeline.{stage}", "--dataset", "sts"], cwd=tmp_path, env=env, check=True,
+        flags = ["--base", "tiny"] if stage == "baseline" else []
+        subprocess.run([sys.executable, "-m", f"pipeline.{stage}", "--dataset", "sts", *flags], cwd=tmp_path, env=env, check=True,
                        capture_output=True)
     command = [sys.executable, "-m", "pipeline.train", "--dataset", "sts", "--base", "tiny", "--loss", "cosent"]
     with mlflow_server(store, artifacts, port=port) as (base, _):

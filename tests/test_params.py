@@ -111,3 +111,14 @@ def test_help_does_not_import_heavy_libraries() -> None:
     proc = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     assert "Fine-tune one base model" in proc.stdout
+
+
+def test_the_base_comparison_config_runs_every_cell_from_both_bases() -> None:
+    from tests.test_seeds import merge
+
+    override = yaml.safe_load((ROOT / "configs" / "compare_bases.yaml").read_text())
+    override.pop("experiment_name")
+    params = parse_params(merge(yaml.safe_load((ROOT / "params.yaml").read_text()), override))
+    assert params.run.base_models == ["minilm", "mpnet"]
+    assert params.base("mpnet").model == "sentence-transformers/all-mpnet-base-v2"
+    assert params.run.datasets == ["docstrings", "products", "sts"] and len(params.run.losses) == 4

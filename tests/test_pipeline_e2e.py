@@ -1,7 +1,7 @@
 """The real thing: `dvc repro` in a temporary git repository with tiny params and the tiny model, then what a
 user looks at — metrics files, `dvc metrics show` / `dvc plots show`, the MLflow runs (one invocation run
 holding the leaderboard, the cells under it), the registry, the published folder, `dvc status` after a
-one-loss change and after a code change, and the MLflow UI in a real browser (queued experiments landing in
+one-loss or one-base change and after a code change, and the MLflow UI in a real browser (queued experiments landing in
 the same store: tests/test_experiments.py)."""
 
 from __future__ import annotations
@@ -24,15 +24,19 @@ from tests.conftest import ROOT, run, tiny_params
 
 DATASETS = ["sts"]
 EVAL_SET = "shop"
+BASES = ["tiny", "other"]  # two base models (other random weights): one comparison across both
 LOSSES = ["mnrl", "cosent"]
 EXPERIMENT = "sentence-embedding-finetune"
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def repo(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+def repo(tiny_model_dir: Path, other_tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory
+         ) -> tuple[Path, dict[str, str]]:
     repo = tmp_path_factory.mktemp("repo")
     params = tiny_params(tiny_model_dir, DATASETS, LOSSES)
+    params["base_models"]["other"] = {"model": str(other_tiny_model_dir)}
+    params["run"]["base_models"] = BASES
     params["eval_sets"] = {EVAL_SET: {"source": "builtin:product_triplets", "rows": 40}}
     env = scratch_project(repo, params)
     commit(repo, env, "tiny pipeline")
@@ -56,26 +60,32 @@ def experiment_runs(repo: Path, filter_string: str = "") -> list:
 def test_every_cell_has_metrics_mlflow_history_and_card(repo: tuple[Path, dict[str, str]]) -> None:
     root, _ = repo
     store = client(root)
-    for dataset in DATASETS:
-        base = BaselineScores.read(root / paths.baseline_scores(dataset, "tiny"))
-        for loss in LOSSES:
-            result = EvalResult.read(root / paths.eval_result(dataset, "tiny", loss))
-            assert result.test.base == base.test and sorted(result.transfer) == [EVAL_SET]
-            run_id = RunRef.read(root / paths.mlflow_run(dataset, "tiny", loss)).run_id
-            mlrun = store.get_run(run_id)
-            assert mlrun.info.status == "FINISHED" and mlrun.info.run_name == f"{dataset}/{loss}"
-            assert len(store.get_metric_history(run_id, "loss")) >= 3
-            validation = store.get_metric_history(run_id, "eval_validation_spearman_cosine")
-            assert validation[0].step == 0 and validation[0].value == pytest.approx(base.validation.spearman)
-            assert mlrun.data.metrics["test_spearman_cosine"] == pytest.approx(result.test.tuned.spearman)
-            assert mlrun.data.metrics["train_seconds"] > 0
-            assert mlrun.data.tags["mlflow.source.git.commit"]
-            assert [a.path for a in store.list_artifacts(run_id, "card")] == ["card/README.md"]
-            card = (root / paths.card(dataset, "tiny", loss)).read_text()
-            facts = TrainFacts.read(root / paths.train_facts(dataset, "tiny", loss))
-            assert f"dataset_size:{facts.dataset.train_rows}" in card
-            assert str(root) not in card and "base_model: tiny-bert" in card
-            assert f'model = SentenceTransformer("models/{dataset}/{loss}")' in card
+    cells = [(dataset, name, loss) for dataset in DATASETS for name in BASES for loss in LOSSES]
+    for dataset, name, loss in cells:
+        base = BaselineScores.read(root / paths.baseline_scores(dataset, name))
+        result = EvalResult.read(root / paths.eval_result(dataset, name, loss))
+        # each cell beside its own base model, on its own set and on the eval set
+        assert result.test.base == base.test and sorted(result.transfer) == [EVAL_SET]
+        assert result.transfer[EVAL_SET].base == BaselineScores.read(root / paths.baseline_scores(EVAL_SET, name)).test
+        run_id = RunRef.read(root / paths.mlflow_run(dataset, name, loss)).run_id
+        mlrun = store.get_run(run_id)
+        assert mlrun.info.status == "FINISHED" and mlrun.info.run_name == f"{dataset}/{name}/{loss}"
+        assert mlrun.data.tags["base"] == name and mlrun.data.params["pipeline.base"] == name
+        assert len(store.get_metric_history(run_id, "loss")) >= 3
+        validation = store.get_metric_history(run_id, "eval_validation_spearman_cosine")
+        assert validation[0].step == 0 and validation[0].value == pytest.approx(base.validation.spearman)
+        assert mlrun.data.metrics["test_spearman_cosine"] == pytest.approx(result.test.tuned.spearman)
+        assert mlrun.data.metrics["train_seconds"] > 0
+        assert mlrun.data.tags["mlflow.source.git.commit"]
+        assert [a.path for a in store.list_artifacts(run_id, "card")] == ["card/README.md"]
+        card = (root / paths.card(dataset, name, loss)).read_text()
+        facts = TrainFacts.read(root / paths.train_facts(dataset, name, loss))
+        assert f"dataset_size:{facts.dataset.train_rows}" in card
+        assert str(root) not in card and f"base_model: {facts.base_model}" in card
+        assert facts.base_model == {"tiny": "tiny-bert", "other": "other-bert"}[name]
+        assert f'model = SentenceTransformer("models/{dataset}/{name}/{loss}")' in card
+    base_scores = {name: BaselineScores.read(root / paths.baseline_scores("sts", name)).test.spearman for name in BASES}
+    assert base_scores["tiny"] != base_scores["other"]  # two different models, each scored once per set
     assert all(r.info.status == "FINISHED" for r in experiment_runs(root))
 
 
@@ -95,9 +105,10 @@ def test_the_invocation_run_spans_the_repro_and_holds_the_leaderboard(repo: tupl
         facts = TrainFacts.read(root / paths.train_facts(*cell.data.tags["cell"].split("/")))
         assert (cell.info.end_time - cell.info.start_time) / 1000 < facts.train_seconds + 60
     # shared params, the leaderboard as metrics, which loss won, the report as artifacts
-    assert parent.data.params["base_model"] == "tiny-bert" and parent.data.params["train.batch_size"] == "8"
+    assert parent.data.params["run.base_models"] == "tiny=tiny-bert,other=other-bert"
+    assert parent.data.params["train.batch_size"] == "8"
     winner = Winner.read(root / paths.winner("sts"))
-    assert parent.data.tags["winner.sts"] == winner.loss
+    assert parent.data.tags["winner.sts"] == f"{winner.base}/{winner.loss}"
     assert parent.data.metrics["sts/winner_validation_spearman"] == pytest.approx(winner.validation_spearman)
     assert parent.data.metrics["sts/winner_test_spearman"] == pytest.approx(winner.test_spearman)
     shown = {a.path for a in store.list_artifacts(parent.info.run_id, "report")}
@@ -107,17 +118,26 @@ def test_the_invocation_run_spans_the_repro_and_holds_the_leaderboard(repo: tupl
 def test_report_dvc_metrics_and_plots(repo: tuple[Path, dict[str, str]]) -> None:
     root, env = repo
     board = (root / paths.LEADERBOARD_MD).read_text()
-    assert "| sts |" in board and board.count("★") == 2  # the rule's text and the winner of sts
+    assert board.count("★") == 2  # the rule's text and the winner of sts, across both bases
+    assert "| sts | tiny |" in board and "| sts | other |" in board and "| other (untuned) |" in board
     shown = json.loads(run([sys.executable, "-m", "dvc", "metrics", "show", "--json"], root, env).stdout)
     files = next(iter(shown.values()))["data"]
     assert list(files) == [paths.dataset_metrics("sts").as_posix()]  # one row per dataset, nothing per cell
     metrics = files[paths.dataset_metrics("sts").as_posix()]["data"]
     result = EvalResult.read(root / paths.eval_result("sts", "tiny", "cosent"))
-    assert metrics["test"]["cosent"] == pytest.approx(result.test.tuned.spearman, abs=1e-6)
+    assert metrics["test"]["tiny"]["cosent"] == pytest.approx(result.test.tuned.spearman, abs=1e-6)
     winner = Winner.read(root / paths.winner("sts"))
-    assert metrics["winner"] == winner.loss and metrics["winner_val"] == pytest.approx(winner.validation_spearman)
-    assert metrics["base_test"] == pytest.approx(BaselineScores.read(root / paths.baseline_scores("sts", "tiny")).test.spearman)
-    assert sorted(metrics["test"]) == sorted(LOSSES) and len(metrics) == 5  # winner, its two scores, base, test.*
+    assert metrics["winner"] == f"{winner.base}/{winner.loss}"
+    assert metrics["winner_val"] == pytest.approx(winner.validation_spearman)
+    for name in BASES:
+        untuned = BaselineScores.read(root / paths.baseline_scores("sts", name)).test.spearman
+        assert metrics["base_test"][name] == pytest.approx(untuned)
+        assert sorted(metrics["test"][name]) == sorted(LOSSES)
+    assert len(metrics) == 5  # winner, its two scores, base_test.*, test.*.*
+    # the winner: the best validation Spearman of all four cells (both bases), whatever their test scores
+    kept = {(name, loss): TrainFacts.read(root / paths.train_facts("sts", name, loss)).selection.kept_spearman
+            for name in BASES for loss in LOSSES}
+    assert kept[winner.base, winner.loss] == max(kept.values())
     run([sys.executable, "-m", "dvc", "plots", "show", "-o", "plots_html"], root, env)
     page = (root / "plots_html" / "index.html").read_text()
     assert "Validation Spearman per dataset" in page and '"column": {"field": "dataset"' in page
@@ -130,18 +150,20 @@ def test_repro_ends_with_the_leaderboard_the_published_versions_and_the_mlflow_l
     record = PublishRecord.read(root / paths.publish_record("sts"))
     summary = REPRO_OUTPUT[0].split("Running stage 'summary':", 1)[1]
     assert "Running stage" not in summary  # the last stage
-    assert "| sts |" in summary and "★ **" in summary
-    assert f"sts  {record.loss}  validation " in summary and f"{record.model_uri} (version {record.version})" in summary
+    assert "| sts | other |" in summary and "★ **" in summary
+    assert f"sts  {record.base}/{record.loss}  validation " in summary
+    assert f"{record.model_uri} (version {record.version})" in summary
     link = f"http://127.0.0.1:5000/#/experiments/{experiment_id}/runs?workflowType=machine_learning"
     assert f"MLflow runs: {link}" in summary
 
 
 def test_publish_registers_the_winner_once(repo: tuple[Path, dict[str, str]]) -> None:
     root, env = repo
-    record = PublishRecord.read(root / paths.publish_record("sts"))
-    assert record.loss == Winner.read(root / paths.winner("sts")).loss
+    record, winner = PublishRecord.read(root / paths.publish_record("sts")), Winner.read(root / paths.winner("sts"))
+    assert (record.base, record.loss) == (winner.base, winner.loss)  # the overall winner, across base models
     version = client(root).get_model_version_by_alias(record.registered_model, "champion")
     assert str(version.version) == record.version and version.tags["dataset"] == "sts"
+    assert version.tags["base"] == winner.base and version.tags["base_model"] == record.base_model
     assert (root / paths.publish_dir("sts") / "README.md").exists()
     run([sys.executable, "-m", "dvc", "repro", "-s", "-f", "publish@sts"], root, env)  # forced: the same files again
     assert len(client(root).search_model_versions(f"name = '{record.registered_model}'")) == 1
@@ -162,7 +184,25 @@ def test_status_clean_then_one_loss_change_dirties_only_its_cells(repo: tuple[Pa
         params_path.write_text(original)
     # the stages whose own params changed (evaluate reads the loss's Matryoshka dims); card, report and
     # publish follow from their changed deps when `dvc repro` runs; no other loss and no dataset stage
-    assert changed == {f"{stage}@{d}-cosent" for d in DATASETS for stage in ("train", "evaluate")}
+    assert changed == {f"{stage}@{d}-{name}-cosent" for d in DATASETS for name in BASES for stage in ("train", "evaluate")}
+
+
+def test_one_base_models_change_dirties_only_its_cells(repo: tuple[Path, dict[str, str]]) -> None:
+    root, env = repo
+    params_path = root / "params.yaml"
+    original = params_path.read_text()
+    params = yaml.safe_load(original)
+    params["base_models"]["other"]["max_seq_length"] = 24
+    params_path.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        changed = set(json.loads(run([sys.executable, "-m", "dvc", "status", "--json"], root, env).stdout))
+    finally:
+        params_path.write_text(original)
+    # its baselines and cells; card, report, publish and summary follow from their changed deps in `dvc repro`
+    assert changed == ({f"baseline@{d}-other" for d in DATASETS} | {f"baseline_eval@{EVAL_SET}-other"}
+                       | {f"{stage}@{d}-other-{loss}" for d in DATASETS for loss in LOSSES
+                          for stage in ("train", "evaluate", "card")} | {"report", "summary"}
+                       | {f"publish@{d}" for d in DATASETS})
 
 
 def test_a_code_change_dirties_exactly_the_stages_that_run_the_module(repo: tuple[Path, dict[str, str]]) -> None:

@@ -80,7 +80,7 @@ def test_sigkill_mid_training_then_rerun_resumes_from_checkpoint(workdir: Path, 
         r"error: train sts/tiny/cosent was killed \(SIGKILL\) at \d+\.\d GiB peak memory: (the kernel's out-of-memory killer "
         r"stopped it|most often the kernel's out-of-memory killer, or `kill -9`); to use less memory lower "
         r"train.batch_size \(8\) or train.max_seq_length \(32\); for its validation passes train.eval_batch_size "
-        rf"\(128\) or train.validation_pairs \(1000\); MLflow run sts/cosent \({run.info.run_id}\) ended KILLED; "
+        rf"\(128\) or train.validation_pairs \(1000\); MLflow run sts/tiny/cosent \({run.info.run_id}\) ended KILLED; "
         r"checkpoints/sts/tiny/cosent/checkpoint-10 kept: the next run of this cell resumes from it",
         err.strip().splitlines()[-1]), err[-2000:]
 
@@ -607,7 +607,7 @@ def test_interrupt_mid_training_is_one_line_run_killed_checkpoint_kept(workdir: 
     assert "Traceback" not in err and "KeyboardInterrupt" not in err, err[-3000:]
     (run,) = cell_runs(workdir)
     assert run.info.status == "KILLED"
-    assert re.fullmatch(rf"interrupted \({name}\): MLflow run sts/cosent \({run.info.run_id}\) ended KILLED; "
+    assert re.fullmatch(rf"interrupted \({name}\): MLflow run sts/tiny/cosent \({run.info.run_id}\) ended KILLED; "
                         r"checkpoints/sts/tiny/cosent/checkpoint-\d+ kept: the next run of this cell resumes from it",
                         err.strip().splitlines()[-1]), err[-1000:]
     assert not (workdir / paths.model_dir("sts", "tiny", "cosent")).exists()
