@@ -36,12 +36,6 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def stage_times(output: str, started: list[float]) -> dict[str, float]:
-    """Seconds per stage from the times its `Running stage` line and the next one were printed."""
-    names = [match.group(0)[len("Running stage '"):-2] for line in output.splitlines() if (match := STAGE_LINE.match(line))]
-    return {name: started[i + 1] - started[i] for i, name in enumerate(names[:-1])}
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=["sts", "docstrings"])
@@ -60,15 +54,16 @@ def main() -> None:
         # line-buffered: each `Running stage` line is stamped when DVC prints it
         proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro"], cwd=repo, env=env, stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, bufsize=1)
-        lines, stamps = [], []
+        lines, started = [], {}  # stage -> when its `Running stage` line was printed
         for line in proc.stdout:
             lines.append(line.rstrip("\n"))
-            if STAGE_LINE.match(lines[-1]):
-                stamps.append(time.perf_counter())
-        stamps.append(time.perf_counter())
+            if match := STAGE_LINE.match(lines[-1]):
+                started[f"{match['stage']}@{match['cell']}"] = time.perf_counter()
         if proc.wait():
             raise SystemExit("\n".join(lines[-40:]))
-        times = stage_times("\n".join(lines), stamps)
+        # DVC runs one stage at a time: each lasts until the next one starts (the last one, until DVC exits)
+        ends = [*list(started.values())[1:], time.perf_counter()]
+        times = {name: end - start for (name, start), end in zip(started.items(), ends)}
         print(f"{cpu_name()}, {len(args.datasets)} sets x {len(args.losses)} losses, {args.rows} rows per set\n")
         print(f"{'stage':<10} {'cell':<28} {'minilm s':>9} {'mpnet s':>9} {'ratio':>6}")
         for stage in ("baseline", "train", "evaluate"):
@@ -76,7 +71,7 @@ def main() -> None:
                 kind, cell = name.split("@")
                 if kind != stage or "-minilm" not in f"-{cell}-":
                     continue
-                other = times.get(name.replace("-minilm", "-mpnet").replace("@minilm", "@mpnet"))
+                other = times.get(name.replace("-minilm", "-mpnet"))
                 if other:
                     print(f"{stage:<10} {cell.replace('-minilm', ''):<28} {seconds:>9.1f} {other:>9.1f} {other / seconds:>5.1f}x")
         print()

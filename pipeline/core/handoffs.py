@@ -239,9 +239,7 @@ class TrainFacts(Handoff):
     card: dict[str, Any]  # sentence-transformers' card data (its own structure, restored as is by the card stage)
     dataset: DatasetFacts
     loss: LossFacts
-    base: str  # the base model's name in params.yaml (base_models)
     base_model: str  # as cards and MLflow show it: its Hub id or a local directory's name
-    max_seq_length: int  # tokens per text the model was trained at (the base's own setting, else train's)
     precision: str  # e.g. "fp32 (auto: CPU without AVX512-BF16/AMX)"
     adapter: str | None  # the LoRA adapter's config when one was trained
     train_seconds: float

@@ -248,8 +248,7 @@ def train_facts(model: Any, params: Params, dataset: str, base: str, loss: str, 
                              train_rows=len(data.frame), adaptation=data.rule),
         loss=LossFacts(name=loss, class_name=loss_config.class_name, params=loss_config.params,
                        matryoshka=matryoshka.model_dump() if matryoshka else None),
-        base=base, base_model=display_id(params.base(base).model), max_seq_length=params.max_seq_length(base),
-        precision=precision_note, train_seconds=round(seconds, 2),
+        base_model=display_id(params.base(base).model), precision=precision_note, train_seconds=round(seconds, 2),
         adapter=(f"LoraConfig(r={lora.rank}, lora_alpha={lora.alpha}, lora_dropout={lora.dropout}, "
                  f"target_modules={list(lora.target_modules)}) via PEFT; only adapter weights are trained and saved")
                 if lora else None,

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pipeline.core import paths
 from pipeline.core.handoffs import SweepTrial, TrainMetrics
 from pipeline.training.recipe import VALIDATION_METRIC
 
@@ -22,7 +23,7 @@ def pruning_callback(sweep_trial: SweepTrial | None, dataset: str, base: str, lo
     outside a sweep or for a cell the trial's objective does not read."""
     if sweep_trial is None or not sweep_trial.reads(dataset, base, loss):
         return None
-    name = f"{dataset}/{base}/{loss}"
+    name = paths.cell_name(dataset, base, loss)
     if num_processes > 1:  # every rank would have to agree on the same step to stop
         print(f"train {name}: pruning is off under {num_processes} processes")
         return None
