@@ -1,7 +1,8 @@
 """Score one untuned base model on one set's test split — once per set and base model, not once per cell.
 
 Usage: python -m pipeline.baseline --dataset NAME --base BASE
-       (reads params.yaml: base_models.BASE, seed, adapt, train.max_seq_length, train.validation_pairs)
+       (reads params.yaml: base_models.BASE, seed, adapt, prompts, datasets.NAME or eval_sets.NAME,
+        train.max_seq_length, train.validation_pairs)
 
 Writes results/baseline/BASE/NAME.json: test Pearson / Spearman (cosine) of the base model, for pair and triplet
 data its retrieval (and triplet accuracy) metrics, and for a dataset its Spearman on the validation pairs
@@ -22,13 +23,13 @@ def main(argv: list[str] | None = None) -> None:
     params, (dataset, base) = stage_params(__doc__, argv, Arg.DATASET_OR_EVAL_SET, Arg.BASE)
 
     import_ml_stack("sentence_transformers")
-    from pipeline.core.models import display_id, load_base_model, seed_everything
+    from pipeline.core.models import display_id, load_base_model, seed_everything, use_prompts
     from pipeline.evaluation.scoring import STORED_PRECISIONS, score_split, scored_split, similarity_scores, validation_pairs
 
     files.remove(paths.baseline_scores(dataset, base))
     scored_split(dataset, "test", params)  # a missing split, or one Spearman is undefined on, stops before the model loads
     seed_everything(params.seed)
-    model = load_base_model(params, base)
+    model = use_prompts(load_base_model(params, base), params, dataset, base)
     scores = score_split(model, dataset, "test", params, precisions=STORED_PRECISIONS)
     validation = None
     if dataset in params.datasets:

@@ -2,7 +2,8 @@
 set of the run (the other datasets, params.yaml eval_sets), each beside the untuned base model.
 
 Usage: python -m pipeline.evaluate --dataset NAME --base BASE --loss NAME
-       (reads params.yaml: base_models.BASE, seed, adapt, losses.LOSS, run.datasets, eval_sets, mlflow)
+       (reads params.yaml: base_models.BASE, seed, adapt, prompts, losses.LOSS, run.datasets, datasets, eval_sets,
+        mlflow)
 
 Reads models/DATASET/BASE/LOSS/ once it matches its digest, results/train/DATASET/BASE/LOSS/model_files.json (a
 folder damaged on disk is named in one line, never scored), and results/baseline/BASE/: each set's scores of the
@@ -27,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     from sentence_transformers import SentenceTransformer
 
     from pipeline.core.handoffs import BaselineScores, EvalResult, SetResult
-    from pipeline.core.models import load_base_model, seed_everything, trained_model
+    from pipeline.core.models import load_base_model, seed_everything, trained_model, use_prompts
     from pipeline.evaluation.scoring import STORED_PRECISIONS, score_split, scored_split, similarity_scores, truncated_dims
     from pipeline.tracking import runs
 
@@ -39,16 +40,19 @@ def main(argv: list[str] | None = None) -> None:
     model = SentenceTransformer(str(trained_model(dataset, base, loss)),
                                 trust_remote_code=params.base(base).trust_remote_code)
     dims = truncated_dims(params, loss, model.get_embedding_dimension())
-    tuned = score_split(model, dataset, "test", params, dims, STORED_PRECISIONS)
+    # every set is scored with its own prompts for this base (Params.prompts_for), as its baseline was
+    tuned = score_split(use_prompts(model, params, dataset, base), dataset, "test", params, dims, STORED_PRECISIONS)
     untuned = baseline.test
     if dims:  # the base model truncated the same way: what Matryoshka training bought at each size
-        base_dims = similarity_scores(load_base_model(params, base), scored_split(dataset, "test", params), dims).dims
+        untuned_model = use_prompts(load_base_model(params, base), params, dataset, base)
+        base_dims = similarity_scores(untuned_model, scored_split(dataset, "test", params), dims).dims
         untuned = untuned.model_copy(update={"dims": base_dims})
     transfer = {}
     for other in params.evaluation_sets:
         if other != dataset:  # how the fine-tune carries over to data it never trained on
             other_base = BaselineScores.read(paths.baseline_scores(other, base)).test
-            transfer[other] = SetResult(tuned=score_split(model, other, "test", params), base=other_base)
+            tuned_other = score_split(use_prompts(model, params, other, base), other, "test", params)
+            transfer[other] = SetResult(tuned=tuned_other, base=other_base)
     result = EvalResult(test=SetResult(tuned=tuned, base=untuned), transfer=transfer)
     run_id = runs.cell_run_id(params.mlflow.experiment, dataset, base, loss, baseline.base_model)
     # MLflow forbids "@" in metric names (retrieval metrics are named like cosine_ndcg@10)

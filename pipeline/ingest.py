@@ -3,7 +3,9 @@
 Usage: python -m pipeline.ingest --dataset NAME   (reads params.yaml: seed, datasets.NAME or eval_sets.NAME)
 
 A source given as a mapping of splits ({train, validation, test}) reads each file the same way and
-keeps each row's split in the table's `split` column, for the split stage to keep.
+keeps each row's split in the table's `split` column, for the split stage to keep; so does a folder in BEIR's
+layout (corpus.jsonl, queries.jsonl, qrels/{train,dev,test}.tsv; pipeline/data/beir.py), or for an eval set
+its test judgements alone.
 
 Writes data/ingested/NAME.parquet (the raw source is never modified) and results/ingest/NAME.json
 (rows in, rows out, drops per reason; per split file too for given splits).
@@ -23,11 +25,13 @@ def main(argv: list[str] | None = None) -> None:
     params, (dataset,) = stage_params(__doc__, argv, Arg.DATASET_OR_EVAL_SET)
     config = params.data_config(dataset)
 
+    from pipeline.data.beir import expand_sources
     from pipeline.data.cleaning import GIVEN_SPLIT, normalise_parts, total_report
     from pipeline.data.readers import read_source
 
     files.remove(paths.ingested(dataset), paths.ingest_report(dataset))
-    sources = config.sources  # {None: source}, or {split: source} for the dataset's own splits
+    # {None: source}, or {split: source} for the dataset's own splits (a BEIR folder's qrels files among them)
+    sources = expand_sources(config.sources, held_out_whole=dataset in params.eval_sets)
     tables = {split: read_source(source, config, params.seed) for split, source in sources.items()}
     builtin = any(source.startswith("builtin:") for source in sources.values())
     keep_rows = None if builtin else config.rows  # a generator made `rows` rows already

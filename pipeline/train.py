@@ -78,7 +78,7 @@ def prepare(params: Params, dataset: str, base: str, loss: str, sweep_trial: Swe
     checked = recipe.validation(params, dataset, loss, model)
     precision, why = choose_precision(params.train.precision)
     args = training_arguments(params, config.class_name, precision, paths.checkpoints(dataset, base, loss), len(data.frame),
-                              model.tokenizer)
+                              model.tokenizer, data.column_prompts(recipe.role_prompts(model)))
     pruning = pruning_callback(sweep_trial, dataset, base, loss, params.train.num_processes)
     best = BestCheckpoint(model, recipe.VALIDATION_METRIC, params.train.select, params.train.early_stopping_patience)
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data.as_dataset(), loss=loss_object,
@@ -171,10 +171,10 @@ def log_start(cell: Cell, params: Params) -> None:
     import mlflow
 
     from pipeline.tracking import runs
-    from pipeline.training.recipe import VALIDATION_METRIC
+    from pipeline.training.recipe import VALIDATION_METRIC, role_prompts
 
     runs.log_training_params(params, cell.dataset, cell.base, cell.loss, cell.precision, cell.precision_note,
-                             len(cell.data.frame), cell.data.rule, cell.split_report)
+                             len(cell.data.frame), cell.data.rule, cell.split_report, role_prompts(cell.model))
     mlflow.log_dict(cell.ingest_report.model_dump(), "data/ingest_report.json")
     mlflow.log_metric(VALIDATION_METRIC, cell.base_validation, step=0)
 

@@ -105,6 +105,15 @@ def load_base_model(params: Params, base: str) -> Any:
     return model
 
 
+def use_prompts(model: Any, params: Params, set_name: str, base: str) -> Any:
+    """The model with the prompts params.yaml gives its base on `set_name` (Params.prompts_for) as its `query` /
+    `document` prompts, which the library's `encode_query` / `encode_document`, its retrieval and triplet
+    evaluators and the pipeline's similarity evaluator (pipeline/evaluation/evaluators.py) apply. A role given
+    nowhere keeps the model's own prompt: a base's shipped one, or the one a fine-tune was trained with."""
+    model.prompts.update(params.prompts_for(set_name, base))
+    return model
+
+
 def seed_everything(seed: int) -> None:
     """One place that seeds Python, NumPy and torch (transformers' set_seed covers all three)."""
     from transformers import set_seed

@@ -84,6 +84,27 @@ def _split_sources(value: dict[Any, Any]) -> SplitSources:
     return SplitSources.model_validate(value)
 
 
+class Prompts(_Strict):
+    """Text prepended to the query side (anchor, sentence1) and the document side (positive, negative,
+    sentence2) of every pair, in training, in every evaluation and in the saved model (`model.prompts`, so
+    `encode_query` / `encode_document` apply them). Instruction-tuned bases (e5, bge, gte, nomic) expect them."""
+
+    query: str | None = None  # e.g. "query: "
+    document: str | None = None  # e.g. "passage: "
+
+    @field_validator("query", "document")
+    @classmethod
+    def _not_blank(cls, value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise ValueError("a blank prompt prepends nothing useful; leave the key out instead")
+        return value
+
+    @property
+    def given(self) -> dict[str, str]:
+        """role -> prompt, for the roles that have one."""
+        return {role: text for role in ("query", "document") if (text := getattr(self, role)) is not None}
+
+
 class DatasetParams(_Strict):
     # "builtin:<generator>", a local file/dir, "hf:<hub id>[:<split>]", or {train:, validation:, test:} of the last two
     source: str | SplitSources
@@ -101,6 +122,7 @@ class DatasetParams(_Strict):
     decimal: Literal[".", ","] = "."  # the decimal mark of scores ("4,5" in files from some locales)
     hf_config: str | None = None
     hf_split: str = "train"
+    prompts: Prompts = Prompts()  # this set's, key by key over its base model's and the top-level ones
 
     @property
     def known_shape(self) -> str | None:
@@ -284,6 +306,7 @@ class BaseModelParams(_Strict):
     model: str  # a Hub id (resolved offline from the local cache, or the packaged MiniLM) or a local directory
     max_seq_length: int | None = Field(default=None, gt=0)  # this base's; train.max_seq_length when unset
     trust_remote_code: bool = False  # run code shipped with a Hub model only when you say so
+    prompts: Prompts = Prompts()  # this base's, key by key over the top-level ones (a set's own win over both)
 
 
 class MlflowParams(_Strict):
@@ -322,6 +345,8 @@ class Params(_Strict):
     # name -> base model; run.base_models picks the ones the matrix fine-tunes (the name is in every cell's path)
     base_models: dict[str, BaseModelParams] = {"minilm": BaseModelParams(model=CANONICAL_BASE_MODEL)}
     seed: int = 42
+    # prepended to the query / document side of every pair (Prompts); a base model or a set may override a key
+    prompts: Prompts = Prompts()
     run: RunParams
     datasets: dict[str, DatasetParams]
     # held-out sets only evaluated on, never trained on: every cell is scored on each (and on the other datasets)
@@ -389,6 +414,11 @@ class Params(_Strict):
     def max_seq_length(self, base: str) -> int:
         """The token limit a base model is trained and scored at: its own, else train.max_seq_length."""
         return self.base_models[base].max_seq_length or self.train.max_seq_length
+
+    def prompts_for(self, set_name: str, base: str) -> dict[str, str]:
+        """The prompts params.yaml gives a base model on a set (role -> text): per key, the set's own, else the
+        base model's entry's, else the top-level ones. A key given nowhere is absent: the model's own stays."""
+        return {**self.prompts.given, **self.base(base).prompts.given, **self.data_config(set_name).prompts.given}
 
     def data_config(self, name: str) -> DatasetParams:
         """The entry of a dataset or an eval set."""

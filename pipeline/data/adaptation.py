@@ -192,6 +192,9 @@ def _mine_negatives(frame: Any, model: Any) -> Any:
     from datasets import Dataset
     from sentence_transformers.util import mine_hard_negatives
 
+    # the anchors as queries and the positives as documents, each with the model's prompt for its side (if any)
+    prompts = {role: model.prompts.get(role) or None for role in ("query", "document")}
     mined = mine_hard_negatives(Dataset.from_pandas(frame, preserve_index=False), model, num_negatives=1,
-                                sampling_strategy="top", output_format="triplet", verbose=False)
+                                sampling_strategy="top", output_format="triplet", verbose=False,
+                                query_prompt=prompts["query"], corpus_prompt=prompts["document"])
     return mined.to_pandas().set_axis(["anchor", "positive", "negative"], axis=1)

@@ -1,11 +1,11 @@
 """Reading a source into a table of raw columns: a built-in generator, a local file (CSV, TSV, JSON,
-JSONL, Parquet or a datasets `save_to_disk` folder) or a Hugging Face Hub dataset. Every problem with
+JSONL, Parquet, a datasets `save_to_disk` folder or a split of a BEIR folder: pipeline/data/beir.py) or a
+Hugging Face Hub dataset. Every problem with
 the file itself is one PipelineError naming the file and the position: a text file in another encoding than
 params say, or a header naming one column twice, is the file's problem, never a reason to drop rows."""
 
 from __future__ import annotations
 
-import codecs
 import json
 from collections import Counter
 from pathlib import Path
@@ -13,6 +13,8 @@ from typing import Any
 
 from pipeline.core.errors import PipelineError
 from pipeline.core.params import DatasetParams
+from pipeline.data import beir
+from pipeline.data.textfiles import DuplicateKey, check_encoding, jsonl_rows, no_duplicate_keys
 
 FILE_FORMATS = {".csv": "csv", ".tsv": "tsv", ".json": "json", ".jsonl": "jsonl", ".parquet": "parquet"}
 TEXT_FORMATS = {"csv", "tsv", "json", "jsonl"}
@@ -57,6 +59,9 @@ def read_file(path: Path, encoding: str = "utf-8") -> Any:
 
     if not path.exists():
         raise PipelineError(f"{path}: file not found")
+    if beir.is_qrels_file(path):  # judgements of a BEIR folder: joined with its corpus and queries
+        check_encoding(path, encoding)
+        return beir.read_qrels(path, "utf-8-sig" if encoding == "utf-8" else encoding)
     if path.is_dir():
         try:
             from datasets import load_from_disk
@@ -98,31 +103,6 @@ def read_file(path: Path, encoding: str = "utf-8") -> Any:
     return _unique_columns(frame, path)
 
 
-def check_encoding(path: Path, encoding: str) -> None:
-    """Stop when a text file as a whole is in another encoding than `encoding`: read as UTF-8, a Latin-1 export
-    would lose every row with an accent to "undecodable text", silently. A UTF-8 file with a few damaged bytes
-    (valid non-ASCII text elsewhere) stays a row problem."""
-    raw = path.read_bytes()
-    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) and not encoding.startswith("utf-16"):
-        raise PipelineError(f"{path}: the file is UTF-16 (it starts with a UTF-16 byte-order mark): set encoding: utf-16 "
-                            f"for this dataset in params.yaml, or save it as UTF-8")
-    if encoding != "utf-8":
-        return
-    try:
-        raw.decode("utf-8")
-        return
-    except UnicodeDecodeError as error:
-        first_bad = error.start
-    if any(ord(char) > 127 and char != "\ufffd" for char in raw.decode("utf-8", errors="replace")):
-        return
-    # bytes 0x80-0x9f are control codes in Latin-1 but letters and quotes in Windows-1252
-    guess = "cp1252" if any(0x80 <= byte <= 0x9F for byte in raw) else "latin-1"
-    line = raw.count(b"\n", 0, first_bad) + 1
-    raise PipelineError(f"{path}: not UTF-8 (byte 0x{raw[first_bad]:02x} on line {line}, and no UTF-8 text anywhere); "
-                        f"it reads as {guess}: set encoding: {guess} for this dataset in params.yaml, or save the file "
-                        f"as UTF-8")
-
-
 def _unique_header(names: list[Any], path: Path) -> None:
     # unnamed columns (a trailing separator) are told apart by position, as pandas does ("Unnamed: 3")
     counts = Counter(name for name in names if isinstance(name, str) and name)
@@ -137,44 +117,18 @@ def _unique_columns(frame: Any, path: Path) -> Any:
     return frame
 
 
-class _DuplicateKey(ValueError):
-    pass
-
-
-def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """json's object hook: a key given twice in one object would silently keep the last value."""
-    obj = dict(pairs)
-    if len(obj) < len(pairs):
-        raise _DuplicateKey(next(key for key, count in Counter(key for key, _ in pairs).items() if count > 1))
-    return obj
-
-
 def _read_jsonl(path: Path, encoding: str = "utf-8-sig") -> list[dict[str, Any]]:
-    rows = []
-    with path.open(encoding=encoding, errors="replace") as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line, object_pairs_hook=_no_duplicate_keys)
-            except json.JSONDecodeError as error:
-                raise PipelineError(f"{path}: line {line_no}: broken JSON ({error.msg} at column {error.colno})") from None
-            except _DuplicateKey as key:
-                raise PipelineError(f"{path}: line {line_no}: key {str(key)!r} appears twice in one object") from None
-            if not isinstance(row, dict):
-                raise PipelineError(f"{path}: line {line_no}: expected a JSON object, got {type(row).__name__}")
-            rows.append(row)
-    return rows
+    return [row for _, row in jsonl_rows(path, encoding)]
 
 
 def _read_json(path: Path, encoding: str = "utf-8-sig") -> Any:
     import pandas as pd
 
     try:
-        data = json.loads(path.read_text(encoding=encoding, errors="replace"), object_pairs_hook=_no_duplicate_keys)
+        data = json.loads(path.read_text(encoding=encoding, errors="replace"), object_pairs_hook=no_duplicate_keys)
     except json.JSONDecodeError as error:
         raise PipelineError(f"{path}: line {error.lineno}: broken JSON ({error.msg})") from None
-    except _DuplicateKey as key:
+    except DuplicateKey as key:
         raise PipelineError(f"{path}: key {str(key)!r} appears twice in one object") from None
     if isinstance(data, dict) and all(isinstance(v, list) for v in data.values()):
         return pd.DataFrame(data)  # column-oriented {"anchor": [...], ...}

@@ -69,15 +69,13 @@ def _one_encode_classes(in_sequence: bool) -> tuple[type, type]:
 
         def embed_inputs(self, model: Any, sentences: Any, **kwargs: Any) -> Any:
             if not call:
-                texts = list(dict.fromkeys([*self.sentences1, *self.sentences2]))
                 # the full size at full precision, shared: this evaluator slices and quantizes its own copy
                 (dim, precision), (self.truncate_dim, self.precision) = (self.truncate_dim, self.precision), (None, None)
                 try:
-                    call["embedded"] = super().embed_inputs(model, texts, **kwargs)
+                    call.update(_embed_sides(self, model, super().embed_inputs, **kwargs))
                 finally:
                     self.truncate_dim, self.precision = dim, precision
-                call["row"] = {text: i for i, text in enumerate(texts)}
-            rows = call["embedded"][[call["row"][text] for text in sentences], :self.truncate_dim]
+            rows = call["embedded"][[call["row"][key] for key in _sides(self, sentences, call["one_side"])], :self.truncate_dim]
             return rows if self.precision in (None, "float32") else _stored(rows, self.precision)
 
     class OneEncodeSequentialEvaluator(SequentialEvaluator):
@@ -87,10 +85,39 @@ def _one_encode_classes(in_sequence: bool) -> tuple[type, type]:
     return UniqueTextEvaluator, OneEncodeSequentialEvaluator
 
 
+def _embed_sides(evaluator: Any, model: Any, embed: Any, **kwargs: Any) -> dict[str, Any]:
+    """Every distinct (side, text) of a scored set embedded once: sentence1 is the query side, sentence2 the
+    document side, each with the model's prompt for it (pipeline.core.models.use_prompts), as encode_query /
+    encode_document apply them; with one prompt (or none) for both, a text on both sides is embedded once."""
+    prompts = {role: model.prompts.get(role) or None for role in ("query", "document")}
+    one_side = prompts["query"] == prompts["document"]
+    by_role: dict[str, list[tuple[str, str]]] = {}
+    for key in dict.fromkeys(_sides(evaluator, None, one_side)):
+        by_role.setdefault(key[0], []).append(key)
+    embedded = [embed(model, [text for _, text in keys], prompt=prompts[role], **kwargs) for role, keys in by_role.items()]
+    order = [key for keys in by_role.values() for key in keys]
+    return {"one_side": one_side, "embedded": np.concatenate(embedded), "row": {key: i for i, key in enumerate(order)}}
+
+
+def _sides(evaluator: Any, sentences: Any, one_side: bool) -> list[tuple[str, str]]:
+    """(side, text) of each text the library asks an EmbeddingSimilarityEvaluator to embed: one side of its set,
+    or both at once (None here; int8 calibrates on both); the side is "query" throughout with one prompt."""
+    if sentences is evaluator.sentences1 or (sentences is evaluator.sentences2 and one_side):
+        return [("query", text) for text in sentences]
+    if sentences is evaluator.sentences2:
+        return [("document", text) for text in sentences]
+    if sentences is not None and len(sentences) != len(evaluator.sentences1) + len(evaluator.sentences2):
+        raise ValueError("asked to embed texts that are neither side of the set nor both")
+    return _sides(evaluator, evaluator.sentences1, one_side) + _sides(evaluator, evaluator.sentences2, one_side)
+
+
 def _stored(embeddings: np.ndarray, precision: str) -> np.ndarray:
     """Float embeddings as an index stores them at `precision`, the way `model.encode(precision=...)` makes
     them: normalised, then `quantize_embeddings` calibrated on these embeddings."""
-    from sentence_transformers.quantization import quantize_embeddings
+    try:
+        from sentence_transformers.util.quantization import quantize_embeddings
+    except ImportError:  # sentence-transformers before 6.3 (its old home is deprecated from 6.3 on)
+        from sentence_transformers.quantization import quantize_embeddings
 
     normalised = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True).clip(min=1e-12)
     return quantize_embeddings(normalised, precision=precision)

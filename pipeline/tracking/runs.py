@@ -351,7 +351,7 @@ def cell_run(experiment: str, dataset: str, base: str, loss: str, base_model: st
 
 
 def log_training_params(params: Params, dataset: str, base: str, loss: str, precision: str, precision_note: str, train_rows: int,
-                        adaptation: str | None, split: Any) -> None:
+                        adaptation: str | None, split: Any, prompts: dict[str, str]) -> None:
     """The cell's own params beside the trainer's (which transformers' MLflow callback logs itself):
     what was trained, on what, how, and the choices the pipeline made (precision, adaptation)."""
     import mlflow
@@ -368,6 +368,8 @@ def log_training_params(params: Params, dataset: str, base: str, loss: str, prec
         "pipeline.max_seq_length": params.max_seq_length(base), "pipeline.precision": precision,
         "pipeline.precision_choice": precision_note, "pipeline.train_rows": train_rows,
         "pipeline.adaptation": adaptation or "none", "pipeline.split_rule": split.rule,
+        # repr: a prompt's trailing space ("query: ") matters to the tokenizer and is invisible in the UI
+        **{f"pipeline.prompt.{role}": repr(text) for role, text in prompts.items()},
         **{f"pipeline.train.{k}": v for k, v in params.train.model_dump(exclude={"lora"}).items()},
         **{f"pipeline.lora.{k}": v for k, v in (lora.model_dump() if lora else {}).items()},
     })

@@ -31,7 +31,7 @@ def eval_steps(train: TrainParams, rows: int) -> int | None:
 
 
 def training_arguments(params: Params, loss_class: str, precision: str, output_dir: Path, train_rows: int,
-                       tokenizer: Any = None) -> Any:
+                       tokenizer: Any = None, prompts: dict[str, str] | None = None) -> Any:
     import functools
 
     import torch
@@ -65,6 +65,7 @@ def training_arguments(params: Params, loss_class: str, precision: str, output_d
         fp16=precision == "fp16",
         use_cpu=on_cpu,  # transformers 5 only honours bf16 on CPU when told it is a CPU run
         batch_sampler=sampler,
+        prompts=prompts or None,  # column -> text prepended in training (recipe.TrainingData.column_prompts)
         eval_strategy=train.eval_strategy,
         eval_steps=eval_steps(train, train_rows),
         logging_steps=train.logging_steps,

@@ -30,7 +30,7 @@ def build_model(params: Params, dataset: str, base: str) -> Any:
     a LoRA adapter when `train.lora` is set."""
     from sentence_transformers import SentenceTransformer
 
-    from pipeline.core.models import display_id, resolve_model
+    from pipeline.core.models import display_id, resolve_model, use_prompts
     from pipeline.tracking.card_data import PipelineCardData
     from pipeline.training import fast_dropout, unpad
 
@@ -40,6 +40,7 @@ def build_model(params: Params, dataset: str, base: str) -> Any:
     model = SentenceTransformer(resolve_model(base_config.model, f"base_models.{base}.model"), model_card_data=card_data,
                                 trust_remote_code=base_config.trust_remote_code)
     model.max_seq_length = params.max_seq_length(base)
+    use_prompts(model, params, dataset, base)  # saved with the model: encode_query / encode_document apply them
     shown = display_id(base_config.model)
     model.model_card_data.base_model = shown
     # the model config's _name_or_path would be a local path wherever the config is shown
@@ -60,11 +61,27 @@ def build_model(params: Params, dataset: str, base: str) -> Any:
     return model
 
 
+# the side of a pair each training column is on: the query prompt goes before the first, the document prompt
+# before the others (a scored pair's sentence2 too: set both prompts alike for a symmetric task)
+COLUMN_ROLES = {"anchor": "query", "sentence1": "query", "positive": "document", "negative": "document",
+                "sentence2": "document"}
+
+
+def role_prompts(model: Any) -> dict[str, str]:
+    """The query / document prompts the model is scored with (params.yaml's, else its own): training uses them too."""
+    return {role: text for role in ("query", "document") if (text := model.prompts.get(role))}
+
+
 @dataclass(frozen=True)
 class TrainingData:
     frame: Any  # the rows the loss trains on, in its input format
     shape: str  # the dataset's own shape
     rule: str | None  # the adaptation rule that made `frame`, None when the loss takes the shape natively
+
+    def column_prompts(self, prompts: dict[str, str]) -> dict[str, str]:
+        """The trainer's `prompts` (column -> text) for the cell's prompts (role -> text)."""
+        return {column: prompts[role] for column in self.frame.columns
+                if (role := COLUMN_ROLES.get(column)) and role in prompts}
 
     def as_dataset(self) -> Any:
         from datasets import Dataset
@@ -208,6 +225,11 @@ def recipe_choices(params: Params, dataset: str, loss: str, loss_object: Any, mo
         choices.append(f"Split: {SplitReport.RULES[split.rule]}{dropped}{leaked}.")
     if data.rule:
         choices.append(f"Training rows adapted to the loss's input: {data.rule}.")
+    if prompts := role_prompts(model):
+        sides = {"query": "each query (anchor, sentence1)", "document": "each document (positive, negative, sentence2)"}
+        choices.append("Prompts: " + " and ".join(f"`{text}` before {sides[role]}" for role, text in prompts.items())
+                       + ", in training and in every evaluation; saved with the model (`model.prompts`), so "
+                         "`encode_query` / `encode_document` apply them.")
     if train.freeze_word_embeddings and not train.lora:
         choices.append("The token-embedding table is frozen (`train.freeze_word_embeddings`); every other weight trains.")
     if train.batch_sampler == "auto":

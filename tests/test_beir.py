@@ -1,0 +1,130 @@
+"""Retrieval sets in BEIR's layout (corpus.jsonl, queries.jsonl, qrels/<split>.tsv): read as the dataset's own
+splits (an eval set: its test judgements), pairs or graded scored pairs, trained and scored like any set; every
+problem with the folder is one line naming the file and line."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from pipeline import evaluate, ingest, split, train
+from pipeline.core import paths
+from pipeline.core.handoffs import EvalResult, IngestReport, SplitReport
+from pipeline.core.loading import load_params
+from pipeline.data.splitting import read_split
+from tests.conftest import BASE, ROOT, prepare_set, tiny_params
+from tests.test_bad_inputs import expect_one_line_exit
+
+TOPICS = ["cats", "rivers", "bread", "engines", "violins", "glaciers", "tax law", "beetles", "comets", "chess"]
+
+
+def write_beir(folder: Path, qrels: dict[str, list[tuple[str, str, int]]], corpus_lines: list[dict] | None = None) -> Path:
+    """A BEIR folder: 30 passages (three per topic, some only distractors), 20 queries, the given judgements."""
+    (folder / "qrels").mkdir(parents=True)
+    corpus = corpus_lines if corpus_lines is not None else [
+        {"_id": f"d{i}", "title": f"On {TOPICS[i % 10]}", "text": f"passage {i}: facts number {i} about {TOPICS[i % 10]}"}
+        for i in range(30)]
+    (folder / "corpus.jsonl").write_text("".join(json.dumps(line) + "\n" for line in corpus))
+    queries = [{"_id": f"q{i}", "text": f"question {i}: what about {TOPICS[i % 10]}?"} for i in range(20)]
+    (folder / "queries.jsonl").write_text("".join(json.dumps(line) + "\n" for line in queries))
+    for name, lines in qrels.items():
+        body = "".join(f"{q}\t{d}\t{grade}\n" for q, d, grade in lines)
+        (folder / "qrels" / f"{name}.tsv").write_text("query-id\tcorpus-id\tscore\n" + body)
+    return folder
+
+
+def binary_qrels() -> dict[str, list[tuple[str, str, int]]]:
+    """Each query answered by the passage of its topic with its own number, train q0-q13, test q14-q19."""
+    return {"train": [(f"q{i}", f"d{i}", 1) for i in range(14)], "test": [(f"q{i}", f"d{i}", 1) for i in range(14, 20)]}
+
+
+def beir_project(workdir: Path, tiny_model_dir: Path, folder_qrels: dict, as_eval_set: bool = False) -> dict:
+    write_beir(workdir / "data/raw/search", folder_qrels)
+    params = tiny_params(tiny_model_dir, ["sts"], ["mnrl"])
+    params["run"]["datasets"] = ["sts"] if as_eval_set else ["search"]
+    section = "eval_sets" if as_eval_set else "datasets"
+    params.setdefault(section, {})["search"] = {"source": "data/raw/search", "name": "Tiny search"}
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    return params
+
+
+def test_a_beir_folder_reads_as_its_own_splits_of_query_passage_pairs(workdir: Path, tiny_model_dir: Path) -> None:
+    beir_project(workdir, tiny_model_dir, binary_qrels())
+    ingest.main(["--dataset", "search"])
+    report = IngestReport.read(paths.ingest_report("search"))
+    assert report.shape == "pairs" and set(report.parts) == {"train", "test"}
+    assert report.parts["train"].rows_out == 14 and report.parts["test"].rows_out == 6
+    split.main(["--dataset", "search"])
+    assert SplitReport.read(paths.split_report("search")).rule == "given_carved"  # no dev.tsv: validation carved
+    test, shape = read_split("search", "test")
+    assert shape == "pairs" and test.iloc[0].tolist() == ["question 14: what about violins?",
+                                                          "On violins passage 14: facts number 14 about violins"]
+
+
+def test_a_beir_dataset_trains_and_is_scored(workdir: Path, tiny_model_dir: Path) -> None:
+    beir_project(workdir, tiny_model_dir, binary_qrels())
+    prepare_set("search")
+    train.main(["--dataset", "search", "--base", BASE, "--loss", "mnrl"])
+    evaluate.main(["--dataset", "search", "--base", BASE, "--loss", "mnrl"])
+    result = EvalResult.read(paths.eval_result("search", BASE, "mnrl"))
+    assert -1 <= result.test.tuned.spearman <= 1
+    assert 0 <= result.test.tuned.retrieval["cosine_ndcg@10"] <= 1 and "cosine_ndcg@10" in result.test.base.retrieval
+
+
+def test_graded_judgements_keep_their_grade_as_a_score(workdir: Path, tiny_model_dir: Path) -> None:
+    qrels = binary_qrels()
+    qrels["train"] += [(f"q{i}", f"d{i + 10}", 2) for i in range(4)] + [("q5", "d7", 0)]
+    qrels["test"] += [("q14", "d24", 2), ("q15", "d3", 0)]
+    beir_project(workdir, tiny_model_dir, qrels)
+    ingest.main(["--dataset", "search"])
+    frame = pd.read_parquet(paths.ingested("search"))
+    assert IngestReport.read(paths.ingest_report("search")).shape == "scored"
+    assert sorted(set(frame["score"])) == [0.0, 0.5, 1.0]  # grade / the folder's highest grade
+
+
+def test_a_beir_eval_set_is_its_test_judgements_whole(workdir: Path, tiny_model_dir: Path) -> None:
+    beir_project(workdir, tiny_model_dir, binary_qrels(), as_eval_set=True)
+    ingest.main(["--dataset", "search"])
+    assert IngestReport.read(paths.ingest_report("search")).source.rows_out == 6
+    split.main(["--dataset", "search"])
+    assert len(read_split("search", "test")[0]) == 6
+
+
+BAD_FOLDERS = {
+    "corpus line without _id": (lambda folder: write_beir(folder, binary_qrels(), [
+        {"_id": "d0", "text": "zero"}, {"_id": "d1", "text": "one"}, {"title": "t", "text": "no id"}]),
+        r"search/corpus.jsonl: line 3: no _id"),
+    "qrels naming an unknown passage": (lambda folder: write_beir(folder, {
+        "train": [("q0", "d0", 1)], "test": [("q14", "d14", 1), ("q15", "d99", 1)]}),
+        r"search/qrels/test.tsv: line 3: corpus-id 'd99' is not in .*corpus.jsonl \(the query's answer must be"),
+    "qrels naming an unknown query": (lambda folder: write_beir(folder, {
+        "train": [("q0", "d0", 1), ("q77", "d1", 1)], "test": [("q14", "d14", 1)]}),
+        r"search/qrels/train.tsv: line 3: query-id 'q77' is not in .*queries.jsonl"),
+    "qrels line with two fields": (lambda folder: (write_beir(folder, binary_qrels()), (folder / "qrels/test.tsv").open(
+        "a").write("q14\td14\n")), r"search/qrels/test.tsv: line 8: expected 3 tab-separated fields"),
+    "no train judgements": (lambda folder: write_beir(folder, {"test": [("q14", "d14", 1)]}),
+                            r"search: a BEIR folder as a dataset needs qrels/train.tsv and qrels/test.tsv .*found: test.tsv"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_FOLDERS))
+def test_a_bad_beir_folder_is_one_line_naming_file_and_line(case: str, workdir: Path, capsys: pytest.CaptureFixture) -> None:
+    make, expected = BAD_FOLDERS[case]
+    folder = workdir / "data/raw/search"
+    make(folder)
+    before = {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    params = copy.deepcopy(yaml.safe_load((ROOT / "params.yaml").read_text()))
+    params["datasets"]["search"] = {"source": "data/raw/search"}
+    params["run"]["datasets"] = ["search"]
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    load_params()  # valid params: the folder is the problem
+    line = expect_one_line_exit(capsys, lambda: ingest.main(["--dataset", "search"]))
+    assert re.search(expected, line), line
+    assert not (workdir / paths.ingested("search")).exists()
+    assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before  # raw data never modified
