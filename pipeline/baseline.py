@@ -24,7 +24,7 @@ def main(argv: list[str] | None = None) -> None:
 
     import_ml_stack("sentence_transformers")
     from pipeline.core.models import display_id, load_base_model, seed_everything, use_prompts
-    from pipeline.evaluation.scoring import STORED_PRECISIONS, score_split, scored_split, similarity_scores, validation_pairs
+    from pipeline.evaluation.scoring import STORED_PRECISIONS, score_split, scored_split, validation_scores
 
     files.remove(paths.baseline_scores(dataset, base))
     scored_split(dataset, "test", params)  # a missing split, or one Spearman is undefined on, stops before the model loads
@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> None:
     scores = score_split(model, dataset, "test", params, precisions=STORED_PRECISIONS)
     validation = None
     if dataset in params.datasets:
-        validation = similarity_scores(model, validation_pairs(dataset, params)[0])
+        validation = validation_scores(model, dataset, params)
     BaselineScores(base_model=display_id(params.base(base).model), test=scores, validation=validation).write(
         paths.baseline_scores(dataset, base))
     on_validation = f", validation {validation.spearman:.4f}" if validation else ""

@@ -2,14 +2,15 @@
 set of the run (the other datasets, params.yaml eval_sets), each beside the untuned base model.
 
 Usage: python -m pipeline.evaluate --dataset NAME --base BASE --loss NAME
-       (reads params.yaml: base_models.BASE, seed, adapt, prompts, losses.LOSS, run.datasets, datasets, eval_sets,
-        mlflow)
+       (reads params.yaml: base_models.BASE, seed, adapt, prompts, losses.LOSS, train.max_seq_length,
+        train.validation_pairs, run.datasets, datasets, eval_sets, mlflow)
 
 Reads models/DATASET/BASE/LOSS/ once it matches its digest, results/train/DATASET/BASE/LOSS/model_files.json (a
 folder damaged on disk is named in one line, never scored), and results/baseline/BASE/: each set's scores of the
 base model this cell was tuned from. Writes results/evaluate/DATASET/BASE/LOSS.json (with Spearman per truncated
-dimension, for this model and the base model, when the loss is Matryoshka-wrapped) and logs the
-metrics into the cell's MLflow run: the own test split as test_*, every other set as transfer/<set>/*.
+dimension, for this model and the base model, when the loss is Matryoshka-wrapped; and the validation scores a
+winner is chosen by) and logs the metrics into the cell's MLflow run: the own test split as test_*, every other
+set as transfer/<set>/*.
 """
 
 from __future__ import annotations
@@ -29,7 +30,14 @@ def main(argv: list[str] | None = None) -> None:
 
     from pipeline.core.handoffs import BaselineScores, EvalResult, SetResult
     from pipeline.core.models import load_base_model, seed_everything, trained_model, use_prompts
-    from pipeline.evaluation.scoring import STORED_PRECISIONS, score_split, scored_split, similarity_scores, truncated_dims
+    from pipeline.evaluation.scoring import (
+        STORED_PRECISIONS,
+        score_split,
+        scored_split,
+        similarity_scores,
+        truncated_dims,
+        validation_scores,
+    )
     from pipeline.tracking import runs
 
     out, name = paths.eval_result(dataset, base, loss), paths.cell_name(dataset, base, loss)
@@ -53,7 +61,11 @@ def main(argv: list[str] | None = None) -> None:
             other_base = BaselineScores.read(paths.baseline_scores(other, base)).test
             tuned_other = score_split(use_prompts(model, params, other, base), other, "test", params)
             transfer[other] = SetResult(tuned=tuned_other, base=other_base)
-    result = EvalResult(test=SetResult(tuned=tuned, base=untuned), transfer=transfer)
+    validation = None
+    if baseline.validation is not None:  # what report.metric chooses the winner by, beside the base model's
+        tuned_validation = validation_scores(use_prompts(model, params, dataset, base), dataset, params)
+        validation = SetResult(tuned=tuned_validation, base=baseline.validation)
+    result = EvalResult(test=SetResult(tuned=tuned, base=untuned), transfer=transfer, validation=validation)
     run_id = runs.cell_run_id(params.mlflow.experiment, dataset, base, loss, baseline.base_model)
     # MLflow forbids "@" in metric names (retrieval metrics are named like cosine_ndcg@10)
     runs.log_metrics(run_id, {key.replace("@", "_at_"): value for key, value in result.flat().items()})

@@ -7,8 +7,9 @@ keeps each row's split in the table's `split` column, for the split stage to kee
 layout (corpus.jsonl, queries.jsonl, qrels/{train,dev,test}.tsv; pipeline/data/beir.py), or for an eval set
 its test judgements alone.
 
-Writes data/ingested/NAME.parquet (the raw source is never modified) and results/ingest/NAME.json
-(rows in, rows out, drops per reason; per split file too for given splits).
+Writes data/ingested/NAME.parquet (the raw source is never modified), data/ingested/NAME.corpus.parquet (a BEIR
+folder's whole corpus, which its queries are scored against; no rows for other sources) and
+results/ingest/NAME.json (rows in, rows out, drops per reason; per split file too for given splits).
 """
 
 from __future__ import annotations
@@ -25,11 +26,13 @@ def main(argv: list[str] | None = None) -> None:
     params, (dataset,) = stage_params(__doc__, argv, Arg.DATASET_OR_EVAL_SET)
     config = params.data_config(dataset)
 
-    from pipeline.data.beir import expand_sources
+    import pandas as pd
+
+    from pipeline.data.beir import corpus_texts, expand_sources
     from pipeline.data.cleaning import GIVEN_SPLIT, normalise_parts, total_report
     from pipeline.data.readers import read_source
 
-    files.remove(paths.ingested(dataset), paths.ingest_report(dataset))
+    files.remove(paths.ingested(dataset), paths.ingested_corpus(dataset), paths.ingest_report(dataset))
     # {None: source}, or {split: source} for the dataset's own splits (a BEIR folder's qrels files among them)
     sources = expand_sources(config.sources, held_out_whole=dataset in params.eval_sets)
     tables = {split: read_source(source, config, params.seed) for split, source in sources.items()}
@@ -39,6 +42,7 @@ def main(argv: list[str] | None = None) -> None:
     total = total_report(list(reports.values()))
     parts = {split: FileReport(**report.as_dict()) for split, report in reports.items() if split is not None}
     files.write_parquet(paths.ingested(dataset), frame)
+    files.write_parquet(paths.ingested_corpus(dataset), pd.DataFrame({"text": corpus_texts(sources, config.encoding)}))
     IngestReport(shape=shape, source=FileReport(**total.as_dict()), parts=parts).write(paths.ingest_report(dataset))
     dropped = ", ".join(f"{reason}: {n}" for reason, n in sorted(total.dropped.items())) or "none"
     given = f" (given splits: {', '.join(f'{split} {(frame[GIVEN_SPLIT] == split).sum()}' for split in parts)})" if parts else ""

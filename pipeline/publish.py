@@ -30,6 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     import_ml_stack("sentence_transformers", "mlflow")
     from pipeline.core.handoffs import PublishRecord, Winner
     from pipeline.core.models import trained_model
+    from pipeline.evaluation.leaderboard import METRIC_NAMES
     from pipeline.tracking import registry
     from pipeline.tracking.cards import cell_card
 
@@ -50,13 +51,18 @@ def main(argv: list[str] | None = None) -> None:
     staging = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(staging, ignore_errors=True)
     shutil.copytree(trained_model(dataset, base, loss), staging)
-    card = cell_card(params, dataset, base, loss, staging, model_id=hub_id or out.as_posix())
+    chosen = (f"Chosen as the winner for {dataset} by validation {METRIC_NAMES.get(winner.metric, winner.metric)} "
+              f"(`report.metric`) among {len(winner.bases) * len(winner.losses)} fine-tunes (base models "
+              f"{', '.join(winner.bases)}; losses {', '.join(winner.losses)}); the test split was not used to choose.")
+    card = cell_card(params, dataset, base, loss, staging, model_id=hub_id or out.as_posix(), chosen=chosen)
     (staging / "README.md").write_text(card.text, encoding="utf-8")
     staging.rename(out)
 
-    tags = {"dataset": dataset, "base": base, "base_model": card.facts.base_model, "loss": loss,
-            "validation_spearman": f"{winner.validation_spearman:.6f}",
-            "test_spearman": f"{winner.test_spearman:.6f}", "spearman_gain": f"{card.result.test.gain:.6f}"}
+    metric = winner.metric.replace("@", "_at_")
+    tags = {"dataset": dataset, "base": base, "base_model": card.facts.base_model, "loss": loss, "chosen_by": winner.metric,
+            **{f"{split}_{metric}": f"{value:.6f}" for split, value in (("validation", winner.validation),
+                                                                        ("test", winner.test)) if value is not None},
+            "spearman_gain": f"{card.result.test.gain:.6f}"}
     name = params.publish.registered_model.format(**names)
     registered = registry.register(params.mlflow.experiment, name, params.publish.alias, paths.model_dir(dataset, base, loss),
                                    card.text, tags, card.test_native.iloc[:2, 0].tolist(), trust_remote_code)

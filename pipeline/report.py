@@ -1,7 +1,7 @@
-"""Compare every cell: the winner per dataset (picked on validation), leaderboard, transfer table, DVC
-metrics and plots.
+"""Compare every cell: the winner per dataset (picked on validation), leaderboard, retrieval table (NDCG@10 on
+every set with queries), transfer table, DVC metrics and plots.
 
-Usage: python -m pipeline.report   (reads params.yaml: run, eval_sets, base_models, losses, mlflow)
+Usage: python -m pipeline.report   (reads params.yaml: run, eval_sets, base_models, losses, report, mlflow)
 
 Writes reports/{leaderboard.md, leaderboard.csv, transfer.csv, heatmap.png, transfer.png, curves.png,
 validation_curves.csv, loss_curves.csv}, reports/metrics/<dataset>.json (DVC metrics) and
@@ -17,10 +17,20 @@ from pipeline.core.errors import cli
 from pipeline.core.handoffs import Winner
 from pipeline.core.loading import stage_params
 from pipeline.core.process import import_ml_stack, run_command
-from pipeline.evaluation.leaderboard import read_board
+from pipeline.evaluation.leaderboard import Board, read_board, retrieval_markdown
 
 
 @cli
+def retrieval_section(board: Board) -> str:
+    """The search-quality table, for runs with sets scored by retrieval."""
+    table = retrieval_markdown(board)
+    return table and (
+        "## Retrieval: NDCG@10 on every set with queries\n\nRows: the cell (trained on dataset / base model / loss); "
+        "columns: the sets whose test split has queries (• its own dataset). Test NDCG@10, each query searching all "
+        "the set's passages (a BEIR set: its whole corpus), with the gain over its base model; ▼ marks a loss.\n\n"
+        f"{table}\n")
+
+
 def main(argv: list[str] | None = None) -> None:
     params, _ = stage_params(__doc__, argv)
 
@@ -37,17 +47,18 @@ def main(argv: list[str] | None = None) -> None:
     for dataset in board.datasets:
         won = board.winner(dataset)
         Winner(dataset=dataset, base=won.base if won else None, loss=won.loss if won else None,
-               validation_spearman=won.validation if won else None,
-               test_spearman=won.test.tuned.spearman if won else None, rule=leaderboard.WINNER_RULE,
-               ).write(paths.winner(dataset))
+               metric=board.metric(dataset), validation=won.validation if won else None,
+               test=board.tested(won)[0] if won else None, rule=leaderboard.WINNER_RULE, bases=board.bases,
+               losses=board.losses).write(paths.winner(dataset))
     validation = {cell: pd.read_csv(paths.val_curve(*cell)) for cell in board.cells}
     training = {cell: pd.read_csv(paths.loss_curve(*cell)) for cell in board.cells}
 
     board_md, transfer_md = leaderboard.leaderboard_markdown(board), leaderboard.transfer_markdown(board)
     files.write_text(paths.LEADERBOARD_MD, (
-        f"# Leaderboard\n\nBase models: {leaderboard.base_models_line(board)}. Each cell: validation Spearman of "
-        f"the kept checkpoint / test Spearman (cosine), with the test gain over its untuned base model.\n"
-        f"{leaderboard.WINNER_RULE}\n\n{board_md}\n"
+        f"# Leaderboard\n\nBase models: {leaderboard.base_models_line(board)}. Each cell: validation score of "
+        f"the kept checkpoint / test score, with the test gain over its untuned base model, in the dataset's metric: "
+        f"{leaderboard.metrics_line(board)} (cosine).\n"
+        f"{leaderboard.WINNER_RULE}\n\n{board_md}\n{retrieval_section(board)}"
         f"## Transfer: every cell on every set's test split\n\nRows: the cell (trained on dataset / base model / loss); columns: "
         f"the set scored (• its own dataset). Test Spearman with the gain over its base model on that set; "
         f"▼ marks a loss of quality.\n\n{transfer_md}"))

@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> None:
     from pipeline.data.cleaning import GIVEN_SPLIT, shape_of
     from pipeline.data.splitting import Split, given_split, grouped_split
 
-    files.remove(paths.split_dir(dataset), paths.split_file(dataset, "test"), paths.split_report(dataset))
+    files.remove(paths.split_dir(dataset), paths.split_file(dataset, "test"), paths.test_corpus(dataset),
+                 paths.split_report(dataset))
     frame = pd.read_parquet(files.require(paths.ingested(dataset), "ingest"))
     shape = shape_of(list(frame.columns))
     if dataset in params.eval_sets:
@@ -48,8 +49,11 @@ def main(argv: list[str] | None = None) -> None:
         )
     for name, frame in split.frames.items():
         files.write_parquet(paths.split_file(dataset, name), frame)
+    # the corpus the test queries are searched among, beside the test split every scoring stage reads
+    corpus = pd.read_parquet(files.require(paths.ingested_corpus(dataset), "ingest"))
+    files.write_parquet(paths.test_corpus(dataset), corpus)
     report = SplitReport(shape=shape, rows=sizes, rule=split.rule, dropped_crossing=split.dropped_crossing,
-                         largest_group=split.largest_group, leaked_test_rows=split.leaked_test_rows)
+                         largest_group=split.largest_group, leaked_test_rows=split.leaked_test_rows, corpus=len(corpus))
     report.write(paths.split_report(dataset))
     if split.leaked_test_rows:
         print(f"warning: split {dataset}: {split.leaked_test_rows} of {sizes['test']} test rows share a text with the "

@@ -1,6 +1,6 @@
 """The last thing `dvc repro` prints: the leaderboard, what was published, and where to look in MLflow.
 
-Usage: python -m pipeline.summary   (reads params.yaml: run, eval_sets, base_models, losses)
+Usage: python -m pipeline.summary   (reads params.yaml: run, eval_sets, base_models, losses, report)
 
 Reads the cells' results (as the report does) and each dataset's publish record; writes nothing. It runs
 after every publish stage, so a run's output ends with one screen: per dataset the winner and its scores,
@@ -17,7 +17,7 @@ from pipeline.core.process import run_command
 
 
 def published_lines(records: list[PublishRecord], winners: dict[str, tuple[float | None, float | None]]) -> list[str]:
-    """One line per dataset: winner, its validation / test Spearman, the registry URI and version, the folder."""
+    """One line per dataset: winner, its validation / test score, the registry URI and version, the folder."""
     width = max(len(record.dataset) for record in records)
     lines = []
     for record in records:
@@ -37,13 +37,14 @@ def main(argv: list[str] | None = None) -> None:
 
     board = leaderboard.read_board(params)
     records = [PublishRecord.read(paths.publish_record(dataset)) for dataset in params.run.datasets]
-    winners = {dataset: (cell.validation, cell.test.tuned.spearman) if (cell := board.winner(dataset)) else (None, None)
+    winners = {dataset: (cell.validation, board.tested(cell)[0]) if (cell := board.winner(dataset)) else (None, None)
                for dataset in board.datasets}
     uri = tracking_uri()
     start = "" if uri.startswith(("http://", "https://")) else f" (start the UI: mlflow ui --backend-store-uri {uri})"
     print("\n".join([
         f"Leaderboard ({paths.LEADERBOARD_MD}; transfer table there too). Base models {leaderboard.base_models_line(board)}; "
-        f"each cell: validation / test Spearman (cosine), test gain over its base model.",
+        f"each cell: validation / test score, test gain over its base model, in the dataset's metric: "
+        f"{leaderboard.metrics_line(board)} (cosine).",
         leaderboard.WINNER_RULE, "", leaderboard.leaderboard_markdown(board),
         "Published winners (load with mlflow.sentence_transformers.load_model(URI)):",
         *published_lines(records, winners), "",

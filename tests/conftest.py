@@ -107,17 +107,19 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 900) -> s
     return proc
 
 
-# The modules with the longest runs, longest first (seconds under -n 2 on a 2-core machine): experiments ~650,
-# e2e ~400, sweep ~320, reliability ~110, mlflow server ~55, launch ~60, stages ~50.
-LONGEST_FIRST = ("test_experiments", "test_pipeline_e2e", "test_sweep", "test_reliability", "test_mlflow_server",
-                 "test_launch", "test_stages")
+# The modules with the longest runs (seconds under -n 2 on a busy 2-core machine, 2026-12-03): experiments ~920,
+# e2e ~600, sweep ~540, mlflow server ~250, reliability ~150, stages ~100, launch ~60. xdist hands each worker
+# two modules at the start, alternately (A: 1st and 3rd, B: 2nd and 4th), so the order pairs the longest with
+# the fourth: about 1,150 s of work on each worker before the rest is shared out.
+LONGEST_FIRST = ("test_experiments", "test_pipeline_e2e", "test_mlflow_server", "test_sweep", "test_reliability",
+                 "test_stages", "test_launch")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The longest modules first, each module's tests in their own order. The README runs the suite on two
     xdist workers with one module per worker at a time (`--dist loadscope`, so a module's reproduced project
-    is built once); started first, the two longest run side by side on the two workers instead of one of them
-    starting late and running alone at the end (longest first: the classic rule for finishing a batch early)."""
+    is built once; `--no-loadscope-reorder` in pyproject.toml keeps this order); started first, the longest
+    run side by side on the two workers instead of one of them starting late and running alone at the end."""
     def rank(item: pytest.Item) -> int:
         name = item.module.__name__.rsplit(".", 1)[-1]
         return LONGEST_FIRST.index(name) if name in LONGEST_FIRST else len(LONGEST_FIRST)

@@ -9,13 +9,23 @@ import json
 import re
 from pathlib import Path
 
+import mlflow
 import pandas as pd
 import pytest
 import yaml
 
-from pipeline import evaluate, ingest, split, train
+from pipeline import baseline, card, evaluate, ingest, publish, report, split, train
 from pipeline.core import paths
-from pipeline.core.handoffs import EvalResult, IngestReport, SplitReport
+from pipeline.core.handoffs import (
+    BaselineScores,
+    EvalResult,
+    IngestReport,
+    PublishRecord,
+    RunRef,
+    SplitReport,
+    TrainFacts,
+    Winner,
+)
 from pipeline.core.loading import load_params
 from pipeline.data.splitting import read_split
 from tests.conftest import BASE, ROOT, prepare_set, tiny_params
@@ -72,20 +82,68 @@ def test_a_beir_dataset_trains_and_is_scored(workdir: Path, tiny_model_dir: Path
     prepare_set("search")
     train.main(["--dataset", "search", "--base", BASE, "--loss", "mnrl"])
     evaluate.main(["--dataset", "search", "--base", BASE, "--loss", "mnrl"])
+    card.main(["--dataset", "search", "--base", BASE, "--loss", "mnrl"])
+    report.main([])
     result = EvalResult.read(paths.eval_result("search", BASE, "mnrl"))
     assert -1 <= result.test.tuned.spearman <= 1
-    assert 0 <= result.test.tuned.retrieval["cosine_ndcg@10"] <= 1 and "cosine_ndcg@10" in result.test.base.retrieval
+    ndcg, base_ndcg = result.test.tuned.retrieval["cosine_ndcg@10"], result.test.base.retrieval["cosine_ndcg@10"]
+    assert 0 <= ndcg <= 1 and 0 <= base_ndcg <= 1
+    board = paths.LEADERBOARD_MD.read_text()
+    table = board[board.index("## Retrieval"):board.index("## Transfer")]
+    assert f"| {BASE} (untuned) | {base_ndcg:.4f} |" in table
+    assert f"| search / {BASE} / mnrl | • {ndcg:.4f} ({ndcg - base_ndcg:+.4f}" in table
+    text = paths.card("search", BASE, "mnrl").read_text()  # the card's model-index: the Hub shows it
+    assert f"value: {ndcg}" in text and "type: cosine_ndcg@10" in text
+    run = mlflow.MlflowClient().get_run(RunRef.read(paths.mlflow_run("search", BASE, "mnrl")).run_id)
+    assert run.data.metrics["test_retrieval_cosine_ndcg_at_10"] == pytest.approx(ndcg)
+
+
+def ndcg_at_10(model, queries: list[str], answers: list[set[str]], corpus: list[str]) -> float:
+    """NDCG@10 with binary gains, by hand: each query's passages ranked by cosine similarity."""
+    import numpy as np
+
+    q = model.encode(queries, normalize_embeddings=True)
+    d = model.encode(corpus, normalize_embeddings=True)
+    values = []
+    for row, relevant in zip(q @ d.T, answers):
+        ranked = [corpus[i] for i in np.argsort(-row)[:10]]
+        dcg = sum(1 / np.log2(rank + 2) for rank, text in enumerate(ranked) if text in relevant)
+        values.append(dcg / sum(1 / np.log2(rank + 2) for rank in range(min(len(relevant), 10))))
+    return float(np.mean(values))
+
+
+def test_queries_are_searched_among_the_whole_corpus(workdir: Path, tiny_model_dir: Path) -> None:
+    from pipeline.core.loading import load_params
+    from pipeline.core.models import load_base_model
+
+    beir_project(workdir, tiny_model_dir, binary_qrels())
+    prepare_set("search")
+    test, _ = read_split("search", "test")
+    corpus = pd.read_parquet(paths.test_corpus("search"))["text"].tolist()
+    assert len(corpus) == 30  # every passage, the 24 nobody asked for at test time included
+    model = load_base_model(load_params(), BASE)
+    queries, answers = test["anchor"].tolist(), [{text} for text in test["positive"]]
+    whole = ndcg_at_10(model, queries, answers, corpus)
+    retrieval = BaselineScores.read(paths.baseline_scores("search", BASE)).test.retrieval
+    assert retrieval["cosine_ndcg@10"] == pytest.approx(whole, abs=1e-6)
+    assert whole != pytest.approx(ndcg_at_10(model, queries, answers, test["positive"].tolist()), abs=1e-6)
+    assert retrieval["cosine_recall@100"] == 1.0 and 0 <= retrieval["cosine_recall@10"] <= 1
 
 
 def test_graded_judgements_keep_their_grade_as_a_score(workdir: Path, tiny_model_dir: Path) -> None:
     qrels = binary_qrels()
     qrels["train"] += [(f"q{i}", f"d{i + 10}", 2) for i in range(4)] + [("q5", "d7", 0)]
     qrels["test"] += [("q14", "d24", 2), ("q15", "d3", 0)]
+    qrels["dev"] = [("q12", "d22", 2), ("q13", "d13", 1), ("q12", "d1", 0)]  # dev.tsv: the validation split
     beir_project(workdir, tiny_model_dir, qrels)
     ingest.main(["--dataset", "search"])
     frame = pd.read_parquet(paths.ingested("search"))
     assert IngestReport.read(paths.ingest_report("search")).shape == "scored"
     assert sorted(set(frame["score"])) == [0.0, 0.5, 1.0]  # grade / the folder's highest grade
+    split.main(["--dataset", "search"])
+    baseline.main(["--dataset", "search", "--base", BASE])  # scored pairs, searched among the corpus all the same
+    retrieval = BaselineScores.read(paths.baseline_scores("search", BASE)).test.retrieval
+    assert 0 <= retrieval["cosine_ndcg@10"] <= 1 and retrieval["cosine_recall@100"] == 1.0
 
 
 def test_a_beir_eval_set_is_its_test_judgements_whole(workdir: Path, tiny_model_dir: Path) -> None:
@@ -128,3 +186,42 @@ def test_a_bad_beir_folder_is_one_line_naming_file_and_line(case: str, workdir: 
     assert re.search(expected, line), line
     assert not (workdir / paths.ingested("search")).exists()
     assert {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()} == before  # raw data never modified
+
+
+def test_the_metric_that_matters_chooses_the_winner_and_the_card_and_registry_name_it(workdir: Path,
+                                                                                   tiny_model_dir: Path) -> None:
+    params = beir_project(workdir, tiny_model_dir, binary_qrels())
+    params["run"]["losses"] = ["mnrl", "cosent"]
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    prepare_set("search")
+    for loss in ("mnrl", "cosent"):
+        train.main(["--dataset", "search", "--base", BASE, "--loss", loss])
+        evaluate.main(["--dataset", "search", "--base", BASE, "--loss", loss])
+    # constructed: mnrl best by validation Spearman, cosent best by validation NDCG@10
+    for loss, spearman, ndcg in (("mnrl", 0.9, 0.1), ("cosent", 0.2, 0.8)):
+        facts = TrainFacts.read(paths.train_facts("search", BASE, loss))
+        facts.model_copy(update={"selection": facts.selection.model_copy(update={"kept_spearman": spearman})}).write(
+            paths.train_facts("search", BASE, loss))
+        result = EvalResult.read(paths.eval_result("search", BASE, loss))
+        tuned = result.validation.tuned
+        tuned = tuned.model_copy(update={"retrieval": {**tuned.retrieval, "cosine_ndcg@10": ndcg}})
+        result.model_copy(update={"validation": result.validation.model_copy(update={"tuned": tuned})}).write(
+            paths.eval_result("search", BASE, loss))
+
+    report.main([])  # report.metric: auto -> NDCG@10, the queries of a BEIR set searching its corpus
+    winner = Winner.read(paths.winner("search"))
+    assert (winner.loss, winner.metric, winner.validation) == ("cosent", "ndcg@10", 0.8)
+    assert "in the dataset's metric: NDCG@10 (search)" in paths.LEADERBOARD_MD.read_text()
+    assert json.loads(paths.dataset_metrics("search").read_text())["metric"] == "ndcg@10"
+    publish.main(["--dataset", "search"])
+    card_text = (paths.publish_dir("search") / "README.md").read_text()
+    assert "Chosen as the winner for search by validation NDCG@10 (`report.metric`) among 2 fine-tunes" in card_text
+    record = PublishRecord.read(paths.publish_record("search"))
+    version = mlflow.MlflowClient().get_model_version(record.registered_model, record.version)
+    assert version.tags["chosen_by"] == "ndcg@10" and float(version.tags["validation_ndcg_at_10"]) == 0.8
+
+    params["report"] = {"metric": "spearman"}
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    report.main([])
+    winner = Winner.read(paths.winner("search"))
+    assert (winner.loss, winner.metric, winner.validation) == ("mnrl", "spearman", 0.9)

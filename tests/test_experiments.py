@@ -70,7 +70,8 @@ def test_the_default_run_reads_as_one_row_per_dataset(repo: tuple[Path, dict[str
     for name in DEFAULT_DATASETS:
         data = files[paths.dataset_metrics(name).as_posix()]["data"]
         # a bounded row: the winner, its validation and test Spearman, the base model's, one per loss
-        assert set(data) == {"winner", "winner_val", "winner_test", "base_test", "test"} and data["test"].keys() == {"tiny"}
+        assert set(data) == {"metric", "winner", "winner_val", "winner_test", "base_test", "test"}
+        assert data["metric"] == "spearman" and data["test"].keys() == {"tiny"}
         assert list(data["test"]["tiny"]) == [LOSS] and data["winner"] == f"tiny/{LOSS}"
     table = run([*DVC, "metrics", "show"], root, env).stdout.splitlines()
     assert len(table) == 1 + len(DEFAULT_DATASETS) and max(map(len, table)) <= 200
@@ -82,8 +83,9 @@ def test_seed_configs_run_as_temp_experiments_after_a_default_repro(repo: tuple[
     seeds = {"seed_000_mnrl_lora": ("seed-000-mnrl-lora", "docstrings", "mnrl", "LoraConfig(r=8"),
              "seed_003_triplet_zh_products": ("seed-003-triplet-zh", "zh_products", "triplet_euclidean", "TripletLoss")}
     for config, (name, dataset, loss, in_card) in seeds.items():
+        # up to the cards and the report (what is checked here): publish and summary are tests/test_pipeline_e2e.py's
         out = run([sys.executable, str(ROOT / "scripts" / "exp_from_config.py"), str(ROOT / "configs" / f"{config}.yaml"),
-                   "-S", "train.max_steps=3"], root, env, timeout=900).stdout
+                   "-S", "train.max_steps=3", "card", "report"], root, env, timeout=900).stdout
         assert f"experiment {name} done" in out
         rows = experiment_rows(root, env)
         metrics = rows[name]["metrics"][paths.dataset_metrics(dataset).as_posix()]["data"]

@@ -109,4 +109,23 @@ def test_two_base_models_one_comparison_each_gain_over_its_own_base() -> None:
     assert metrics["a"]["winner"] == "p/mnrl" and metrics["a"]["base_test"] == {"m": 0.6, "p": 0.72}
     assert metrics["b"]["test"]["p"] == {"mnrl": 0.57, "cosent": 0.58}
     rows = leaderboard.leaderboard_csv(two).splitlines()
-    assert rows[0].startswith("dataset,base,base_model,loss,") and "a,p,org/p,mnrl,0.860000,0.800000" in rows[3]
+    assert rows[0].startswith("dataset,base,base_model,loss,metric,") and "a,p,org/p,mnrl,spearman,0.860000,0.800000" in rows[3]
+
+
+def test_the_retrieval_table_shows_ndcg_and_its_gain_on_the_sets_with_queries() -> None:
+    def searched(spearman: float, ndcg: float) -> Scores:
+        return scores(spearman).model_copy(update={"retrieval": {leaderboard.RETRIEVAL_METRIC: ndcg}})
+
+    result = EvalResult(test=SetResult(tuned=searched(0.7, 0.60), base=searched(0.6, 0.50)),
+                        transfer={"b": SetResult(tuned=scores(0.4), base=scores(0.45)),  # scored pairs: no queries
+                                  "held": SetResult(tuned=searched(0.5, 0.30), base=searched(0.5, 0.40))})
+    found = Cell("a", "m", "mnrl", 0.8, result, (*simplicity(LOSSES["mnrl"], False), 0))
+    board = _board([found], ["m"], {}, {})
+    assert leaderboard.retrieval_markdown(board) == ""  # no base model scored by retrieval anywhere: no table
+    board = Board(**{**board.__dict__, "base_retrieval": {("a", "m"): 0.5, ("held", "m"): 0.4}})
+    lines = leaderboard.retrieval_markdown(board).splitlines()
+    assert lines[0] == "| trained on | a | held |" and lines[2] == "| m (untuned) | 0.5000 | 0.4000 |"
+    assert lines[3] == "| a / m / mnrl | • 0.6000 (+0.1000) | 0.3000 (-0.1000 ▼) |"
+    csv = leaderboard.transfer_csv(board).splitlines()
+    assert csv[0].endswith(",test_ndcg_at_10,ndcg_gain") and csv[2].startswith("a,m,mnrl,b,") and csv[2].endswith(",,")
+    assert csv[3].endswith(",0.300000,-0.100000")

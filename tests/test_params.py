@@ -122,3 +122,15 @@ def test_the_base_comparison_config_runs_every_cell_from_both_bases() -> None:
     assert params.run.base_models == ["minilm", "mpnet"]
     assert params.base("mpnet").model == "sentence-transformers/all-mpnet-base-v2"
     assert params.run.datasets == ["docstrings", "products", "sts"] and len(params.run.losses) == 4
+
+
+def test_the_metric_a_winner_is_chosen_by() -> None:
+    raw = copy.deepcopy(SHIPPED)
+    auto = parse_params(raw)
+    assert auto.choice_metric(searches_corpus=True) == "ndcg@10" and auto.choice_metric(searches_corpus=False) == "spearman"
+    chosen = copy.deepcopy(raw)
+    chosen["report"] = {"metric": "recall@10"}
+    assert parse_params(chosen).choice_metric(searches_corpus=False) == "recall@10"
+    chosen["report"] = {"metric": "ndcg@5"}
+    with pytest.raises(ParamsError, match=r"report.metric = 'ndcg@5': unknown metric 'ndcg@5'; valid: auto, spearman"):
+        parse_params(chosen)

@@ -109,8 +109,8 @@ def test_the_invocation_run_spans_the_repro_and_holds_the_leaderboard(repo: tupl
     assert parent.data.params["train.batch_size"] == "8"
     winner = Winner.read(root / paths.winner("sts"))
     assert parent.data.tags["winner.sts"] == f"{winner.base}/{winner.loss}"
-    assert parent.data.metrics["sts/winner_validation_spearman"] == pytest.approx(winner.validation_spearman)
-    assert parent.data.metrics["sts/winner_test_spearman"] == pytest.approx(winner.test_spearman)
+    assert parent.data.metrics["sts/winner_validation_spearman"] == pytest.approx(winner.validation)
+    assert parent.data.metrics["sts/winner_test_spearman"] == pytest.approx(winner.test)
     shown = {a.path for a in store.list_artifacts(parent.info.run_id, "report")}
     assert {"report/leaderboard.md", "report/curves.png", "report/heatmap.png", "report/transfer.csv"} <= shown
 
@@ -128,12 +128,12 @@ def test_report_dvc_metrics_and_plots(repo: tuple[Path, dict[str, str]]) -> None
     assert metrics["test"]["tiny"]["cosent"] == pytest.approx(result.test.tuned.spearman, abs=1e-6)
     winner = Winner.read(root / paths.winner("sts"))
     assert metrics["winner"] == f"{winner.base}/{winner.loss}"
-    assert metrics["winner_val"] == pytest.approx(winner.validation_spearman)
+    assert metrics["winner_val"] == pytest.approx(winner.validation)
     for name in BASES:
         untuned = BaselineScores.read(root / paths.baseline_scores("sts", name)).test.spearman
         assert metrics["base_test"][name] == pytest.approx(untuned)
         assert sorted(metrics["test"][name]) == sorted(LOSSES)
-    assert len(metrics) == 5  # winner, its two scores, base_test.*, test.*.*
+    assert len(metrics) == 6 and metrics["metric"] == "spearman"  # the metric, winner, its two scores, base_test.*, test.*.*
     # the winner: the best validation Spearman of all four cells (both bases), whatever their test scores
     kept = {(name, loss): TrainFacts.read(root / paths.train_facts("sts", name, loss)).selection.kept_spearman
             for name in BASES for loss in LOSSES}

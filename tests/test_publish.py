@@ -71,8 +71,8 @@ def test_registered_version_with_alias_and_tags(published: Path) -> None:
     tags = version.tags
     winner = Winner.read(published / paths.winner("sts"))
     assert tags["dataset"] == "sts" and tags["loss"] == winner.loss
-    assert float(tags["validation_spearman"]) == pytest.approx(winner.validation_spearman, abs=1e-6)
-    assert float(tags["test_spearman"]) == pytest.approx(winner.test_spearman, abs=1e-6)
+    assert float(tags["validation_spearman"]) == pytest.approx(winner.validation, abs=1e-6)
+    assert float(tags["test_spearman"]) == pytest.approx(winner.test, abs=1e-6)
     assert tags[FINGERPRINT] == fingerprint(published / paths.model_dir("sts", "tiny", winner.loss))
     assert tags["git_commit"] and tags["dvc_exp"] == "none" and tags["card"] == "card/README.md"
     assert version.description == (published / paths.publish_dir("sts") / "README.md").read_text()

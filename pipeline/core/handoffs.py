@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from pipeline.core import files
 from pipeline.core.errors import PipelineError
-from pipeline.core.params import Shape
+from pipeline.core.params import METRICS, Shape
 
 SplitRule = Literal["grouped", "partitioned", "held_out", "given", "given_carved"]  # SplitReport.RULES says each in words
 H = TypeVar("H", bound="Handoff")
@@ -91,6 +91,7 @@ class SplitReport(Handoff):
     largest_group: int  # rows in the largest group linked by shared texts, before the split (of train, carved)
     # given splits only: test rows with a normalised text (as the grouped rule links rows) also in the train file
     leaked_test_rows: int
+    corpus: int = 0  # passages the test queries search beyond the set's own (a BEIR set's corpus)
 
     @property
     def rule_text(self) -> str:
@@ -105,7 +106,7 @@ class Scores(_Record):
 
     similarity: dict[str, float]  # EmbeddingSimilarityEvaluator: pearson_cosine, spearman_cosine
     dims: dict[int, dict[str, float]] = {}  # the same at each truncated Matryoshka dimension
-    retrieval: dict[str, float] = {}  # InformationRetrievalEvaluator (pair and triplet sets)
+    retrieval: dict[str, float] = {}  # InformationRetrievalEvaluator (pair, triplet and BEIR sets)
     triplet: dict[str, float] = {}  # TripletEvaluator (triplet sets)
     # similarity with the embeddings quantized as an index stores them (EmbeddingSimilarityEvaluator's
     # `precision`): "int8", "binary" -> pearson_cosine, spearman_cosine; test splits of the cell's own set only
@@ -115,6 +116,11 @@ class Scores(_Record):
     @property
     def spearman(self) -> float:
         return self.similarity["spearman_cosine"]
+
+    def value(self, metric: str) -> float | None:
+        """A metric by the pipeline's name (params.METRICS, e.g. ndcg@10); None where this set has none."""
+        family, key = METRICS[metric]
+        return getattr(self, family).get(key)
 
     def families(self, name: str, suffix: str = "") -> dict[str, dict[str, float]]:
         """{evaluator name: its metrics}, named as the card and MLflow show them: `name`, `name_dim<D>`,
@@ -164,6 +170,9 @@ class EvalResult(Handoff):
     WRITER = "evaluate"
     test: SetResult
     transfer: dict[str, SetResult]  # set name -> scores on that set's test split
+    # the kept weights and the base model on the validation split (Spearman on the pairs training scores; the
+    # metrics of queries on the whole split): what a winner is chosen by (report.metric); None without validation
+    validation: SetResult | None = None
 
     def on(self, name: str, dataset: str) -> SetResult:
         """The scores on set `name`, this cell's own dataset being `dataset`."""
@@ -171,13 +180,16 @@ class EvalResult(Handoff):
 
     def flat(self) -> dict[str, float]:
         """The metric names MLflow shows: test_*, base_test_*, spearman_gain for the cell's own test split;
-        transfer/<set>/<metric> (and .../base_<metric>, .../spearman_gain) for every other set."""
+        transfer/<set>/<metric> (and .../base_<metric>, .../spearman_gain, .../retrieval_<metric> for a set with
+        queries) for every other set."""
         metrics = {**self.test.tuned.flat("test"), **{f"base_{k}": v for k, v in self.test.base.flat("test").items()},
                    "spearman_gain": self.test.gain}
         for name, result in self.transfer.items():
             metrics.update({f"transfer/{name}/{k}": v for k, v in result.tuned.similarity.items()})
             metrics.update({f"transfer/{name}/base_{k}": v for k, v in result.base.similarity.items()})
             metrics[f"transfer/{name}/spearman_gain"] = result.gain
+            metrics.update({f"transfer/{name}/retrieval_{k}": v for k, v in result.tuned.retrieval.items()})
+            metrics.update({f"transfer/{name}/base_retrieval_{k}": v for k, v in result.base.retrieval.items()})
         return metrics
 
 
@@ -273,15 +285,18 @@ class RunRef(Handoff):
 
 class Winner(Handoff):
     """reports/winners/<dataset>.json: the dataset's winner across base models and losses, by the report's rule
-    (best validation Spearman)."""
+    (the best validation score in the dataset's metric)."""
 
     WRITER = "report"
     dataset: str
     base: str | None  # None (both): no cell had a validation score to choose by
     loss: str | None
-    validation_spearman: float | None
-    test_spearman: float | None
+    metric: str = "spearman"  # what chose it (params.METRICS; report.metric)
+    validation: float | None  # the winner's, in that metric
+    test: float | None
     rule: str
+    bases: list[str] = []  # the base models and losses of the cells it was chosen among
+    losses: list[str] = []
 
 
 class PublishRecord(Handoff):

@@ -37,6 +37,16 @@ CANONICAL_BASE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 # as a command-line option) and no "." at all (DVC reads `losses.cos.v2` as a nested key and stops).
 SAFE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]{0,99}")
 SAFE_NAME_RULE = "use letters, digits, _ and - (not first), at most 100 characters"
+# What a winner can be chosen by (report.metric): the pipeline's name -> (metric family of Scores, the library
+# evaluator's own key). Retrieval metrics exist for sets with queries (pairs, triplets, BEIR sets); triplet
+# accuracy for triplet sets.
+METRICS: dict[str, tuple[str, str]] = {
+    "spearman": ("similarity", "spearman_cosine"), "pearson": ("similarity", "pearson_cosine"),
+    **{f"{name}@10": ("retrieval", f"cosine_{name}@10") for name in ("ndcg", "mrr", "map")},
+    **{f"{name}@{k}": ("retrieval", f"cosine_{name}@{k}") for name in ("recall", "precision") for k in (1, 10, 100)},
+    **{f"accuracy@{k}": ("retrieval", f"cosine_accuracy@{k}") for k in (1, 10)},
+    "triplet_accuracy": ("triplet", "cosine_accuracy"),
+}
 BUILTIN_SHAPES = {"docstring_pairs": "pairs", "product_triplets": "triplets", "similarity_pairs": "scored"}
 
 
@@ -309,6 +319,19 @@ class BaseModelParams(_Strict):
     prompts: Prompts = Prompts()  # this base's, key by key over the top-level ones (a set's own win over both)
 
 
+class ReportParams(_Strict):
+    # what picks each dataset's winner, on validation: auto = NDCG@10 for a BEIR set (its queries search a
+    # corpus), Spearman for every other; or one metric of METRICS for every dataset
+    metric: str = "auto"
+
+    @field_validator("metric")
+    @classmethod
+    def _known_metric(cls, value: str) -> str:
+        if value != "auto" and value not in METRICS:
+            raise ValueError(f"unknown metric {value!r}; valid: auto, {', '.join(METRICS)}")
+        return value
+
+
 class MlflowParams(_Strict):
     experiment: str = "sentence-embedding-finetune"
 
@@ -355,6 +378,7 @@ class Params(_Strict):
     split: SplitParams = SplitParams()
     adapt: AdaptParams = AdaptParams()
     train: TrainParams = TrainParams()
+    report: ReportParams = ReportParams()
     mlflow: MlflowParams = MlflowParams()
     publish: PublishParams = PublishParams()
 
@@ -419,6 +443,13 @@ class Params(_Strict):
         """The prompts params.yaml gives a base model on a set (role -> text): per key, the set's own, else the
         base model's entry's, else the top-level ones. A key given nowhere is absent: the model's own stays."""
         return {**self.prompts.given, **self.base(base).prompts.given, **self.data_config(set_name).prompts.given}
+
+    def choice_metric(self, searches_corpus: bool) -> str:
+        """The metric (a key of METRICS) a dataset's winner is chosen by: report.metric, or with auto NDCG@10
+        for a set whose queries search a corpus (a BEIR set) and Spearman otherwise."""
+        if self.report.metric != "auto":
+            return self.report.metric
+        return "ndcg@10" if searches_corpus else "spearman"
 
     def data_config(self, name: str) -> DatasetParams:
         """The entry of a dataset or an eval set."""

@@ -55,6 +55,16 @@ def ingested(name: str) -> Path:
     return INGESTED / f"{name}.parquet"
 
 
+def ingested_corpus(name: str) -> Path:
+    """The passages a set's queries are searched among beyond its own (a BEIR folder's corpus; else no rows)."""
+    return INGESTED / f"{name}.corpus.parquet"
+
+
+def test_corpus(name: str) -> Path:
+    """The corpus beside a set's test split, as scoring reads it (the split stage copies it there)."""
+    return TEST_SETS / f"{name}.corpus.parquet"
+
+
 def ingest_report(name: str) -> Path:
     return RESULTS / "ingest" / f"{name}.json"
 

@@ -50,6 +50,14 @@ def expand_sources(sources: dict[str | None, str], held_out_whole: bool) -> dict
     return found
 
 
+def corpus_texts(sources: dict[str | None, str], encoding: str = "utf-8") -> list[str]:
+    """Every passage of the BEIR folder the sources' judgements come from (none for other sources): what a
+    query is searched among, every passage nobody judged included."""
+    folders = {Path(source).parent.parent for source in sources.values() if is_qrels_file(Path(source))}
+    encoding = "utf-8-sig" if encoding == "utf-8" else encoding
+    return [text for folder in sorted(folders) for text in _texts(folder / "corpus.jsonl", encoding).values()]
+
+
 def read_qrels(path: Path, encoding: str = "utf-8") -> Any:
     """One qrels file of a BEIR folder as rows of (query text, passage text[, score in [0, 1]])."""
     import pandas as pd

@@ -179,6 +179,13 @@ def partition_texts(pairs: Any, n_texts: int, fractions: dict[str, float], seed:
     return part
 
 
+def read_corpus(name: str) -> list[str]:
+    """The passages a set's test queries are searched among beyond its own (its BEIR corpus; else none)."""
+    import pandas as pd
+
+    return pd.read_parquet(files.require(paths.test_corpus(name), "split"))["text"].tolist()
+
+
 def read_split(name: str, split: str) -> tuple[Any, str]:
     """A split as a DataFrame, and its shape."""
     import pandas as pd

@@ -1,9 +1,9 @@
 """The library's evaluators, as the pipeline uses them for validation during training and for test scores.
 
 Every set is scored as scored pairs (Pearson / Spearman of cosine similarity, EmbeddingSimilarityEvaluator).
-Pair and triplet sets also get retrieval metrics (each anchor queries a corpus of all the set's positives
-and negatives: MRR@10, NDCG@10, Recall@1/@10; InformationRetrievalEvaluator) and triplet sets triplet
-accuracy (TripletEvaluator).
+Pair and triplet sets, and BEIR sets of any shape, also get retrieval metrics (each query searches all the
+set's passages, and a BEIR set's whole corpus: MRR@10, NDCG@10, MAP@10, Accuracy / Recall @1/@10/@100;
+InformationRetrievalEvaluator) and triplet sets triplet accuracy (TripletEvaluator).
 """
 
 from __future__ import annotations
@@ -123,25 +123,32 @@ def _stored(embeddings: np.ndarray, precision: str) -> np.ndarray:
     return quantize_embeddings(normalised, precision=precision)
 
 
-def retrieval_evaluators(frame: Any, shape: str, name: str, precisions: tuple[str, ...] = ()) -> list[Any]:
-    """InformationRetrievalEvaluator (and TripletEvaluator for triplets) for pair / triplet splits; with
-    `precisions`, the retrieval evaluator again per stored precision (`<name>_<precision>_retrieval`)."""
-    if shape == "scored":
+def retrieval_evaluators(frame: Any, shape: str, name: str, precisions: tuple[str, ...] = (),
+                         corpus: list[str] | tuple[str, ...] = ()) -> list[Any]:
+    """InformationRetrievalEvaluator (and TripletEvaluator for triplets) for pair / triplet splits, and for any
+    split with a `corpus` (a BEIR set's: its scored pairs count as relevant above grade 0); each query is
+    searched among the split's own passages and the whole corpus. With `precisions`, the retrieval evaluator
+    again per stored precision (`<name>_<precision>_retrieval`)."""
+    if shape == "scored" and not corpus:
         return []
     from sentence_transformers.sentence_transformer.evaluation import TripletEvaluator
 
-    documents = list(dict.fromkeys(frame["positive"].tolist() + (frame["negative"].tolist() if shape == "triplets" else [])))
-    doc_ids = {text: f"d{i}" for i, text in enumerate(documents)}
-    query_ids = {text: f"q{i}" for i, text in enumerate(dict.fromkeys(frame["anchor"]))}
+    queries, passages = (frame["anchor"], frame["positive"]) if shape != "scored" else (frame["sentence1"], frame["sentence2"])
+    judged = passages.tolist() + (frame["negative"].tolist() if shape == "triplets" else [])
+    doc_ids = {text: f"d{i}" for i, text in enumerate(dict.fromkeys([*judged, *corpus]))}
+    query_ids = {text: f"q{i}" for i, text in enumerate(dict.fromkeys(queries))}
     relevant: dict[str, set[str]] = {}
-    for anchor, positive in zip(frame["anchor"], frame["positive"]):
-        relevant.setdefault(query_ids[anchor], set()).add(doc_ids[positive])
+    graded = frame["score"] if shape == "scored" else [1.0] * len(frame)  # grade 0: judged, not an answer
+    for query, passage, grade in zip(queries, passages, graded):
+        if grade <= 0:
+            continue
+        relevant.setdefault(query_ids[query], set()).add(doc_ids[passage])
     shared: dict[str | None, dict[str, Any]] = {}  # embeddings by text, encoded once for every precision
 
     def build(evaluator_name: str, precision: str | None) -> Any:
         return _quantizing_retrieval_evaluator()(
             {qid: text for text, qid in query_ids.items()}, {did: text for text, did in doc_ids.items()}, relevant,
-            mrr_at_k=[10], ndcg_at_k=[10], accuracy_at_k=[1, 10], precision_recall_at_k=[1, 10], map_at_k=[10],
+            mrr_at_k=[10], ndcg_at_k=[10], accuracy_at_k=[1, 10], precision_recall_at_k=[1, 10, 100], map_at_k=[10],
             name=evaluator_name, write_csv=False, score_functions=None, main_score_function="cosine",
             stored_precision=precision, shared=shared)
 

@@ -15,7 +15,7 @@ from pipeline.core.errors import PipelineError
 from pipeline.core.handoffs import Scores
 from pipeline.core.params import Params
 from pipeline.data.adaptation import adapt
-from pipeline.data.splitting import read_split
+from pipeline.data.splitting import read_corpus, read_split
 from pipeline.evaluation.evaluators import retrieval_evaluators, similarity_evaluator
 
 
@@ -81,11 +81,25 @@ def score_split(model: Any, name: str, split: str, params: Params, dims: list[in
     if "spearman_cosine" not in scores.similarity:
         raise PipelineError(f"{paths.split_file(name, split)}: Spearman is undefined for this model: it gives every pair "
                             f"the same cosine similarity (or NaN embeddings); the model is broken, e.g. its training diverged")
+    return scores.model_copy(update=query_families(model, name, split, precisions))
+
+
+def query_families(model: Any, name: str, split: str, precisions: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The metrics of a split's queries (retrieval among its passages and its set's corpus; triplet accuracy),
+    where its shape has them, as Scores fields."""
+    frame, shape = read_split(name, split)
     families: dict[str, Any] = {"precision_retrieval": {}}
-    for evaluator in retrieval_evaluators(frame, shape, "s", precisions):
+    for evaluator in retrieval_evaluators(frame, shape, "s", precisions, corpus=read_corpus(name)):
         family, metrics = evaluator.name.removeprefix("s_"), _own_metrics(evaluator(model), evaluator.name)
         if family in ("retrieval", "triplet"):
             families[family] = metrics
         else:  # "int8_retrieval"
             families["precision_retrieval"][family.removesuffix("_retrieval")] = metrics
-    return scores.model_copy(update=families)
+    return families
+
+
+def validation_scores(model: Any, name: str, params: Params) -> Scores:
+    """A dataset's validation scores: Spearman on the (subsampled) validation pairs training is scored on, so it
+    matches the validation curve, and the metrics of queries on the whole validation split."""
+    scores = similarity_scores(model, validation_pairs(name, params)[0])
+    return scores.model_copy(update=query_families(model, name, "validation"))

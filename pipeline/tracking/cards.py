@@ -61,7 +61,8 @@ def _family(evaluator_name: str) -> str:
     return next((kind for kind in ("retrieval", "triplet") if evaluator_name.endswith(f"_{kind}")), "similarity")
 
 
-def card_evaluators(scores: Scores, suffix: str, test_native: Any, test_scored: Any) -> dict[Any, dict[str, float]]:
+def card_evaluators(scores: Scores, suffix: str, test_native: Any, test_scored: Any,
+                    corpus: list[str]) -> dict[Any, dict[str, float]]:
     """{library evaluator: its results} for every metric family in `scores`, named "test..." (+ `suffix`)
     the way the evaluators name their own results (the card groups them into one table per evaluator class)."""
     from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
@@ -79,7 +80,7 @@ def card_evaluators(scores: Scores, suffix: str, test_native: Any, test_scored: 
                                                precision=precision(evaluator_name))
                   for evaluator_name in families if _family(evaluator_name) == "similarity"]
     evaluators += retrieval_evaluators(test_native, shape_of(list(test_native.columns)), "test" + suffix,
-                                       tuple(scores.precision_retrieval))
+                                       tuple(scores.precision_retrieval), corpus)
     results = {}
     for evaluator in evaluators:
         if evaluator.name not in families:
@@ -107,12 +108,14 @@ class CellCard:
     test_native: Any  # the dataset's test split as ingested (its first rows are the card's widget examples)
 
 
-def cell_card(params: Params, dataset: str, base: str, loss: str, model_dir: Path, model_id: str) -> CellCard:
+def cell_card(params: Params, dataset: str, base: str, loss: str, model_dir: Path, model_id: str,
+              chosen: str | None = None) -> CellCard:
     """The card of the cell (dataset, base, loss) for its model in `model_dir` (the trained folder, or the winner's
-    copy publish lays out), its usage snippet loading `model_id`: what the card and publish stages write."""
+    copy publish lays out), its usage snippet loading `model_id`: what the card and publish stages write. A
+    winner's card says first how it was `chosen`."""
     from sentence_transformers import SentenceTransformer
 
-    from pipeline.data.splitting import read_split
+    from pipeline.data.splitting import read_corpus, read_split
     from pipeline.evaluation.scoring import scored_split
     from pipeline.tracking.card_data import PipelineCardData
 
@@ -122,12 +125,12 @@ def cell_card(params: Params, dataset: str, base: str, loss: str, model_dir: Pat
                                 trust_remote_code=params.base(base).trust_remote_code)
     test_native, _ = read_split(dataset, "test")
     text = render_card(model, facts, result, test_native, scored_split(dataset, "test", params), list(params.eval_sets),
-                       model_id=model_id)
+                       model_id=model_id, corpus=read_corpus(dataset), chosen=chosen)
     return CellCard(text, facts, result, test_native)
 
 
 def render_card(model: Any, facts: TrainFacts, result: EvalResult, test_native: Any, test_scored: Any,
-                eval_sets: list[str], model_id: str) -> str:
+                eval_sets: list[str], model_id: str, corpus: list[str], chosen: str | None = None) -> str:
     """Restore the card data saved by training, add the test scores and widget examples, render the text.
     `model_id` is what the card's usage snippet loads: a Hub id, or the model's folder."""
     from datasets import Dataset
@@ -145,13 +148,14 @@ def render_card(model: Any, facts: TrainFacts, result: EvalResult, test_native: 
     # Set directly rather than via set_evaluation_metrics, which would add a step-0 row to the training logs.
     # Each family appears twice, as this model ("test...") and the untuned base ("test_base_model..."),
     # which the library renders as two columns of one table.
-    ours = card_evaluators(result.test.tuned, "", test_native, test_scored)
-    base = card_evaluators(result.test.base, f"_{BASE_SUFFIX}", test_native, test_scored)
+    ours = card_evaluators(result.test.tuned, "", test_native, test_scored, corpus)
+    base = card_evaluators(result.test.base, f"_{BASE_SUFFIX}", test_native, test_scored, corpus)
     data.eval_results_dict = {}
     for (evaluator, metrics), (base_evaluator, base_metrics) in zip(ours.items(), base.items()):
         data.eval_results_dict[evaluator] = metrics
         data.eval_results_dict[base_evaluator] = base_metrics
+    recipe = [chosen, *facts.recipe] if chosen else facts.recipe
     card = ModelCard.from_template(card_data=data, template_str=patched_template(Path(data.template_path)),
-                                   hf_emoji="🤗", precision=facts.precision, adapter=facts.adapter, recipe=facts.recipe,
+                                   hf_emoji="🤗", precision=facts.precision, adapter=facts.adapter, recipe=recipe,
                                    transfer=transfer_rows(result, eval_sets))
     return str(card)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipeline.evaluation.leaderboard import Board
+from pipeline.evaluation.leaderboard import Board, metrics_line
 
 WINNER = "★"
 
@@ -28,14 +28,14 @@ def loss_colours(losses: list[str]) -> dict[str, Any]:
 
 
 def heatmap(board: Board, out: Any) -> None:
-    """Two panels, (dataset, base model) x loss: validation Spearman gain over that base model (what the winner
-    is picked on) and test Spearman gain (what it is reported on); each winner outlined."""
+    """Two panels, (dataset, base model) x loss: the validation gain over that base model in the dataset's metric
+    (what the winner is picked on) and the test gain (what it is reported on); each winner outlined."""
     plt = _pyplot()
     rows, losses = [(d, base) for d in board.datasets for base in board.bases], board.losses
     fig, axes = plt.subplots(1, 2, figsize=(4 + 2.6 * len(losses), 1.8 + 0.8 * len(rows)), layout="constrained")
     panels = (
-        ("validation", lambda d, base, loss: (board.cell(d, base, loss).validation, board.base_validation.get((d, base)))),
-        ("test", lambda d, base, loss: (board.cell(d, base, loss).test.tuned.spearman, board.base_test[d, base])),
+        ("validation", lambda d, base, loss: (board.cell(d, base, loss).validation, board.untuned(d, base)[0])),
+        ("test", lambda d, base, loss: (board.tested(board.cell(d, base, loss))[0], board.untuned(d, base)[1])),
     )
     for ax, (name, values) in zip(axes, panels):
         pairs = [[values(d, base, loss) for loss in losses] for d, base in rows]
@@ -53,8 +53,8 @@ def heatmap(board: Board, out: Any) -> None:
                 if winner is not None and (winner.base, winner.loss) == (base, loss):
                     ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=2.5, ec="black"))
         fig.colorbar(image, ax=ax, label="gain over its base model", shrink=0.9)
-        ax.set_title(f"{name.title()} Spearman (cosine)", fontsize=10)
-    fig.suptitle("Winner (outlined): best validation Spearman; test is reported, never used to choose", fontsize=9)
+        ax.set_title(f"{name.title()}: {metrics_line(board)}", fontsize=10)
+    fig.suptitle("Winner (outlined): best validation score; test is reported, never used to choose", fontsize=9)
     fig.savefig(out, dpi=120)
     plt.close(fig)
 
