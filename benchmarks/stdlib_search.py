@@ -76,6 +76,13 @@ def main() -> None:
             print(f"  {name:<40} {end - start:7.1f} s")
         board = (repo / "reports" / "leaderboard.md").read_text()
         print("\n" + board.split("## Transfer")[0])
+        shown = ("cosine_ndcg@10", "cosine_mrr@10", "cosine_recall@1", "cosine_recall@10", "cosine_recall@100")
+        print("test, whole corpus: " + " / ".join(key.removeprefix("cosine_") for key in shown))
+        for loss in args.losses:
+            result = json.loads((repo / "results/evaluate/stdlib_search/minilm" / f"{loss}.json").read_text())["test"]
+            if loss == args.losses[0]:
+                print(f"  {'base model':<12}" + "".join(f"{result['base']['retrieval'][key]:9.4f}" for key in shown))
+            print(f"  {loss:<12}" + "".join(f"{result['tuned']['retrieval'][key]:9.4f}" for key in shown))
 
 
 if __name__ == "__main__":

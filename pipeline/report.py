@@ -56,8 +56,8 @@ def main(argv: list[str] | None = None) -> None:
     board_md, transfer_md = leaderboard.leaderboard_markdown(board), leaderboard.transfer_markdown(board)
     files.write_text(paths.LEADERBOARD_MD, (
         f"# Leaderboard\n\nBase models: {leaderboard.base_models_line(board)}. Each cell: validation score of "
-        f"the kept checkpoint / test score, with the test gain over its untuned base model, in the dataset's metric: "
-        f"{leaderboard.metrics_line(board)} (cosine).\n"
+        f"the kept checkpoint / test score, with the test gain over its untuned base model, in the dataset's metric "
+        f"(of cosine similarity): {leaderboard.metrics_line(board)}.\n"
         f"{leaderboard.WINNER_RULE}\n\n{board_md}\n{retrieval_section(board)}"
         f"## Transfer: every cell on every set's test split\n\nRows: the cell (trained on dataset / base model / loss); columns: "
         f"the set scored (• its own dataset). Test Spearman with the gain over its base model on that set; "

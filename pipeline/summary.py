@@ -43,8 +43,8 @@ def main(argv: list[str] | None = None) -> None:
     start = "" if uri.startswith(("http://", "https://")) else f" (start the UI: mlflow ui --backend-store-uri {uri})"
     print("\n".join([
         f"Leaderboard ({paths.LEADERBOARD_MD}; transfer table there too). Base models {leaderboard.base_models_line(board)}; "
-        f"each cell: validation / test score, test gain over its base model, in the dataset's metric: "
-        f"{leaderboard.metrics_line(board)} (cosine).",
+        f"each cell: validation / test score, test gain over its base model, in the dataset's metric (of cosine "
+        f"similarity): {leaderboard.metrics_line(board)}.",
         leaderboard.WINNER_RULE, "", leaderboard.leaderboard_markdown(board),
         "Published winners (load with mlflow.sentence_transformers.load_model(URI)):",
         *published_lines(records, winners), "",

@@ -80,8 +80,9 @@ def test_the_default_run_reads_as_one_row_per_dataset(repo: tuple[Path, dict[str
 def test_seed_configs_run_as_temp_experiments_after_a_default_repro(repo: tuple[Path, dict[str, str]]) -> None:
     root, env = repo
     before = workspace_state(root, env)
-    seeds = {"seed_000_mnrl_lora": ("seed-000-mnrl-lora", "docstrings", "mnrl", "LoraConfig(r=8"),
-             "seed_003_triplet_zh_products": ("seed-003-triplet-zh", "zh_products", "triplet_euclidean", "TripletLoss")}
+    # the seed that swaps the datasets for one the default run never ingested; every seed's setup itself (LoRA,
+    # Matryoshka, ...) trains in tests/test_seeds.py, without DVC's experiment machinery around it
+    seeds = {"seed_003_triplet_zh_products": ("seed-003-triplet-zh", "zh_products", "triplet_euclidean", "TripletLoss")}
     for config, (name, dataset, loss, in_card) in seeds.items():
         # up to the cards and the report (what is checked here): publish and summary are tests/test_pipeline_e2e.py's
         out = run([sys.executable, str(ROOT / "scripts" / "exp_from_config.py"), str(ROOT / "configs" / f"{config}.yaml"),
