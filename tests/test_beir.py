@@ -166,6 +166,8 @@ BAD_FOLDERS = {
         r"search/qrels/train.tsv: line 3: query-id 'q77' is not in .*queries.jsonl"),
     "qrels line with two fields": (lambda folder: (write_beir(folder, binary_qrels()), (folder / "qrels/test.tsv").open(
         "a").write("q14\td14\n")), r"search/qrels/test.tsv: line 8: expected 3 tab-separated fields"),
+    "no relevant judgement": (lambda folder: write_beir(folder, {"train": [("q0", "d0", 0)], "test": [("q14", "d14", 0)]}),
+                              r"search/qrels: every judgement has grade 0 \(not relevant\): no query has an answer"),
     "no train judgements": (lambda folder: write_beir(folder, {"test": [("q14", "d14", 1)]}),
                             r"search: a BEIR folder as a dataset needs qrels/train.tsv and qrels/test.tsv .*found: test.tsv"),
 }

@@ -73,8 +73,10 @@ def read_qrels(path: Path, encoding: str = "utf-8") -> Any:
                                 f"(the query's answer must be in the corpus)")
     if not judged:
         raise PipelineError(f"{path}: no judgements (expected lines of query-id, corpus-id, score)")
-    top = max(_grades(folder, encoding))
-    if _grades(folder, encoding) == {top}:  # one grade throughout the folder: plain (query, passage) pairs
+    grades = _grades(folder, encoding)
+    if (top := max(grades)) <= 0:
+        raise PipelineError(f"{folder / 'qrels'}: every judgement has grade 0 (not relevant): no query has an answer")
+    if grades == {top}:  # one grade throughout the folder: plain (query, passage) pairs
         return pd.DataFrame({"anchor": [queries[q] for _, q, _, _ in judged],
                              "positive": [corpus[c] for _, _, c, _ in judged]})
     return pd.DataFrame({"sentence1": [queries[q] for _, q, _, _ in judged],
