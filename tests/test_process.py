@@ -68,3 +68,18 @@ def test_every_stage_module_runs_as_a_command() -> None:
     for stage in stages:
         assert stage.read_text().rstrip().endswith(('if __name__ == "__main__":\n    run_command(main)',
                                                     'if __name__ == "__main__":\n    run_command(main, after_kill)')), stage.name
+
+
+def test_every_stage_of_one_dvc_invocation_finds_the_same_invocation_run_key(tmp_path: Path) -> None:
+    """Stages find their `dvc repro` by walking up to the dvc process; its start is read as the kernel's tick
+    count, so two stages (two processes, at two moments) always agree on the key."""
+    ask = [sys.executable, "-c", "from pipeline.tracking.runs import run_group; print(run_group()[0])"]
+    fake_dvc = tmp_path / "dvc"  # any process whose program is named dvc counts as the invocation
+    fake_dvc.write_text("import subprocess, sys, time\n"
+                        f"first = subprocess.run({ask!r}, capture_output=True, text=True).stdout\n"
+                        "time.sleep(1.2)\n"
+                        f"second = subprocess.run({ask!r}, capture_output=True, text=True).stdout\n"
+                        "print(first.strip(), second.strip())\n")
+    proc = subprocess.run([sys.executable, str(fake_dvc)], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    first, second = proc.stdout.split()
+    assert first == second and first.startswith("repro:"), proc.stdout + proc.stderr

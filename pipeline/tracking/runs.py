@@ -165,11 +165,23 @@ def run_group() -> tuple[str, str] | None:
             cmdline = process.cmdline()
             if any(Path(part).name == "dvc" for part in cmdline[:2]) or cmdline[1:3] == ["-m", "dvc"]:
                 started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(process.create_time()))
-                return f"repro:{process.pid}:{process.create_time():.0f}", f"dvc repro {started}"
+                return f"repro:{process.pid}:{_start_stamp(process)}", f"dvc repro {started}"
             process = process.parent()
     except psutil.Error:
         pass
     return None
+
+
+def _start_stamp(process: Any) -> str:
+    """When a process started, the same in every process that asks: on Linux the kernel's own count of clock
+    ticks since boot (/proc/<pid>/stat); psutil's create_time adds the boot time as the kernel reports it at
+    each read, which can move by a second, and two stages of one `dvc repro` would then open two invocation
+    runs. Elsewhere, create_time to the second."""
+    try:
+        stat = Path(f"/proc/{process.pid}/stat").read_text()
+        return stat[stat.rindex(")") + 2:].split()[19]  # field 22, starttime (fields counted after "pid (comm)")
+    except (OSError, ValueError, IndexError):
+        return f"{process.create_time():.0f}"
 
 
 # Set by a caller whose own run holds this invocation's cells: pipeline.sweep, whose trial runs sit below
