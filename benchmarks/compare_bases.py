@@ -36,6 +36,23 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
+def timed_repro(repo: Path, env: dict[str, str], *targets: str) -> dict[str, float]:
+    """Run `dvc repro [targets]` in `repo`; each stage's wall time, by stage name, in the order they ran."""
+    # line-buffered: each `Running stage` line is stamped when DVC prints it
+    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", *targets], cwd=repo, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, bufsize=1)
+    lines, started = [], {}  # stage -> when its `Running stage` line was printed
+    for line in proc.stdout:
+        lines.append(line.rstrip("\n"))
+        if match := STAGE_LINE.match(lines[-1]):
+            started[f"{match['stage']}@{match['cell']}"] = time.perf_counter()
+    if proc.wait():
+        raise SystemExit("\n".join(lines[-40:]))
+    # DVC runs one stage at a time: each lasts until the next one starts (the last one, until DVC exits)
+    ends = [*list(started.values())[1:], time.perf_counter()]
+    return {name: end - start for (name, start), end in zip(started.items(), ends)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=["sts", "docstrings"])
@@ -51,19 +68,7 @@ def main() -> None:
         repo = Path(folder)
         env = scratch_project(repo, params)
         commit(repo, env, "compare bases")
-        # line-buffered: each `Running stage` line is stamped when DVC prints it
-        proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro"], cwd=repo, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, bufsize=1)
-        lines, started = [], {}  # stage -> when its `Running stage` line was printed
-        for line in proc.stdout:
-            lines.append(line.rstrip("\n"))
-            if match := STAGE_LINE.match(lines[-1]):
-                started[f"{match['stage']}@{match['cell']}"] = time.perf_counter()
-        if proc.wait():
-            raise SystemExit("\n".join(lines[-40:]))
-        # DVC runs one stage at a time: each lasts until the next one starts (the last one, until DVC exits)
-        ends = [*list(started.values())[1:], time.perf_counter()]
-        times = {name: end - start for (name, start), end in zip(started.items(), ends)}
+        times = timed_repro(repo, env)
         print(f"{cpu_name()}, {len(args.datasets)} sets x {len(args.losses)} losses, {args.rows} rows per set\n")
         print(f"{'stage':<10} {'cell':<28} {'minilm s':>9} {'mpnet s':>9} {'ratio':>6}")
         for stage in ("baseline", "train", "evaluate"):

@@ -16,16 +16,14 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.compare_bases import STAGE_LINE, cpu_name  # noqa: E402
+from benchmarks.compare_bases import cpu_name, timed_repro  # noqa: E402
 from pipeline.data.builtin.docstrings import _stdlib_pairs  # noqa: E402
 from scripts.scratch_project import ROOT, commit, scratch_project  # noqa: E402
 
@@ -60,20 +58,11 @@ def main() -> None:
         env = scratch_project(repo, params, builtin_data=False)
         judged = write_folder(repo / "data" / "raw" / "stdlib_search", args.queries)
         commit(repo, env, "stdlib search")
-        proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", "report"], cwd=repo, env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
-        lines, started = [], {}
-        for line in proc.stdout:
-            lines.append(line.rstrip("\n"))
-            if match := STAGE_LINE.match(lines[-1]):
-                started[f"{match['stage']}@{match['cell']}"] = time.perf_counter()
-        if proc.wait():
-            raise SystemExit("\n".join(lines[-40:]))
-        ends = [*list(started.values())[1:], time.perf_counter()]
+        times = timed_repro(repo, env, "report")
         corpus = sum(1 for _ in (repo / "data/raw/stdlib_search/corpus.jsonl").open())
         print(f"{cpu_name()}; corpus {corpus} signatures; judgements {judged}\n")
-        for (name, start), end in zip(started.items(), ends):
-            print(f"  {name:<40} {end - start:7.1f} s")
+        for name, seconds in times.items():
+            print(f"  {name:<40} {seconds:7.1f} s")
         board = (repo / "reports" / "leaderboard.md").read_text()
         print("\n" + board.split("## Transfer")[0])
         shown = ("cosine_ndcg@10", "cosine_mrr@10", "cosine_recall@1", "cosine_recall@10", "cosine_recall@100")
