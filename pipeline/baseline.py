@@ -30,10 +30,11 @@ def main(argv: list[str] | None = None) -> None:
     scored_split(dataset, "test", params)  # a missing split, or one Spearman is undefined on, stops before the model loads
     seed_everything(params.seed)
     model = use_prompts(load_base_model(params, base), params, dataset, base)
-    scores = score_split(model, dataset, "test", params, precisions=STORED_PRECISIONS)
+    own: dict = {}  # retrieval embeddings shared by the test and validation scores: a BEIR corpus embedded once
+    scores = score_split(model, dataset, "test", params, precisions=STORED_PRECISIONS, shared=own)
     validation = None
     if dataset in params.datasets:
-        validation = validation_scores(model, dataset, params)
+        validation = validation_scores(model, dataset, params, own)
     BaselineScores(base_model=display_id(params.base(base).model), test=scores, validation=validation).write(
         paths.baseline_scores(dataset, base))
     on_validation = f", validation {validation.spearman:.4f}" if validation else ""

@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> None:
                                 trust_remote_code=params.base(base).trust_remote_code)
     dims = truncated_dims(params, loss, model.get_embedding_dimension())
     # every set is scored with its own prompts for this base (Params.prompts_for), as its baseline was
-    tuned = score_split(use_prompts(model, params, dataset, base), dataset, "test", params, dims, STORED_PRECISIONS)
+    own = {}  # the dataset's retrieval embeddings, shared by its test and validation scores: a corpus embedded once
+    tuned = score_split(use_prompts(model, params, dataset, base), dataset, "test", params, dims, STORED_PRECISIONS, own)
     untuned = baseline.test
     if dims:  # the base model truncated the same way: what Matryoshka training bought at each size
         untuned_model = use_prompts(load_base_model(params, base), params, dataset, base)
@@ -63,7 +64,7 @@ def main(argv: list[str] | None = None) -> None:
             transfer[other] = SetResult(tuned=tuned_other, base=other_base)
     validation = None
     if baseline.validation is not None:  # what report.metric chooses the winner by, beside the base model's
-        tuned_validation = validation_scores(use_prompts(model, params, dataset, base), dataset, params)
+        tuned_validation = validation_scores(use_prompts(model, params, dataset, base), dataset, params, own)
         validation = SetResult(tuned=tuned_validation, base=baseline.validation)
     result = EvalResult(test=SetResult(tuned=tuned, base=untuned), transfer=transfer, validation=validation)
     run_id = runs.cell_run_id(params.mlflow.experiment, dataset, base, loss, baseline.base_model)

@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> None:
     import_ml_stack("sentence_transformers", "mlflow")
     from pipeline.core.handoffs import PublishRecord, Winner
     from pipeline.core.models import trained_model
-    from pipeline.evaluation.leaderboard import METRIC_NAMES
+    from pipeline.core.params import METRIC_NAMES
     from pipeline.tracking import registry
     from pipeline.tracking.cards import cell_card
 

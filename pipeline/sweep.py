@@ -72,13 +72,14 @@ def main(argv: list[str] | None = None) -> None:
 
     def set_up(created: Any) -> str:  # by the worker that creates the study, once
         return study_runs.create_study_run(params.mlflow.experiment, sweep.study, sweep, stores.display_url(url),
-                                           created.user_attrs[study.TOTAL])
+                                           created.user_attrs[study.TOTAL], params.selection_name)
 
     found = study.open_study(storage, sweep.study, sweep, params.seed, args.trials, set_up)
     total, losses = found.user_attrs[study.TOTAL], sweep.objective_losses(params.run.losses)
     base = sweep.objective_base(params.run.base_models)
-    print(f"sweep {sweep.study}: {total} trials in {stores.display_url(url)}, objective best validation Spearman of "
-          f"{sweep.objective.dataset} x {base} x {sweep.objective.loss}, {sweep.sampler} sampler, {sweep.pruner.type} pruner")
+    print(f"sweep {sweep.study}: {total} trials in {stores.display_url(url)}, objective best validation "
+          f"{params.selection_name} of {sweep.objective.dataset} x {base} x {sweep.objective.loss}, "
+          f"{sweep.sampler} sampler, {sweep.pruner.type} pruner")
     while True:
         study.fail_stale_trials(found)
         claimed = study.claim_trial(found, storage)
@@ -142,7 +143,8 @@ def run_trial(claimed: Any, found: Any, storage: Any, url: str, params: Params, 
 
 def outcome_of(number: int, error: str | None, root: Path, name: str, dataset: str, base: str, losses: list[str],
                log: Path) -> TrialOutcome:
-    """COMPLETE with the best validation Spearman of the objective's cells, PRUNED when the pruner stopped
+    """COMPLETE with the best validation score of the objective's cells (in the metric that chose each one's kept
+    weights: train.select_metric), PRUNED when the pruner stopped
     every one of them, FAIL when the experiment failed (its log holds why)."""
     from pipeline.tracking.study_runs import TrialOutcome
     from pipeline.tuning import experiments
@@ -152,9 +154,9 @@ def outcome_of(number: int, error: str | None, root: Path, name: str, dataset: s
     cells = experiments.read_cells(root, name, dataset, base, losses)
     curves = {loss: cell.curve for loss, cell in cells.items()}
     tests = {loss: cell.test_spearman for loss, cell in cells.items() if cell.test_spearman is not None}
-    kept = [cell.metrics.best_validation_spearman for cell in cells.values() if not cell.metrics.pruned]
+    kept = [cell.metrics.best_validation for cell in cells.values() if not cell.metrics.pruned]
     if not kept:
-        reached = max(cell.metrics.best_validation_spearman or float("-inf") for cell in cells.values())
+        reached = max(cell.metrics.best_validation or float("-inf") for cell in cells.values())
         return TrialOutcome(number, TrialState.PRUNED, reached if reached > float("-inf") else None, curves, tests)
     if any(value is None for value in kept):
         return TrialOutcome(number, TrialState.FAIL, None, curves, tests, error="a cell ran no validation (train.eval_strategy)")

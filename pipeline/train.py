@@ -22,7 +22,7 @@ from pipeline.core import digests, files, paths
 from pipeline.core.errors import cli
 from pipeline.core.handoffs import BaselineScores, IngestReport, ModelFiles, SplitReport, SweepTrial
 from pipeline.core.loading import Arg, stage_params
-from pipeline.core.params import Params
+from pipeline.core.params import METRIC_NAMES, Params
 from pipeline.core.process import import_ml_stack, run_command
 from pipeline.training.launch import is_main_process, relaunched
 
@@ -45,7 +45,7 @@ class Cell:
     pruning: Any | None  # the sweep trial's callback, None outside a sweep
     ingest_report: IngestReport
     split_report: SplitReport
-    base_validation: float  # the untuned base model's validation Spearman: step 0 of the curve
+    base_validation: Any  # handoffs.Scores: the untuned base model's validation scores, step 0 of the curves
 
 
 @dataclass(frozen=True)
@@ -75,23 +75,24 @@ def prepare(params: Params, dataset: str, base: str, loss: str, sweep_trial: Swe
     matryoshka = (config.matryoshka.dims, config.matryoshka.weights) if config.matryoshka else None
     loss_object = build_loss(config.class_name, config.params, model, params.base(base).model, matryoshka,
                              params.base(base).trust_remote_code)
-    checked = recipe.validation(params, dataset, loss, model)
+    split_report = SplitReport.read(paths.split_report(dataset))
+    checked = recipe.validation(params, dataset, loss, model, searches_corpus=split_report.corpus > 0)
     precision, why = choose_precision(params.train.precision)
     args = training_arguments(params, config.class_name, precision, paths.checkpoints(dataset, base, loss), len(data.frame),
                               model.tokenizer, data.column_prompts(recipe.role_prompts(model)))
-    pruning = pruning_callback(sweep_trial, dataset, base, loss, params.train.num_processes)
-    best = BestCheckpoint(model, recipe.VALIDATION_METRIC, params.train.select, params.train.early_stopping_patience)
+    pruning = pruning_callback(sweep_trial, dataset, base, loss, params.train.num_processes, METRIC_NAMES[checked.metric],
+                               checked.key)
+    best = BestCheckpoint(model, checked.metric, checked.key, params.train.select, params.train.early_stopping_patience)
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data.as_dataset(), loss=loss_object,
                                          evaluator=checked.evaluator,
                                          callbacks=[best, skip_final_checkpoint(), record_complete_checkpoints(),
                                                     *filter(None, [pruning])])
     if args.disable_tqdm:  # no terminal: one compact line per log instead of the library's raw dicts
         trainer.remove_callback(PrinterCallback)
-        trainer.add_callback(CompactProgress(paths.cell_name(dataset, base, loss), recipe.VALIDATION_METRIC))
+        trainer.add_callback(CompactProgress(paths.cell_name(dataset, base, loss), METRIC_NAMES[checked.metric], checked.key))
     return Cell(dataset, base, loss, model, data, loss_object, checked, precision, f"{precision} ({why})" if why else precision,
-                trainer, best, pruning, IngestReport.read(paths.ingest_report(dataset)),
-                SplitReport.read(paths.split_report(dataset)),
-                BaselineScores.read(paths.baseline_scores(dataset, base)).validation.spearman)
+                trainer, best, pruning, IngestReport.read(paths.ingest_report(dataset)), split_report,
+                BaselineScores.read(paths.baseline_scores(dataset, base)).validation)
 
 
 def fit(cell: Cell, params: Params, on_resume: Callable[[str], None] = lambda name: None) -> Fitted:
@@ -110,7 +111,7 @@ def fit(cell: Cell, params: Params, on_resume: Callable[[str], None] = lambda na
     seconds = time.perf_counter() - started
     if params.train.eval_strategy == "no":
         # no validation during training, but one pass of the kept (last) weights: the report picks each
-        # dataset's winner by validation Spearman, and publish needs one
+        # dataset's winner by its validation score, and publish needs one
         trainer.evaluate()
     cell.best.restore_best()
     # Under bf16/fp16, accelerate wraps the model's forward in autocast for training (validation passes
@@ -137,7 +138,7 @@ def write(cell: Cell, fitted: Fitted, params: Params, run: Any) -> str:
                         "train_samples_per_second": len(data.frame) * cell.trainer.args.num_train_epochs / fitted.seconds})
     runs.log_selection(selection, cell.checked.pairs, cell.checked.total)
     reload_diff = recipe.save_verified(cell.model, paths.model_dir(dataset, base, loss), data.frame.iloc[:8, 0].tolist())
-    loss_csv, val_csv = recipe.curves_csv(cell.trainer.state.log_history, cell.base_validation)
+    loss_csv, val_csv = recipe.curves_csv(cell.trainer.state.log_history, cell.base_validation.spearman)
     files.write_text(paths.loss_curve(dataset, base, loss), loss_csv)
     files.write_text(paths.val_curve(dataset, base, loss), val_csv)
     choices = recipe.recipe_choices(params, dataset, loss, cell.loss_object, cell.model, data, selection, cell.checked,
@@ -149,7 +150,8 @@ def write(cell: Cell, fitted: Fitted, params: Params, run: Any) -> str:
     pruned = bool(cell.pruning and cell.pruning.pruned)
     if pruned:
         mlflow.set_tag("pruned_at_step", steps)
-    train_metrics(cell.trainer.state.log_history, steps, pruned).write(paths.train_metrics(dataset, base, loss))
+    train_metrics(cell.trainer.state.log_history, steps, pruned, cell.checked.metric, cell.checked.key).write(
+        paths.train_metrics(dataset, base, loss))
     RunRef(run_id=run.info.run_id, experiment_id=run.info.experiment_id).write(paths.mlflow_run(dataset, base, loss))
     return selection.statement
 
@@ -171,12 +173,16 @@ def log_start(cell: Cell, params: Params) -> None:
     import mlflow
 
     from pipeline.tracking import runs
+    from pipeline.tracking.outbox import mlflow_name
     from pipeline.training.recipe import VALIDATION_METRIC, role_prompts
 
     runs.log_training_params(params, cell.dataset, cell.base, cell.loss, cell.precision, cell.precision_note,
                              len(cell.data.frame), cell.data.rule, cell.split_report, role_prompts(cell.model))
     mlflow.log_dict(cell.ingest_report.model_dump(), "data/ingest_report.json")
-    mlflow.log_metric(VALIDATION_METRIC, cell.base_validation, step=0)
+    mlflow.log_metric(VALIDATION_METRIC, cell.base_validation.spearman, step=0)
+    if cell.checked.key != VALIDATION_METRIC and (chooser := cell.base_validation.value(cell.checked.metric)) is not None:
+        mlflow.log_metric(mlflow_name(cell.checked.key), chooser, step=0)
+    mlflow.set_tag("select_metric", cell.checked.metric)
 
 
 @cli

@@ -98,6 +98,150 @@ def test_a_beir_dataset_trains_and_is_scored(workdir: Path, tiny_model_dir: Path
     assert run.data.metrics["test_retrieval_cosine_ndcg_at_10"] == pytest.approx(ndcg)
 
 
+def test_a_beir_dataset_keeps_the_checkpoint_with_the_best_validation_ndcg(workdir: Path, tiny_model_dir: Path) -> None:
+    # train.select_metric: auto follows report.metric: NDCG@10 for a BEIR set, over the validation queries
+    # searching the whole corpus, the same evaluation evaluate gives the saved model
+    from pipeline.core.handoffs import TrainMetrics
+
+    beir_project(workdir, tiny_model_dir, binary_qrels())
+    prepare_set("search")
+    train.main(["--dataset", "search", "--base", BASE, "--loss", "mnrl"])
+    evaluate.main(["--dataset", "search", "--base", BASE, "--loss", "mnrl"])
+    facts = TrainFacts.read(paths.train_facts("search", BASE, "mnrl"))
+    kept, metrics = facts.selection, TrainMetrics.read(paths.train_metrics("search", BASE, "mnrl"))
+    assert kept.metric == metrics.metric == "ndcg@10" and kept.evaluations == 2
+    run = RunRef.read(paths.mlflow_run("search", BASE, "mnrl")).run_id
+    client = mlflow.MlflowClient()
+    curve = {m.step: m.value for m in client.get_metric_history(run, "eval_validation_retrieval_cosine_ndcg_10")}
+    base = BaselineScores.read(paths.baseline_scores("search", BASE)).validation
+    assert curve[0] == pytest.approx(base.value("ndcg@10")) and set(curve) == {0, 2, 4}  # step 0: the base model
+    assert kept.kept_value == metrics.best_validation == max(curve[2], curve[4]) == curve[kept.kept_step]
+    assert len(client.get_metric_history(run, "eval_validation_spearman_cosine")) == 3  # Spearman's curve stays
+    # the saved model, scored by evaluate, is the one training chose
+    assert EvalResult.read(paths.eval_result("search", BASE, "mnrl")).validation.tuned.value("ndcg@10") == \
+        pytest.approx(kept.kept_value, abs=1e-6)
+    assert client.get_run(run).data.tags["select_metric"] == "ndcg@10"
+    assert client.get_run(run).data.metrics["kept_validation_ndcg_at_10"] == kept.kept_value
+    assert f"the best validation NDCG@10 ({kept.kept_value:.4f}) of 2 evaluations" in kept.statement
+    assert kept.statement in " ".join(facts.recipe)
+
+
+@pytest.mark.parametrize("dataset, asked, chosen", [("search", "spearman", "spearman"), ("sts", "ndcg@10", "spearman"),
+                                                    ("search", "mrr@10", "mrr@10")])
+def test_train_select_metric_names_what_chooses_and_a_set_without_it_goes_by_spearman(
+        dataset: str, asked: str, chosen: str, workdir: Path, tiny_model_dir: Path) -> None:
+    params = beir_project(workdir, tiny_model_dir, binary_qrels())
+    params["run"]["datasets"] = [dataset]
+    params["train"]["select_metric"] = asked
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    prepare_set(dataset)
+    train.main(["--dataset", dataset, "--base", BASE, "--loss", "mnrl"])
+    kept = TrainFacts.read(paths.train_facts(dataset, BASE, "mnrl")).selection
+    family = {"spearman": "", "mrr@10": "retrieval_cosine_"}[chosen]
+    key = f"eval_validation_{family}{'spearman_cosine' if chosen == 'spearman' else 'mrr_10'}"
+    run = RunRef.read(paths.mlflow_run(dataset, BASE, "mnrl")).run_id
+    curve = {m.step: m.value for m in mlflow.MlflowClient().get_metric_history(run, key)}
+    assert kept.metric == chosen and kept.kept_value == curve[kept.kept_step]
+
+
+def test_an_unknown_select_metric_is_one_line(workdir: Path, tiny_model_dir: Path, capsys: pytest.CaptureFixture) -> None:
+    params = beir_project(workdir, tiny_model_dir, binary_qrels())
+    params["train"]["select_metric"] = "ndcg@5"
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    line = expect_one_line_exit(capsys, lambda: ingest.main(["--dataset", "search"]))
+    assert "train.select_metric" in line and "unknown metric 'ndcg@5'; valid: auto, spearman" in line, line
+
+
+def test_baseline_and_evaluate_embed_a_beir_corpus_once_for_test_and_validation(workdir: Path, tiny_model_dir: Path,
+                                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    from collections import Counter
+
+    from sentence_transformers import SentenceTransformer
+
+    beir_project(workdir, tiny_model_dir, binary_qrels())
+    ingest.main(["--dataset", "search"])
+    split.main(["--dataset", "search"])
+    judged = {text for part in ("train", "validation", "test") for text in read_split("search", part)[0]["positive"]}
+    unjudged = set(pd.read_parquet(paths.test_corpus("search"))["text"]) - judged  # searched for, never a pair's text
+    embedded: Counter = Counter()
+    encode = SentenceTransformer.encode
+
+    def counting(self, *args, **kwargs):
+        texts = args[0] if args else next(kwargs[key] for key in ("inputs", "sentences") if key in kwargs)
+        embedded.update([texts] if isinstance(texts, str) else list(texts))
+        return encode(self, *args, **kwargs)
+
+    monkeypatch.setattr(SentenceTransformer, "encode", counting)
+    baseline.main(["--dataset", "search", "--base", BASE])  # scores test and validation, both searching the corpus
+    assert len(unjudged) == 10 and {text: embedded[text] for text in unjudged} == dict.fromkeys(unjudged, 1)
+    monkeypatch.setattr(SentenceTransformer, "encode", encode)
+    train.main(["--dataset", "search", "--base", BASE, "--loss", "mnrl"])
+    embedded.clear()
+    monkeypatch.setattr(SentenceTransformer, "encode", counting)
+    evaluate.main(["--dataset", "search", "--base", BASE, "--loss", "mnrl"])
+    assert {text: embedded[text] for text in unjudged} == dict.fromkeys(unjudged, 1)
+    result = EvalResult.read(paths.eval_result("search", BASE, "mnrl"))
+    assert result.validation.tuned.value("ndcg@10") == pytest.approx(
+        TrainFacts.read(paths.train_facts("search", BASE, "mnrl")).selection.kept_value, abs=1e-6)
+
+
+def write_hub_beir(folder: Path, qrels: dict[str, list[tuple[str, str, int]]], corpus_ids: range = range(30)) -> Path:
+    """The same set as write_beir, laid out as a BEIR dataset on the Hugging Face Hub (MTEB's layout: parquet
+    files, configs corpus / queries / default named in the dataset card), loadable by its local path."""
+    (folder / "qrels").mkdir(parents=True)
+    pd.DataFrame([{"_id": f"d{i}", "title": f"On {TOPICS[i % 10]}", "text": f"passage {i}: facts number {i} about "
+                   f"{TOPICS[i % 10]}"} for i in corpus_ids]).to_parquet(folder / "corpus.parquet")
+    pd.DataFrame([{"_id": f"q{i}", "text": f"question {i}: what about {TOPICS[i % 10]}?"} for i in range(20)]).to_parquet(
+        folder / "queries.parquet")
+    for name, lines in qrels.items():
+        pd.DataFrame(lines, columns=["query-id", "corpus-id", "score"]).to_parquet(folder / "qrels" / f"{name}.parquet")
+    configs = [{"config_name": "corpus", "data_files": [{"split": "corpus", "path": "corpus.parquet"}]},
+               {"config_name": "queries", "data_files": [{"split": "queries", "path": "queries.parquet"}]},
+               {"config_name": "default", "data_files": [{"split": name, "path": f"qrels/{name}.parquet"} for name in qrels]}]
+    (folder / "README.md").write_text("---\n" + yaml.safe_dump({"configs": configs}) + "---\n")
+    return folder
+
+
+def test_a_beir_set_on_the_hub_reads_as_the_same_folder_would(workdir: Path, tiny_model_dir: Path) -> None:
+    qrels = {**binary_qrels(), "dev": [("q12", "d12", 1), ("q13", "d13", 1)]}
+    qrels["train"] = qrels["train"][:12]
+    hub = write_hub_beir(workdir / "hub" / "search", qrels)
+    write_beir(workdir / "data/raw/search", qrels)
+    params = tiny_params(tiny_model_dir, ["search"], ["mnrl"])
+    params["datasets"] = {"search": {"source": "data/raw/search"}, "hub": {"source": f"hf:{hub}"}}
+    params["eval_sets"] = {"hub_test": {"source": f"hf:{hub}"}}
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    for name in ("search", "hub", "hub_test"):
+        ingest.main(["--dataset", name])
+    folder, from_hub = pd.read_parquet(paths.ingested("search")), pd.read_parquet(paths.ingested("hub"))
+    assert IngestReport.read(paths.ingest_report("hub")).parts.keys() == {"train", "validation", "test"}
+    assert from_hub.drop(columns="split").equals(folder.drop(columns="split")) and (from_hub["split"] == folder["split"]).all()
+    assert pd.read_parquet(paths.ingested_corpus("hub")).equals(pd.read_parquet(paths.ingested_corpus("search")))
+    assert len(pd.read_parquet(paths.ingested_corpus("hub"))) == 30  # every passage, judged or not
+    held_out = pd.read_parquet(paths.ingested("hub_test"))  # an eval set: the test judgements alone
+    assert held_out["anchor"].tolist() == folder.loc[folder["split"] == "test", "anchor"].tolist()
+
+
+@pytest.mark.parametrize("case, expected", [
+    ("unknown passage", r"source 'hf:.*hub': judgements test row 2: corpus-id 'd99' is not in hf:.*hub corpus"),
+    ("no test judgements", r"source 'hf:.*hub': a BEIR set as a dataset needs train and test judgements .*its splits: train"),
+])
+def test_a_bad_beir_set_on_the_hub_is_one_line(case: str, expected: str, workdir: Path, tiny_model_dir: Path,
+                                               capsys: pytest.CaptureFixture) -> None:
+    qrels = binary_qrels()
+    if case == "unknown passage":
+        qrels["test"] = [("q14", "d14", 1), ("q15", "d99", 1)]
+    else:
+        del qrels["test"]
+    hub = write_hub_beir(workdir / "hub", qrels)
+    params = tiny_params(tiny_model_dir, ["search"], ["mnrl"])
+    params["datasets"] = {"search": {"source": f"hf:{hub}"}}
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    line = expect_one_line_exit(capsys, lambda: ingest.main(["--dataset", "search"]))
+    assert re.search(expected, line), line
+    assert not (workdir / paths.ingested("search")).exists()
+
+
 def ndcg_at_10(model, queries: list[str], answers: list[set[str]], corpus: list[str]) -> float:
     """NDCG@10 with binary gains, by hand: each query's passages ranked by cosine similarity."""
     import numpy as np
@@ -194,6 +338,7 @@ def test_the_metric_that_matters_chooses_the_winner_and_the_card_and_registry_na
                                                                                    tiny_model_dir: Path) -> None:
     params = beir_project(workdir, tiny_model_dir, binary_qrels())
     params["run"]["losses"] = ["mnrl", "cosent"]
+    params["train"]["select_metric"] = "spearman"  # kept weights by Spearman; the winner by report.metric
     (workdir / "params.yaml").write_text(yaml.safe_dump(params))
     prepare_set("search")
     for loss in ("mnrl", "cosent"):
@@ -202,7 +347,7 @@ def test_the_metric_that_matters_chooses_the_winner_and_the_card_and_registry_na
     # constructed: mnrl best by validation Spearman, cosent best by validation NDCG@10
     for loss, spearman, ndcg in (("mnrl", 0.9, 0.1), ("cosent", 0.2, 0.8)):
         facts = TrainFacts.read(paths.train_facts("search", BASE, loss))
-        facts.model_copy(update={"selection": facts.selection.model_copy(update={"kept_spearman": spearman})}).write(
+        facts.model_copy(update={"selection": facts.selection.model_copy(update={"kept_value": spearman})}).write(
             paths.train_facts("search", BASE, loss))
         result = EvalResult.read(paths.eval_result("search", BASE, loss))
         tuned = result.validation.tuned

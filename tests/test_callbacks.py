@@ -52,11 +52,11 @@ def test_select_best_keeps_an_earlier_checkpoint_when_the_last_evaluation_is_wor
     train.main(["--dataset", "sts", "--base", "tiny", "--loss", "cosent"])
     kept = TrainFacts.read(project / paths.train_facts("sts", "tiny", "cosent")).selection
     assert kept.rule == "best" and kept.evaluations == 6 and kept.last_step == 12
-    assert kept.best_step < kept.last_step and kept.best_spearman > kept.last_spearman, "the constructed case"
+    assert kept.best_step < kept.last_step and kept.best_value > kept.last_value, "the constructed case"
     assert kept.kept_step == kept.best_step
     # the saved model is the best step's, not the last one's: it scores the best validation Spearman again
-    assert kept_model_validation(project) == pytest.approx(kept.best_spearman, abs=1e-6)
-    assert kept_model_validation(project) != pytest.approx(kept.last_spearman, abs=1e-3)
+    assert kept_model_validation(project) == pytest.approx(kept.best_value, abs=1e-6)
+    assert kept_model_validation(project) != pytest.approx(kept.last_value, abs=1e-3)
 
     evaluate.main(["--dataset", "sts", "--base", "tiny", "--loss", "cosent"])
     card.main(["--dataset", "sts", "--base", "tiny", "--loss", "cosent"])
@@ -72,8 +72,8 @@ def test_select_last_keeps_the_last_weights(project: Path, tiny_model_dir: Path)
     configure(project, tiny_model_dir, select="last", **UNSTABLE)
     train.main(["--dataset", "sts", "--base", "tiny", "--loss", "cosent"])
     kept = TrainFacts.read(project / paths.train_facts("sts", "tiny", "cosent")).selection
-    assert kept.rule == "last" and kept.kept_step == 12 and kept.kept_spearman == kept.last_spearman
-    assert kept_model_validation(project) == pytest.approx(kept.last_spearman, abs=1e-6)
+    assert kept.rule == "last" and kept.kept_step == 12 and kept.kept_value == kept.last_value
+    assert kept_model_validation(project) == pytest.approx(kept.last_value, abs=1e-6)
 
 
 def test_without_validation_during_training_the_last_weights_get_one_pass_and_can_win(project: Path,
@@ -84,11 +84,11 @@ def test_without_validation_during_training_the_last_weights_get_one_pass_and_ca
     train.main(["--dataset", "sts", "--base", "tiny", "--loss", "cosent"])
     kept = TrainFacts.read(project / paths.train_facts("sts", "tiny", "cosent")).selection
     assert kept.rule == "last" and kept.evaluations == 1 and kept.kept_step == kept.last_step == 4
-    assert kept.kept_spearman == kept.last_spearman == pytest.approx(kept_model_validation(project), abs=1e-6)
+    assert kept.kept_value == kept.last_value == pytest.approx(kept_model_validation(project), abs=1e-6)
     evaluate.main(["--dataset", "sts", "--base", "tiny", "--loss", "cosent"])
     report.main([])
     winner = Winner.read(project / paths.winner("sts"))
-    assert winner.loss == "cosent" and winner.validation == pytest.approx(kept.kept_spearman)
+    assert winner.loss == "cosent" and winner.validation == pytest.approx(kept.kept_value)
 
 
 def test_a_mixed_precision_cell_saves_fp32_weights_that_reproduce_its_embeddings(project: Path,
@@ -101,7 +101,7 @@ def test_a_mixed_precision_cell_saves_fp32_weights_that_reproduce_its_embeddings
     facts = TrainFacts.read(project / paths.train_facts("sts", "tiny", "cosent"))
     assert facts.precision == "bf16" and facts.reload_max_abs_diff <= 1e-5
     # validation during training ran in bf16: the saved model's fp32 score is close to it, not equal
-    assert kept_model_validation(project) == pytest.approx(facts.selection.kept_spearman, abs=0.05)
+    assert kept_model_validation(project) == pytest.approx(facts.selection.kept_value, abs=0.05)
 
 
 def test_early_stopping_stops_before_the_last_step_and_the_card_says_so(project: Path, tiny_model_dir: Path) -> None:
@@ -145,7 +145,7 @@ def test_progress_is_one_line_per_log_without_a_terminal(project: Path, tiny_mod
     lines = proc.stdout.splitlines()
     steps = [line for line in lines if line.startswith("train sts/tiny/cosent: step ")]
     assert "train sts/tiny/cosent: step 1/4 (25%) loss " in steps[0] and "elapsed, ~" in steps[0]
-    assert any("validation spearman" in line for line in steps)
+    assert any("validation Spearman" in line for line in steps)
     assert "{'loss'" not in proc.stdout  # not the library's raw dicts
     output = proc.stdout + proc.stderr
     assert "\r" not in output and "it/s]" not in output  # no progress bars in captured output

@@ -135,7 +135,7 @@ def test_report_dvc_metrics_and_plots(repo: tuple[Path, dict[str, str]]) -> None
         assert sorted(metrics["test"][name]) == sorted(LOSSES)
     assert len(metrics) == 6 and metrics["metric"] == "spearman"  # the metric, winner, its two scores, base_test.*, test.*.*
     # the winner: the best validation Spearman of all four cells (both bases), whatever their test scores
-    kept = {(name, loss): TrainFacts.read(root / paths.train_facts("sts", name, loss)).selection.kept_spearman
+    kept = {(name, loss): TrainFacts.read(root / paths.train_facts("sts", name, loss)).selection.kept_value
             for name in BASES for loss in LOSSES}
     assert kept[winner.base, winner.loss] == max(kept.values())
     run([sys.executable, "-m", "dvc", "plots", "show", "-o", "plots_html"], root, env)

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from pipeline.core import files
 from pipeline.core.errors import PipelineError
-from pipeline.core.params import METRICS, Shape
+from pipeline.core.params import METRIC_NAMES, METRICS, Shape
 
 SplitRule = Literal["grouped", "partitioned", "held_out", "given", "given_carved"]  # SplitReport.RULES says each in words
 H = TypeVar("H", bound="Handoff")
@@ -219,26 +219,28 @@ class Selection(_Record):
     """Which weights the train stage kept, and why (for the card and MLflow)."""
 
     rule: Literal["best", "last"]
+    metric: str  # the validation metric that chose (params.METRICS; train.select_metric)
     kept_step: int
-    kept_spearman: float | None  # validation Spearman of the kept weights (None: never evaluated)
+    kept_value: float | None  # the kept weights' validation score in `metric` (None: never evaluated)
     best_step: int | None
-    best_spearman: float | None
+    best_value: float | None
     last_step: int
-    last_spearman: float | None  # of the evaluation at the last step, which the trainer always runs
+    last_value: float | None  # of the evaluation at the last step, which the trainer always runs
     evaluations: int
     stopped_early_at: int | None  # the step at which early stopping ended training
 
     @property
     def statement(self) -> str:
         """One sentence for the card: which step's weights these are, and why."""
-        if self.kept_spearman is None:
+        name = f"validation {METRIC_NAMES[self.metric]}"
+        if self.kept_value is None:
             return f"the weights of the last step ({self.last_step}); no validation ran to choose by"
         if self.rule == "last":
-            return (f"the weights of the last step ({self.last_step}, validation Spearman {self.kept_spearman:.4f}), "
+            return (f"the weights of the last step ({self.last_step}, {name} {self.kept_value:.4f}), "
                     f"as `train.select: last` asks")
-        last = f"{self.last_spearman:.4f}" if self.last_spearman is not None else "not evaluated"
-        text = (f"the weights of step {self.kept_step} of {self.last_step}: the best validation Spearman "
-                f"({self.kept_spearman:.4f}) of {self.evaluations} evaluations; the last step had {last}")
+        last = f"{self.last_value:.4f}" if self.last_value is not None else "not evaluated"
+        text = (f"the weights of step {self.kept_step} of {self.last_step}: the best {name} "
+                f"({self.kept_value:.4f}) of {self.evaluations} evaluations; the last step had {last}")
         if self.stopped_early_at is not None:
             text += f". Early stopping ended training at step {self.stopped_early_at}"
         return text
@@ -351,7 +353,8 @@ class TrainMetrics(Handoff):
     which is what a sweep optimises, and whether a sweep's pruner stopped the training early."""
 
     WRITER = "train"
-    best_validation_spearman: float | None  # max of the validation curve; None when training ran no evaluation
+    metric: str  # the validation metric that chose the kept weights (params.METRICS; train.select_metric)
+    best_validation: float | None  # its best value during training; None when training ran no evaluation
     best_step: int | None  # the training step it was reached at
     steps: int  # training steps run
     pruned: bool  # stopped early by a sweep's pruner: the model is complete but trained for `steps` only

@@ -47,6 +47,11 @@ METRICS: dict[str, tuple[str, str]] = {
     **{f"accuracy@{k}": ("retrieval", f"cosine_accuracy@{k}") for k in (1, 10)},
     "triplet_accuracy": ("triplet", "cosine_accuracy"),
 }
+# How the card, leaderboard and progress lines name a metric of METRICS.
+_DISPLAY = {"ndcg": "NDCG", "mrr": "MRR", "map": "MAP", "recall": "Recall", "precision": "Precision", "accuracy": "Accuracy"}
+METRIC_NAMES = {"spearman": "Spearman", "pearson": "Pearson", "triplet_accuracy": "triplet accuracy",
+                **{metric: f"{_DISPLAY[name]}@{k}" for metric in METRICS if "@" in metric
+                   for name, k in [metric.split("@")]}}
 BUILTIN_SHAPES = {"docstring_pairs": "pairs", "product_triplets": "triplets", "similarity_pairs": "scored"}
 
 
@@ -250,7 +255,10 @@ class TrainParams(_Strict):
     # texts a validation pass embeds at a time: no gradients, so larger than training's batches; in bf16 on
     # a 2-core AMX CPU 128 ran a pass 20-35% faster than 32, in fp32 as fast (benchmarks/README.md)
     eval_batch_size: int = Field(default=128, gt=0)
-    select: Literal["best", "last"] = "best"  # keep the weights of the best validation Spearman, or the last step's
+    select: Literal["best", "last"] = "best"  # keep the weights of the best validation score, or the last step's
+    # the validation metric that picks the kept weights, stops early and reports to a sweep's pruner: auto = the
+    # one report.metric picks the dataset's winner by; or one metric of METRICS (a set without it: Spearman)
+    select_metric: str = "auto"
     early_stopping_patience: int | None = Field(default=None, gt=0)  # stop after N evaluations without a new best
     logging_steps: int = Field(default=5, gt=0)
     precision: Literal["auto", "fp32", "bf16", "fp16"] = "auto"
@@ -274,6 +282,11 @@ class TrainParams(_Strict):
         if isinstance(value, int) and value <= 0:
             raise ValueError("must be a number of steps > 0, or auto")
         return value
+
+    @field_validator("select_metric")
+    @classmethod
+    def _known_select_metric(cls, value: str) -> str:
+        return _known_metric(value)
 
     @model_validator(mode="after")
     def _selection_needs_evaluation(self) -> TrainParams:
@@ -327,9 +340,13 @@ class ReportParams(_Strict):
     @field_validator("metric")
     @classmethod
     def _known_metric(cls, value: str) -> str:
-        if value != "auto" and value not in METRICS:
-            raise ValueError(f"unknown metric {value!r}; valid: auto, {', '.join(METRICS)}")
-        return value
+        return _known_metric(value)
+
+
+def _known_metric(value: str) -> str:
+    if value != "auto" and value not in METRICS:
+        raise ValueError(f"unknown metric {value!r}; valid: auto, {', '.join(METRICS)}")
+    return value
 
 
 class MlflowParams(_Strict):
@@ -450,6 +467,20 @@ class Params(_Strict):
         if self.report.metric != "auto":
             return self.report.metric
         return "ndcg@10" if searches_corpus else "spearman"
+
+    def selection_metric(self, searches_corpus: bool) -> str:
+        """The validation metric (a key of METRICS) that picks a cell's kept weights: train.select_metric, or
+        with auto the one its dataset's winner is chosen by."""
+        metric = self.train.select_metric
+        return self.choice_metric(searches_corpus) if metric == "auto" else metric
+
+    @property
+    def selection_name(self) -> str:
+        """The metric that chooses kept weights (and a sweep's objective), as a line names it before any set is read."""
+        for metric in (self.train.select_metric, self.report.metric):
+            if metric != "auto":
+                return METRIC_NAMES[metric]
+        return "Spearman (NDCG@10 for a BEIR set)"
 
     def data_config(self, name: str) -> DatasetParams:
         """The entry of a dataset or an eval set."""

@@ -9,7 +9,11 @@ only), each qrels file as one table of (query text, passage text) rows: pairs wh
 grade, else scored pairs with the grade scaled to [0, 1] (grade 0: judged not relevant), for the losses that
 use a score. A passage's text is its title and text, joined by a space, as BEIR's own evaluation does.
 Every problem is one line naming the file and line: a corpus line without `_id`, an id given twice, a qrels
-line naming a query or passage the folder does not hold."""
+line naming a query or passage the folder does not hold.
+
+The same layout on the Hugging Face Hub (MTEB's retrieval tasks, NanoBEIR: configs `corpus`, `queries` and the
+judgements as `default` or `qrels`, split by train / dev / test) reads the same way from `source: hf:<id>`;
+its problems name the config and row."""
 
 from __future__ import annotations
 
@@ -33,8 +37,13 @@ def is_qrels_file(path: Path) -> bool:
 
 def expand_sources(sources: dict[str | None, str], held_out_whole: bool) -> dict[str | None, str]:
     """A dataset's sources with a BEIR folder given as the one source replaced by its qrels files by split, or
-    for an eval set (`held_out_whole`) by its test qrels alone; any other sources as they are."""
-    if list(sources) != [None] or not is_beir_folder(folder := Path(sources[None])):
+    for an eval set (`held_out_whole`) by its test qrels alone (a BEIR set on the Hub: `hf:<id>:<its split>`);
+    any other sources as they are."""
+    if list(sources) != [None]:
+        return sources
+    if sources[None].startswith("hf:") and is_hub_beir(hub_id := sources[None].removeprefix("hf:")):
+        return _hub_sources(hub_id, held_out_whole)
+    if not is_beir_folder(folder := Path(sources[None])):
         return sources
     qrels = folder / "qrels"
     if held_out_whole:
@@ -51,32 +60,42 @@ def expand_sources(sources: dict[str | None, str], held_out_whole: bool) -> dict
 
 
 def corpus_texts(sources: dict[str | None, str], encoding: str = "utf-8") -> list[str]:
-    """Every passage of the BEIR folder the sources' judgements come from (none for other sources): what a
-    query is searched among, every passage nobody judged included."""
+    """Every passage of the BEIR folder (or Hub set) the sources' judgements come from (none for other sources):
+    what a query is searched among, every passage nobody judged included."""
     folders = {Path(source).parent.parent for source in sources.values() if is_qrels_file(Path(source))}
     encoding = "utf-8-sig" if encoding == "utf-8" else encoding
-    return [text for folder in sorted(folders) for text in _texts(folder / "corpus.jsonl", encoding).values()]
+    hub = {source.removeprefix("hf:").partition(":")[0] for source in sources.values() if source.startswith("hf:")}
+    return ([text for folder in sorted(folders) for text in _texts(folder / "corpus.jsonl", encoding).values()]
+            + [text for hub_id in sorted(hub) if is_hub_beir(hub_id) for text in _hub_texts(hub_id, "corpus").values()])
 
 
 def read_qrels(path: Path, encoding: str = "utf-8") -> Any:
     """One qrels file of a BEIR folder as rows of (query text, passage text[, score in [0, 1]])."""
-    import pandas as pd
-
     folder = path.parent.parent
-    corpus, queries = _texts(folder / "corpus.jsonl", encoding), _texts(folder / "queries.jsonl", encoding)
-    judged = _judgements(path, encoding)
-    for line_no, query_id, corpus_id, _ in judged:
-        if query_id not in queries:
-            raise PipelineError(f"{path}: line {line_no}: query-id {query_id!r} is not in {folder / 'queries.jsonl'}")
-        if corpus_id not in corpus:
-            raise PipelineError(f"{path}: line {line_no}: corpus-id {corpus_id!r} is not in {folder / 'corpus.jsonl'} "
-                                f"(the query's answer must be in the corpus)")
+    judged = [(f"{path}: line {line_no}", query_id, corpus_id, grade)
+              for line_no, query_id, corpus_id, grade in _judgements(path, encoding)]
     if not judged:
         raise PipelineError(f"{path}: no judgements (expected lines of query-id, corpus-id, score)")
-    grades = _grades(folder, encoding)
+    return _qrels_table(judged, _texts(folder / "queries.jsonl", encoding), _texts(folder / "corpus.jsonl", encoding),
+                        _grades(folder, encoding), (str(folder / "queries.jsonl"), str(folder / "corpus.jsonl")),
+                        str(folder / "qrels"))
+
+
+def _qrels_table(judged: list[tuple[str, str, str, float]], queries: dict[str, str], corpus: dict[str, str],
+                 grades: set[float], names: tuple[str, str], where: str) -> Any:
+    """Judgements ((where, query-id, corpus-id, grade)) as rows of (query text, passage text[, score in [0, 1]]):
+    pairs when the set (`grades`: every grade of all its splits, so every split has one shape) has one grade."""
+    import pandas as pd
+
+    for place, query_id, corpus_id, _ in judged:
+        if query_id not in queries:
+            raise PipelineError(f"{place}: query-id {query_id!r} is not in {names[0]}")
+        if corpus_id not in corpus:
+            raise PipelineError(f"{place}: corpus-id {corpus_id!r} is not in {names[1]} (the query's answer must be in "
+                                f"the corpus)")
     if (top := max(grades)) <= 0:
-        raise PipelineError(f"{folder / 'qrels'}: every judgement has grade 0 (not relevant): no query has an answer")
-    if grades == {top}:  # one grade throughout the folder: plain (query, passage) pairs
+        raise PipelineError(f"{where}: every judgement has grade 0 (not relevant): no query has an answer")
+    if grades == {top}:  # one grade throughout the set: plain (query, passage) pairs
         return pd.DataFrame({"anchor": [queries[q] for _, q, _, _ in judged],
                              "positive": [corpus[c] for _, _, c, _ in judged]})
     return pd.DataFrame({"sentence1": [queries[q] for _, q, _, _ in judged],
@@ -133,3 +152,104 @@ def _judgements(path: Path, encoding: str) -> list[tuple[int, str, str, float]]:
 def _grades(folder: Path, encoding: str) -> set[float]:
     """Every grade in the folder's qrels files: one shape for all its splits."""
     return {grade for path in sorted((folder / "qrels").glob("*.tsv")) for *_, grade in _judgements(path, encoding)}
+
+
+# --- the same layout on the Hugging Face Hub -------------------------------------------------------------------
+HUB_QRELS_CONFIGS = ("default", "qrels")  # MTEB's retrieval tasks name their judgements "default", NanoBEIR "qrels"
+HUB_SPLITS = {"train": ("train",), "validation": ("dev", "validation"), "test": ("test",)}  # ours -> the Hub's
+
+
+@lru_cache(maxsize=8)
+def _hub_configs(hub_id: str) -> tuple[str, ...]:
+    from datasets import get_dataset_config_names
+
+    try:
+        return tuple(get_dataset_config_names(hub_id))
+    except Exception:  # unreachable or unknown: loading it fails next, with the line every hf: source gets
+        return ()
+
+
+def is_hub_beir(hub_id: str) -> bool:
+    """Whether a Hub dataset is in BEIR's layout: corpus and queries configs beside its judgements."""
+    configs = _hub_configs(hub_id.partition(":")[0])
+    return {"corpus", "queries"} <= set(configs) and any(name in configs for name in HUB_QRELS_CONFIGS)
+
+
+@lru_cache(maxsize=16)
+def _hub_config(hub_id: str, config: str) -> Any:
+    """One config of a Hub dataset (every split), loaded once per process."""
+    from datasets import disable_progress_bars, enable_progress_bars, load_dataset
+
+    disable_progress_bars()  # a bar per config and split on stderr, around the one line a problem gets
+    try:
+        return load_dataset(hub_id, config)
+    except Exception as error:  # the Hub client raises many types; the user needs one line
+        raise PipelineError(f"source 'hf:{hub_id}': could not load its {config!r} config from the Hugging Face Hub "
+                            f"({type(error).__name__}: {str(error).splitlines()[0][:200] if str(error) else ''})") from None
+    finally:
+        enable_progress_bars()
+
+
+def _hub_qrels(hub_id: str) -> Any:
+    configs = _hub_configs(hub_id)
+    return _hub_config(hub_id, next(name for name in HUB_QRELS_CONFIGS if name in configs))
+
+
+def _hub_sources(hub_id: str, held_out_whole: bool) -> dict[str | None, str]:
+    """`hf:<id>:<the Hub's split>` per split of ours the set's judgements have (as expand_sources does for a folder)."""
+    splits = list(_hub_qrels(hub_id))
+    found = {ours: f"hf:{hub_id}:{name}" for ours, names in HUB_SPLITS.items() for name in names if name in splits}
+    if held_out_whole:
+        if "test" not in found:
+            raise PipelineError(f"source 'hf:{hub_id}': a BEIR set as an eval set needs test judgements; its splits: "
+                                f"{', '.join(splits)}")
+        return {None: found["test"]}
+    if "train" not in found or "test" not in found:
+        raise PipelineError(f"source 'hf:{hub_id}': a BEIR set as a dataset needs train and test judgements (dev "
+                            f"optional: else validation is carved from train); its splits: {', '.join(splits)}")
+    return found
+
+
+def _hub_texts(hub_id: str, config: str) -> dict[str, str]:
+    """_id -> text of the corpus or queries config (its one split; a passage's title and text joined by a space)."""
+    rows = next(iter(_hub_config(hub_id, config).values()))
+    texts: dict[str, str] = {}
+    for number, row in enumerate(rows, start=1):
+        place = f"source 'hf:{hub_id}': {config} row {number}"
+        key = row.get("_id")
+        if key is None or (isinstance(key, str) and not key.strip()):
+            raise PipelineError(f"{place}: no _id (every row needs an _id and a text)")
+        text = " ".join(part for part in (row.get("title"), row.get("text")) if isinstance(part, str) and part.strip())
+        if not text.strip():
+            raise PipelineError(f"{place}: _id {key!r} has no text")
+        if str(key) in texts:
+            raise PipelineError(f"{place}: _id {key!r} appears twice")
+        texts[str(key)] = text.strip()
+    return texts
+
+
+def _hub_judgements(hub_id: str, split: str) -> list[tuple[str, str, str, float]]:
+    """(where, query-id, corpus-id, grade) of every row of a judgements split (no score column: grade 1)."""
+    judged = []
+    for number, row in enumerate(_hub_qrels(hub_id)[split], start=1):
+        place = f"source 'hf:{hub_id}': judgements {split} row {number}"
+        if row.get("query-id") is None or row.get("corpus-id") is None:
+            raise PipelineError(f"{place}: expected query-id, corpus-id and score; got {', '.join(row)}")
+        grade = row.get("score", 1)
+        if not isinstance(grade, (int, float)) or grade < 0:
+            raise PipelineError(f"{place}: score {grade!r} is not a grade (0 = not relevant, or more)")
+        judged.append((place, str(row["query-id"]), str(row["corpus-id"]), float(grade)))
+    return judged
+
+
+def read_hub_qrels(hub_id: str, split: str) -> Any:
+    """One judgements split of a BEIR set on the Hub as rows, as read_qrels reads a folder's file."""
+    qrels = _hub_qrels(hub_id)
+    if split not in qrels:
+        raise PipelineError(f"source 'hf:{hub_id}:{split}': no such split of its judgements; its splits: {', '.join(qrels)}")
+    judged = _hub_judgements(hub_id, split)
+    if not judged:
+        raise PipelineError(f"source 'hf:{hub_id}:{split}': no judgements")
+    grades = {grade for name in qrels for *_, grade in _hub_judgements(hub_id, name)}
+    return _qrels_table(judged, _hub_texts(hub_id, "queries"), _hub_texts(hub_id, "corpus"), grades,
+                        (f"hf:{hub_id} queries", f"hf:{hub_id} corpus"), f"source 'hf:{hub_id}'")

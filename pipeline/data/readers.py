@@ -43,6 +43,8 @@ def _read_hub(hub_source: str, params: DatasetParams) -> Any:
 
     # "<id>:<split>" names the split in the source (a mapping of splits needs one per entry); Hub ids hold no ":"
     dataset_id, _, split = hub_source.partition(":")
+    if split and beir.is_hub_beir(dataset_id):  # a split of a BEIR set's judgements (beir.expand_sources)
+        return beir.read_hub_qrels(dataset_id, split)
     try:
         return load_dataset(dataset_id, params.hf_config, split=split or params.hf_split).to_pandas()
     except Exception as error:  # the Hub client raises many types; the user needs one line

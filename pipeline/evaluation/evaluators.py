@@ -124,11 +124,12 @@ def _stored(embeddings: np.ndarray, precision: str) -> np.ndarray:
 
 
 def retrieval_evaluators(frame: Any, shape: str, name: str, precisions: tuple[str, ...] = (),
-                         corpus: list[str] | tuple[str, ...] = ()) -> list[Any]:
+                         corpus: list[str] | tuple[str, ...] = (), shared: dict | None = None) -> list[Any]:
     """InformationRetrievalEvaluator (and TripletEvaluator for triplets) for pair / triplet splits, and for any
     split with a `corpus` (a BEIR set's: its scored pairs count as relevant above grade 0); each query is
     searched among the split's own passages and the whole corpus. With `precisions`, the retrieval evaluator
-    again per stored precision (`<name>_<precision>_retrieval`)."""
+    again per stored precision (`<name>_<precision>_retrieval`). The evaluators share one float encode of each
+    text, kept in `shared` (given: across calls too, for one model whose weights and prompts stay put)."""
     if shape == "scored" and not corpus:
         return []
     from sentence_transformers.sentence_transformer.evaluation import TripletEvaluator
@@ -143,7 +144,7 @@ def retrieval_evaluators(frame: Any, shape: str, name: str, precisions: tuple[st
         if grade <= 0:
             continue
         relevant.setdefault(query_ids[query], set()).add(doc_ids[passage])
-    shared: dict[str | None, dict[str, Any]] = {}  # embeddings by text, encoded once for every precision
+    shared = {} if shared is None else shared  # encode function -> text -> embedding, once for every precision
 
     def build(evaluator_name: str, precision: str | None) -> Any:
         return _quantizing_retrieval_evaluator()(

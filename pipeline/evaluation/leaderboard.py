@@ -16,13 +16,10 @@ from dataclasses import dataclass, field
 from pipeline.core import paths
 from pipeline.core.handoffs import BaselineScores, EvalResult, SetResult, SplitReport, TrainFacts
 from pipeline.core.loss_specs import simplicity
-from pipeline.core.params import Params
+from pipeline.core.params import METRIC_NAMES, Params
 
-# how the tables name a metric of params.METRICS
-METRIC_NAMES = {"spearman": "Spearman", "pearson": "Pearson", "ndcg@10": "NDCG@10", "mrr@10": "MRR@10", "map@10": "MAP@10",
-                "triplet_accuracy": "triplet accuracy"}
 RETRIEVAL_METRIC = "cosine_ndcg@10"  # the retrieval table's metric (InformationRetrievalEvaluator's name)
-TIE = 1e-4  # validation Spearman within this of the best counts as equal (the tables show 4 decimals)
+TIE = 1e-4  # validation scores within this of the best counts as equal (the tables show 4 decimals)
 WINNER_RULE = ("★ marks each dataset's winner: the best validation score of the kept checkpoints in the dataset's "
                "metric (report.metric: Spearman, or NDCG@10 for a BEIR set, unless set), across base models and "
                f"losses; within {TIE} of each other counts as a tie, which goes to the simpler loss, then "
@@ -129,8 +126,8 @@ def read_board(params: Params) -> Board:
                 kept = TrainFacts.read(paths.train_facts(dataset, base, loss)).selection
                 result = EvalResult.read(paths.eval_result(dataset, base, loss))
                 config = params.losses[loss]
-                # Spearman: the kept checkpoint's, as training scored it; any other metric: evaluate's validation scores
-                validation = kept.kept_spearman if metrics[dataset] == "spearman" else (
+                # the metric that chose the kept checkpoint: its score as training had it; any other: evaluate's validation scores
+                validation = kept.kept_value if kept.metric == metrics[dataset] else (
                     result.validation.tuned.value(metrics[dataset]) if result.validation else None)
                 cells[dataset, base, loss] = Cell(dataset, base, loss, validation, result,
                                                   (*simplicity(config.class_name, config.matryoshka is not None), place))

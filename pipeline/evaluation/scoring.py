@@ -73,23 +73,25 @@ def similarity_scores(model: Any, scored: Any, dims: list[int] | None = None, pr
 
 
 def score_split(model: Any, name: str, split: str, params: Params, dims: list[int] | None = None,
-                precisions: tuple[str, ...] = ()) -> Scores:
+                precisions: tuple[str, ...] = (), shared: dict | None = None) -> Scores:
     """Every metric family of a split: similarity (per Matryoshka dimension and stored precision too when
-    asked), retrieval and triplet accuracy where the set's shape has them."""
+    asked), retrieval and triplet accuracy where the set's shape has them (`shared`: see query_families)."""
     frame, shape = read_split(name, split)
     scores = similarity_scores(model, scored_split(name, split, params), dims, precisions)
     if "spearman_cosine" not in scores.similarity:
         raise PipelineError(f"{paths.split_file(name, split)}: Spearman is undefined for this model: it gives every pair "
                             f"the same cosine similarity (or NaN embeddings); the model is broken, e.g. its training diverged")
-    return scores.model_copy(update=query_families(model, name, split, precisions))
+    return scores.model_copy(update=query_families(model, name, split, precisions, shared))
 
 
-def query_families(model: Any, name: str, split: str, precisions: tuple[str, ...] = ()) -> dict[str, Any]:
+def query_families(model: Any, name: str, split: str, precisions: tuple[str, ...] = (),
+                   shared: dict | None = None) -> dict[str, Any]:
     """The metrics of a split's queries (retrieval among its passages and its set's corpus; triplet accuracy),
-    where its shape has them, as Scores fields."""
+    where its shape has them, as Scores fields. `shared`: the retrieval embeddings of earlier calls for the same
+    model and set (one dict across a stage's test and validation calls embeds a BEIR set's corpus once)."""
     frame, shape = read_split(name, split)
     families: dict[str, Any] = {"precision_retrieval": {}}
-    for evaluator in retrieval_evaluators(frame, shape, "s", precisions, corpus=read_corpus(name)):
+    for evaluator in retrieval_evaluators(frame, shape, "s", precisions, corpus=read_corpus(name), shared=shared):
         family, metrics = evaluator.name.removeprefix("s_"), _own_metrics(evaluator(model), evaluator.name)
         if family in ("retrieval", "triplet"):
             families[family] = metrics
@@ -98,8 +100,8 @@ def query_families(model: Any, name: str, split: str, precisions: tuple[str, ...
     return families
 
 
-def validation_scores(model: Any, name: str, params: Params) -> Scores:
+def validation_scores(model: Any, name: str, params: Params, shared: dict | None = None) -> Scores:
     """A dataset's validation scores: Spearman on the (subsampled) validation pairs training is scored on, so it
     matches the validation curve, and the metrics of queries on the whole validation split."""
     scores = similarity_scores(model, validation_pairs(name, params)[0])
-    return scores.model_copy(update=query_families(model, name, "validation"))
+    return scores.model_copy(update=query_families(model, name, "validation", shared=shared))

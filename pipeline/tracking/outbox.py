@@ -14,6 +14,7 @@ twice (the server stored it, the answer was lost) stores nothing twice.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from typing import Any
@@ -141,11 +142,15 @@ def attach(trainer: Any, run_id: str, label: str) -> MetricOutbox:
     return outbox
 
 
+def mlflow_name(key: str) -> str:
+    """A trainer log key as transformers' own MLflow callback logs it (characters MLflow rejects, "@" among
+    them, replaced)."""
+    return re.sub(r"[^0-9A-Za-z_\-\.\ :/]", "_", key)
+
+
 def _outbox_callback(outbox: MetricOutbox) -> Any:
     """transformers' MLflow callback (params at the start, run handling), with each log's metrics queued in
     `outbox` instead of sent on the spot."""
-    import re
-
     import torch
     from transformers.integrations import MLflowCallback
 
@@ -158,8 +163,6 @@ def _outbox_callback(outbox: MetricOutbox) -> Any:
                 return
             metrics = {key: value.item() if isinstance(value, torch.Tensor) else value for key, value in logs.items()
                        if isinstance(value, (int, float)) or (isinstance(value, torch.Tensor) and value.numel() == 1)}
-            # the names transformers' own callback would log (characters MLflow rejects replaced)
-            outbox.add({re.sub(r"[^0-9A-Za-z_\-\.\ :/]", "_", key): value for key, value in metrics.items()},
-                       state.global_step)
+            outbox.add({mlflow_name(key): value for key, value in metrics.items()}, state.global_step)
 
     return OutboxMLflowCallback()

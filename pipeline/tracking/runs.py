@@ -397,8 +397,8 @@ def log_selection(selection: Any, validation_pairs: int, validation_total: int) 
 
     metrics = {"kept_step": selection.kept_step, "validation_evaluations": selection.evaluations,
                "validation_pairs": validation_pairs, "validation_pairs_total": validation_total}
-    if selection.kept_spearman is not None:
-        metrics["kept_validation_spearman"] = selection.kept_spearman
+    if selection.kept_value is not None:  # e.g. kept_validation_spearman, kept_validation_ndcg_at_10
+        metrics[f"kept_validation_{selection.metric.replace('@', '_at_')}"] = selection.kept_value
     if selection.stopped_early_at is not None:
         metrics["stopped_early_at"] = selection.stopped_early_at
     mlflow.log_metrics(metrics)

@@ -63,8 +63,9 @@ def _space_text(sweep: SweepParams) -> dict[str, str]:
     return text
 
 
-def create_study_run(experiment: str, study: str, sweep: SweepParams, storage: str, total: int) -> str:
-    """The study's parent run, with the search it runs as params; returns its id."""
+def create_study_run(experiment: str, study: str, sweep: SweepParams, storage: str, total: int, metric: str) -> str:
+    """The study's parent run, with the search it runs as params (`metric`: what the objective's validation is
+    scored in); returns its id."""
     import mlflow
 
     client = mlflow.MlflowClient()
@@ -72,7 +73,7 @@ def create_study_run(experiment: str, study: str, sweep: SweepParams, storage: s
     run = client.create_run(configure(experiment), run_name=f"sweep {study}", tags=tags)
     params = {"objective.dataset": sweep.objective.dataset, "objective.loss": sweep.objective.loss,
               **({"objective.base": sweep.objective.base} if sweep.objective.base else {}),
-              "objective.metric": "best validation spearman_cosine", "trials": total, "sampler": sweep.sampler,
+              "objective.metric": f"best validation {metric}", "trials": total, "sampler": sweep.sampler,
               "pruner": json.dumps(sweep.pruner.model_dump()), **_space_text(sweep)}
     for key, value in params.items():
         client.log_param(run.info.run_id, key, value)

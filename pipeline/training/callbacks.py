@@ -24,14 +24,15 @@ BEST_STATE = "best_state.json"
 
 
 class BestCheckpoint(TrainerCallback):
-    """Track validation Spearman; keep the best weights; stop after `patience` evaluations without a new best."""
+    """Track the validation metric that chooses (`key`, as the trainer logs `metric`); keep the best weights;
+    stop after `patience` evaluations without a new best."""
 
-    def __init__(self, model: Any, metric: str, select: str, patience: int | None) -> None:
-        self.model, self.metric, self.select, self.patience = model, metric, select, patience
+    def __init__(self, model: Any, metric: str, key: str, select: str, patience: int | None) -> None:
+        self.model, self.metric, self.key, self.select, self.patience = model, metric, key, select, patience
         self.best: float | None = None
         self.best_step: int | None = None
         self.misses = 0
-        self.history: list[tuple[int, float]] = []  # (step, validation Spearman) of every evaluation
+        self.history: list[tuple[int, float]] = []  # (step, validation score) of every evaluation
         self.stopped_early_at: int | None = None
         self.weights: dict[str, Any] | None = None
 
@@ -40,7 +41,7 @@ class BestCheckpoint(TrainerCallback):
         return {name: p for name, p in self.model.named_parameters() if p.requires_grad}
 
     def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None, **kwargs: Any) -> None:
-        value = (metrics or {}).get(self.metric)
+        value = (metrics or {}).get(self.key)
         if value is None:
             return
         self.history.append((state.global_step, float(value)))
@@ -91,20 +92,21 @@ class BestCheckpoint(TrainerCallback):
         last = self.history[-1] if self.history else (None, None)
         keep_best = self.select == "best" and self.best_step is not None
         return Selection(
-            rule=self.select, kept_step=self.best_step if keep_best else last_step,
-            kept_spearman=self.best if keep_best else (last[1] if last[0] == last_step else None),
-            best_step=self.best_step, best_spearman=self.best, last_step=last_step,
-            last_spearman=last[1] if last[0] == last_step else None, evaluations=len(self.history),
+            rule=self.select, metric=self.metric, kept_step=self.best_step if keep_best else last_step,
+            kept_value=self.best if keep_best else (last[1] if last[0] == last_step else None),
+            best_step=self.best_step, best_value=self.best, last_step=last_step,
+            last_value=last[1] if last[0] == last_step else None, evaluations=len(self.history),
             stopped_early_at=self.stopped_early_at,
         )
 
 
 class CompactProgress(TrainerCallback):
     """One line per logging step where no terminal shows a progress bar (DVC's captured output, CI):
-    step, share done, loss, the last validation Spearman, elapsed time and an estimate of the rest."""
+    step, share done, loss, the last validation score (`key`: how the trainer logs `name`), elapsed time and
+    an estimate of the rest."""
 
-    def __init__(self, cell: str, metric: str, stream: Any = None) -> None:
-        self.cell, self.metric, self.stream = cell, metric, stream or sys.stdout
+    def __init__(self, cell: str, name: str, key: str, stream: Any = None) -> None:
+        self.cell, self.name, self.key, self.stream = cell, name, key, stream or sys.stdout
         self.started = time.perf_counter()
         self.validation: float | None = None
 
@@ -112,8 +114,8 @@ class CompactProgress(TrainerCallback):
         self.started, self.first_step = time.perf_counter(), state.global_step  # a resumed run starts later
 
     def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None, **kwargs: Any) -> None:
-        self.validation = (metrics or {}).get(self.metric, self.validation)
-        self._line(state, f"validation spearman {self.validation:.4f}" if self.validation is not None else "")
+        self.validation = (metrics or {}).get(self.key, self.validation)
+        self._line(state, f"validation {self.name} {self.validation:.4f}" if self.validation is not None else "")
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any) -> None:
         if logs and "loss" in logs:

@@ -104,18 +104,37 @@ def training_data(params: Params, dataset: str, loss: str, model: Any) -> Traini
 @dataclass(frozen=True)
 class Validation:
     evaluator: Any  # run by the trainer at every evaluation
-    pairs: int  # pairs it scores
+    pairs: int  # pairs Spearman scores
     total: int  # pairs in the validation split before subsampling
+    metric: str  # what chooses the kept weights (a key of params.METRICS: train.select_metric)
+    key: str  # that metric as the trainer logs it
 
 
-def validation(params: Params, dataset: str, loss: str, model: Any) -> Validation:
-    """Spearman on the validation split (subsampled where large; and per Matryoshka dimension)."""
-    from pipeline.evaluation.evaluators import similarity_evaluator
+def validation(params: Params, dataset: str, loss: str, model: Any, searches_corpus: bool) -> Validation:
+    """Spearman on the validation split (subsampled where large; and per Matryoshka dimension), and where
+    `train.select_metric` (or the report's metric) chooses by retrieval or triplet accuracy, the evaluator of the
+    validation split's queries that evaluate scores the cell's validation with (searching the set's corpus)."""
+    from pipeline.core.params import METRICS
+    from pipeline.data.splitting import read_corpus, read_split
+    from pipeline.evaluation.evaluators import retrieval_evaluators, similarity_evaluator
     from pipeline.evaluation.scoring import truncated_dims, validation_pairs
 
     dims = truncated_dims(params, loss, model.get_embedding_dimension())
     scored, total = validation_pairs(dataset, params)
-    return Validation(similarity_evaluator(scored, "validation", params.train.eval_batch_size, dims), len(scored), total)
+    similarity = similarity_evaluator(scored, "validation", params.train.eval_batch_size, dims)
+    metric = params.selection_metric(searches_corpus)
+    family, name = METRICS[metric]
+    if family != "similarity":
+        frame, shape = read_split(dataset, "validation")
+        found = {e.name: e for e in retrieval_evaluators(frame, shape, "validation", corpus=read_corpus(dataset))}
+        if chooser := found.get(f"validation_{family}"):
+            from sentence_transformers.sentence_transformer.evaluation import SequentialEvaluator
+
+            # Spearman still runs: its curve is the cell's validation plot whatever chooses
+            return Validation(SequentialEvaluator([chooser, similarity]), len(scored), total, metric,
+                              f"eval_validation_{family}_{name}")
+        metric, name = "spearman", METRICS["spearman"][1]  # scored pairs have no queries: as the report falls back
+    return Validation(similarity, len(scored), total, metric, f"eval_validation_{name}")
 
 
 def _stale_staging(out_dir: Path) -> list[Path]:
