@@ -4,13 +4,13 @@
 
 For each size, writes that many real-text scored pairs (benchmarks/debian_pairs.py: package short descriptions,
 score = tag overlap, 0-5; seed card 004 trained CosineSimilarityLoss on 269,144 such pairs) into a scratch copy
-of the project with the built-in STS set as an eval set (so evaluate scores a transfer table), then runs every
-stage of the one cell as its own process, in dvc.yaml's order: ingest, split, baseline, train, evaluate, card,
-report, publish (the shipped `train:` defaults, one epoch). Prints each stage's wall time and peak resident
-memory (the stage process and everything under it) per size, each stage's growth against the smallest size
-beside the growth of the rows, the train stage's samples/s, and the evaluation side's share of the training
-time. Needs apt's package lists (`apt-get update`) and `lz4`. Prints the CPU it ran on; nothing is asserted (a
-benchmark, run by hand).
+of the project with the built-in STS set as an eval set (so evaluate scores a transfer table), commits it and
+runs one real `dvc repro` of the one cell: ingest, split, baseline, train, evaluate, card, report, publish (the
+shipped `train:` defaults, one epoch). Prints each stage's wall time and peak resident memory per size, each
+stage's growth against the smallest size beside the growth of the rows, the train stage's samples/s, the
+evaluation side's share of the training time and how well the train stage's time estimate held; each size's
+DVC output is kept in --logs. Needs apt's package lists (`apt-get update`) and `lz4`. Prints the CPU it ran
+on; nothing is asserted (a benchmark, run by hand).
 """
 
 from __future__ import annotations
@@ -21,14 +21,16 @@ import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
+import psutil
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.compare_bases import cpu_name  # noqa: E402
-from scripts.scratch_project import ROOT, scratch_project  # noqa: E402
+from scripts.scratch_project import ROOT, commit, scratch_project  # noqa: E402
 
 DATASET, EVAL_SET = "debian", "sts"
 EVALUATION_SIDE = ("baseline", "baseline_eval", "evaluate", "card")  # what scoring costs beside training itself
@@ -44,30 +46,82 @@ def write_pairs(path: Path, rows: int, env: dict[str, str]) -> None:
         raise SystemExit(f"debian_pairs.py failed:\n{proc.stderr[-3000:]}")
 
 
-def stages(base: str, loss: str) -> list[tuple[str, list[str]]]:
-    cell = ["--dataset", DATASET, "--base", base, "--loss", loss]
-    return [("ingest", ["pipeline.ingest", "--dataset", DATASET]), ("ingest_eval", ["pipeline.ingest", "--dataset", EVAL_SET]),
-            ("split", ["pipeline.split", "--dataset", DATASET]), ("split_eval", ["pipeline.split", "--dataset", EVAL_SET]),
-            ("baseline", ["pipeline.baseline", "--dataset", DATASET, "--base", base]),
-            ("baseline_eval", ["pipeline.baseline", "--dataset", EVAL_SET, "--base", base]),
-            ("train", ["pipeline.train", *cell]), ("evaluate", ["pipeline.evaluate", *cell]), ("card", ["pipeline.card", *cell]),
-            ("report", ["pipeline.report"]), ("publish", ["pipeline.publish", "--dataset", DATASET])]
+STAGES = ("ingest", "ingest_eval", "split", "split_eval", "baseline", "baseline_eval", "train", "evaluate", "card",
+          "report", "publish")
+STAGE_LINE = re.compile(r"^Running stage '(?P<stage>[a-z_]+)(@[^']+)?':$")
+PROGRESS = re.compile(r"^train \S+: step (?P<step>\d+)/(?P<steps>\d+) .*\| (?P<elapsed>[\d:]+) elapsed, ~(?P<left>[\d:]+) left")
 
 
-def run_stage(module_args: list[str], cwd: Path, env: dict[str, str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS (MiB; wait4 reports the largest of the process and its waited-for descendants)
-    and the output of one stage process."""
-    started = time.perf_counter()
-    proc = subprocess.Popen([sys.executable, "-m", *module_args], cwd=cwd, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
-    output = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    if status != 0:
-        raise SystemExit(f"{' '.join(module_args)} failed:\n{output[-3000:]}")
-    return time.perf_counter() - started, usage.ru_maxrss / 1024, output
+def _peak_rss_mib(pid: int) -> float:
+    """The process's high-water resident set (VmHWM), MiB; 0 once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
-def measure(rows: int, base: str, loss: str) -> dict[str, tuple[float, float]]:
+def timed_repro(repo: Path, env: dict[str, str], log: Path) -> tuple[dict[str, tuple[float, float]], list[str]]:
+    """One real `dvc repro` of the scratch project: each stage's (wall s, peak RSS MiB) by stage kind, and
+    DVC's output (also written to `log`). DVC runs one stage at a time, so a stage lasts from its `Running
+    stage` line to the next one; its peak RSS is the largest high-water mark of any process under DVC while it
+    runs (read every 0.2 s: VmHWM keeps the peak, so only growth in a process's last 0.2 s can be missed)."""
+    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro"], cwd=repo, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, bufsize=1)
+    current: list[str] = []  # the running stage's kind (the reader thread appends; the sampler reads the last)
+    peaks: dict[str, float] = {}
+    done = threading.Event()
+
+    def sample() -> None:
+        root = psutil.Process(proc.pid)
+        while not done.wait(0.2):
+            if not current:
+                continue
+            try:
+                children = root.children(recursive=True)
+            except psutil.Error:
+                return
+            stage = current[-1]
+            peaks[stage] = max([peaks.get(stage, 0.0), *(_peak_rss_mib(child.pid) for child in children)])
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    lines, started = [], {}
+    with log.open("w") as out:
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            out.write(line)
+            if match := STAGE_LINE.match(lines[-1]):
+                started[match["stage"]] = time.perf_counter()
+                current.append(match["stage"])
+    code = proc.wait()
+    done.set()
+    sampler.join()
+    if code:
+        raise SystemExit("\n".join(lines[-40:]))
+    ends = [*list(started.values())[1:], time.perf_counter()]
+    return {name: (end - start, peaks.get(name, 0.0)) for (name, start), end in zip(started.items(), ends)}, lines
+
+
+def eta_check(lines: list[str]) -> str:
+    """How well the train stage's estimate held: at 10 % and 50 % of the steps, elapsed + estimated rest
+    against the stage's actual training time (its last progress line)."""
+    seconds = lambda clock: sum(int(part) * 60 ** i for i, part in enumerate(reversed(clock.split(":"))))  # noqa: E731
+    progress = [match for line in lines if (match := PROGRESS.match(line))]
+    if not progress:
+        return "no progress lines"
+    actual = seconds(progress[-1]["elapsed"])
+    said = []
+    for share in (0.1, 0.5):
+        line = next(m for m in progress if int(m["step"]) >= share * int(m["steps"]))
+        said.append(f"at {share:.0%} it said {seconds(line['elapsed']) + seconds(line['left'])} s")
+        said[-1] += f" ({(seconds(line['elapsed']) + seconds(line['left'])) / actual - 1:+.0%})"
+    return f"training took {actual} s; " + ", ".join(said)
+
+
+def measure(rows: int, base: str, loss: str, logs: Path) -> dict[str, tuple[float, float]]:
     """Every stage's (wall s, peak RSS MiB) for one size; also the train stage's samples/s as "samples/s"."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params.pop("sweep", None)
@@ -79,15 +133,16 @@ def measure(rows: int, base: str, loss: str) -> dict[str, tuple[float, float]]:
     with tempfile.TemporaryDirectory(prefix="stage-growth-") as folder:
         repo = Path(folder)
         env = scratch_project(repo, params, builtin_data=False,
-                              MLFLOW_TRACKING_URI=f"sqlite:///{repo / 'mlflow.db'}", PYTHONPATH=str(repo))
+                              MLFLOW_TRACKING_URI=f"sqlite:///{repo / 'mlflow.db'}")
         write_pairs(repo / "data" / "raw" / "debian.csv", rows, env)
-        results: dict[str, tuple[float, float]] = {}
-        for name, module_args in stages(base, loss):
-            seconds, rss, output = run_stage(module_args, repo, env)
-            results[name] = (seconds, rss)
-            print(f"  {rows:,} rows: {name} {seconds:.1f} s, {rss:,.0f} MiB", flush=True)
-            if name == "train" and (found := re.search(r": (\d+) rows, \d+ steps, ([\d.]+)s", output)):
-                results["samples/s"] = (int(found[1]) / float(found[2]), 0.0)
+        commit(repo, env, f"{rows} Debian pairs")
+        results, lines = timed_repro(repo, env, logs / f"repro-{rows}.log")
+    for name in STAGES:
+        print(f"  {rows:,} rows: {name} {results[name][0]:.1f} s, {results[name][1]:,.0f} MiB", flush=True)
+    print(f"  {rows:,} rows: {eta_check(lines)}")
+    if found := next((re.search(r": (\d+) rows, \d+ steps, ([\d.]+)s", line) for line in lines
+                      if re.search(r": \d+ rows, \d+ steps, [\d.]+s", line)), None):
+        results["samples/s"] = (int(found[1]) / float(found[2]), 0.0)
     return results
 
 
@@ -96,7 +151,7 @@ def table(sizes: list[int], measured: dict[int, dict[str, tuple[float, float]]],
     head = " | ".join(f"{rows:,} rows: s / MiB" for rows in sizes)
     lines = [f"| stage | {head} | growth of time, {first:,} -> {sizes[-1]:,} (rows x{sizes[-1] / first:.1f}) |",
              "|:--|" + "--:|" * (len(sizes) + 1)]
-    for name, _ in stages(base, loss):
+    for name in STAGES:
         cells = " | ".join(f"{measured[rows][name][0]:.1f} / {measured[rows][name][1]:,.0f}" for rows in sizes)
         lines.append(f"| {name} | {cells} | x{measured[sizes[-1]][name][0] / measured[first][name][0]:.1f} |")
     speeds = " | ".join(f"{measured[rows].get('samples/s', (0.0, 0.0))[0]:.1f}" for rows in sizes)
@@ -112,10 +167,12 @@ def main() -> None:
     parser.add_argument("--rows", type=int, nargs="+", default=[30_000, 100_000, 270_000])
     parser.add_argument("--loss", default="cosine", help="a loss of params.yaml (seed 004: cosine)")
     parser.add_argument("--base", default="minilm", help="a base model of params.yaml")
+    parser.add_argument("--logs", type=Path, default=Path("stage-growth-logs"), help="where each size's dvc repro output goes")
     args = parser.parse_args()
+    args.logs.mkdir(parents=True, exist_ok=True)
     sizes = sorted(args.rows)
     print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; {args.base} x {args.loss}, Debian pairs at {sizes}")
-    measured = {rows: measure(rows, args.base, args.loss) for rows in sizes}
+    measured = {rows: measure(rows, args.base, args.loss, args.logs) for rows in sizes}
     print()
     print(table(sizes, measured, args.base, args.loss))
 
