@@ -106,15 +106,16 @@ def timed_repro(repo: Path, env: dict[str, str], log: Path) -> tuple[dict[str, t
 
 
 def eta_check(lines: list[str]) -> str:
-    """How well the train stage's estimate held: at 10 % and 50 % of the steps, elapsed + estimated rest
-    against the stage's actual training time (its last progress line)."""
+    """How well the train stage's estimate held: at 20 % and 50 % of the steps (after the first validation pass,
+    whose cost the estimate learns from), elapsed + estimated rest against the training time its last progress
+    line reports."""
     seconds = lambda clock: sum(int(part) * 60 ** i for i, part in enumerate(reversed(clock.split(":"))))  # noqa: E731
     progress = [match for line in lines if (match := PROGRESS.match(line))]
     if not progress:
         return "no progress lines"
     actual = seconds(progress[-1]["elapsed"])
     said = []
-    for share in (0.1, 0.5):
+    for share in (0.2, 0.5):
         line = next(m for m in progress if int(m["step"]) >= share * int(m["steps"]))
         said.append(f"at {share:.0%} it said {seconds(line['elapsed']) + seconds(line['left'])} s")
         said[-1] += f" ({(seconds(line['elapsed']) + seconds(line['left'])) / actual - 1:+.0%})"

@@ -150,3 +150,35 @@ def test_progress_is_one_line_per_log_without_a_terminal(project: Path, tiny_mod
     output = proc.stdout + proc.stderr
     assert "\r" not in output and "it/s]" not in output  # no progress bars in captured output
     assert "deprecated" not in output.lower() and "Warning" not in output
+
+
+def test_the_estimate_counts_steps_and_validation_passes_at_their_own_pace(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 100 steps of 1 s, a 5 s validation pass every 10 steps: at step 20, two passes done, 80 steps and 8 passes
+    # remain: 120 s (a per-step rate with the passes folded in says 80 s just before the first pass)
+    import io
+    from types import SimpleNamespace
+
+    from pipeline.training import callbacks
+    from pipeline.training.callbacks import CompactProgress, passes_left
+
+    clock = [0.0]
+    monkeypatch.setattr(callbacks.time, "perf_counter", lambda: clock[0])
+    args = SimpleNamespace(eval_strategy="steps", eval_steps=10)
+    state = SimpleNamespace(global_step=0, max_steps=100)
+    out = io.StringIO()
+    progress = CompactProgress("sts/tiny/cosine", "Spearman", "eval_validation_spearman_cosine", stream=out)
+    progress.on_train_begin(args, state, None)
+    for step in range(1, 21):
+        clock[0] += 1.0
+        state.global_step = step
+        progress.on_step_end(args, state, None)
+        progress.on_log(args, state, None, logs={"loss": 0.5})
+        if step % 10 == 0:
+            clock[0] += 5.0
+            progress.on_evaluate(args, state, None, metrics={"eval_validation_spearman_cosine": 0.8})
+    last = out.getvalue().splitlines()[-1]
+    assert last.startswith("train sts/tiny/cosine: step 20/100 (20%) validation Spearman 0.8000 |"), last
+    assert last.endswith("0:30 elapsed, ~2:00 left"), last
+    assert passes_left(args, state) == 8 and passes_left(args, state, at_this_step=True) == 9
+    assert passes_left(SimpleNamespace(eval_strategy="epoch", eval_steps=None), state) == 0
+    assert passes_left(SimpleNamespace(eval_strategy="steps", eval_steps=0.25), state) == 4  # every 25 steps

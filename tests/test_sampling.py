@@ -34,6 +34,16 @@ def test_row_length_is_the_longest_column_in_tokens(tokenizer) -> None:
     assert row_lengths(rows) == [23, 35]  # characters without a tokenizer
 
 
+def test_row_lengths_in_chunks_match_one_call(pairs: Dataset, tokenizer, monkeypatch: pytest.MonkeyPatch) -> None:
+    # a large split is tokenized a chunk at a time (bounded memory): every row, in order, the same lengths
+    from pipeline.training import sampling
+
+    rows = list(zip(pairs["anchor"], pairs["positive"]))
+    whole = [max(len(tokenizer(text)["input_ids"]) for text in row) for row in rows]
+    monkeypatch.setattr(sampling, "TOKENIZE_CHUNK", 7)  # 600 rows: 85 full chunks and a partial one
+    assert row_lengths(rows, tokenizer) == whole
+
+
 @pytest.mark.parametrize("cls", [LengthBucketBatchSampler, NoDuplicatesLengthBucketBatchSampler])
 def test_epoch_covers_every_row_once_and_cuts_padding(pairs: Dataset, tokenizer, cls: type) -> None:
     sampler = cls(pairs, batch_size=32, drop_last=False, seed=7, tokenizer=tokenizer)

@@ -103,30 +103,52 @@ class BestCheckpoint(TrainerCallback):
 class CompactProgress(TrainerCallback):
     """One line per logging step where no terminal shows a progress bar (DVC's captured output, CI):
     step, share done, loss, the last validation score (`key`: how the trainer logs `name`), elapsed time and
-    an estimate of the rest."""
+    an estimate of the rest: the steps left at the training steps' own pace plus the validation passes left
+    at theirs (a pass embeds the validation set, not a batch; folding it into a per-step rate made the estimate
+    swing by a fifth between passes on a long run)."""
 
     def __init__(self, cell: str, name: str, key: str, stream: Any = None) -> None:
         self.cell, self.name, self.key, self.stream = cell, name, key, stream or sys.stdout
-        self.started = time.perf_counter()
+        self.started = self.step_ended = time.perf_counter()
         self.validation: float | None = None
+        self.validating, self.passes = 0.0, 0  # seconds spent in validation passes, and how many
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.started, self.first_step = time.perf_counter(), state.global_step  # a resumed run starts later
 
+    def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
+        self.step_ended = time.perf_counter()  # the trainer evaluates after a step ends, before the next begins
+
     def on_evaluate(self, args: Any, state: Any, control: Any, metrics: dict[str, float] | None = None, **kwargs: Any) -> None:
+        self.validating += time.perf_counter() - self.step_ended
+        self.passes += 1
         self.validation = (metrics or {}).get(self.key, self.validation)
-        self._line(state, f"validation {self.name} {self.validation:.4f}" if self.validation is not None else "")
+        self._line(state, f"validation {self.name} {self.validation:.4f}" if self.validation is not None else "",
+                   passes_left(args, state))
 
     def on_log(self, args: Any, state: Any, control: Any, logs: dict[str, float] | None = None, **kwargs: Any) -> None:
         if logs and "loss" in logs:
-            self._line(state, f"loss {float(logs['loss']):.4f}")
+            self._line(state, f"loss {float(logs['loss']):.4f}", passes_left(args, state, at_this_step=True))
 
-    def _line(self, state: Any, what: str) -> None:
+    def _line(self, state: Any, what: str, passes: int) -> None:
         elapsed = time.perf_counter() - self.started
         done = max(state.global_step - self.first_step, 1)
-        left = elapsed / done * (state.max_steps - state.global_step)
+        per_pass = self.validating / self.passes if self.passes else 0.0  # unknown until the first pass
+        left = (elapsed - self.validating) / done * (state.max_steps - state.global_step) + per_pass * passes
         print(f"train {self.cell}: step {state.global_step}/{state.max_steps} ({state.global_step / state.max_steps:.0%}) "
               f"{what} | {_clock(elapsed)} elapsed, ~{_clock(left)} left", file=self.stream, flush=True)
+
+
+def passes_left(args: Any, state: Any, at_this_step: bool = False) -> int:
+    """Validation passes still to come after this point of the run (`at_this_step`: the one due at the current
+    step too, since the trainer logs before it evaluates)."""
+    strategy = getattr(args, "eval_strategy", "no")
+    if getattr(strategy, "value", strategy) != "steps" or not args.eval_steps:
+        return 0
+    every = args.eval_steps if args.eval_steps >= 1 else max(round(args.eval_steps * state.max_steps), 1)
+    every = int(every)
+    due_now = at_this_step and state.global_step % every == 0
+    return state.max_steps // every - state.global_step // every + int(due_now)
 
 
 def _clock(seconds: float) -> str:
