@@ -1,6 +1,6 @@
 """How each stage's cost grows with its data: Debian description pairs at several sizes through every stage.
 
-    python benchmarks/stage_growth.py [--rows 30000 100000 270000] [--loss cosine] [--base minilm]
+    python benchmarks/stage_growth.py [--rows 30000 100000 270000] [--loss cosine] [--base minilm] [--plain]
 
 For each size, writes that many real-text scored pairs (benchmarks/debian_pairs.py: package short descriptions,
 score = tag overlap, 0-5; seed card 004 trained CosineSimilarityLoss on 269,144 such pairs) into a scratch copy
@@ -16,6 +16,7 @@ on; nothing is asserted (a benchmark, run by hand).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import subprocess
@@ -50,6 +51,43 @@ STAGES = ("ingest", "ingest_eval", "split", "split_eval", "baseline", "baseline_
           "report", "publish")
 STAGE_LINE = re.compile(r"^Running stage '(?P<stage>[a-z_]+)(@[^']+)?':$")
 PROGRESS = re.compile(r"^train \S+: step (?P<step>\d+)/(?P<steps>\d+) .*\| (?P<elapsed>[\d:]+) elapsed, ~(?P<left>[\d:]+) left")
+
+
+# Plain sentence-transformers on the cell's own train split: library defaults except what sets the amount of work
+# (batch 32, 1 epoch, the pipeline's seed), no evaluation or checkpoints; test Spearman on the same test split.
+PLAIN_SCRIPT = """
+import json, sys
+import pandas as pd
+from datasets import Dataset
+from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
+from sentence_transformers.sentence_transformer import losses
+from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
+from pipeline.core.models import resolve_model
+model_id, loss_class, train_file, test_file, out_dir, seed = sys.argv[1:7]
+model = SentenceTransformer(resolve_model(model_id, "base model"))
+train = Dataset.from_pandas(pd.read_parquet(train_file), preserve_index=False)
+args = SentenceTransformerTrainingArguments(output_dir=out_dir, per_device_train_batch_size=32, num_train_epochs=1,
+                                            seed=int(seed), report_to="none", save_strategy="no", disable_tqdm=True)
+trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=getattr(losses, loss_class)(model))
+metrics = trainer.train().metrics
+test = pd.read_parquet(test_file)
+scores = EmbeddingSimilarityEvaluator(test["sentence1"].tolist(), test["sentence2"].tolist(), test["score"].tolist(),
+                                      name="test")(model)
+print(json.dumps({"spearman": scores["test_spearman_cosine"], "samples_per_second": metrics["train_samples_per_second"],
+                  "seconds": metrics["train_runtime"]}))
+"""
+
+
+def plain_training(repo: Path, env: dict[str, str], params: dict, base: str, loss: str) -> dict[str, float]:
+    """Plain sentence-transformers' bare training of the rows the cell trained on (a scored set and a loss that
+    takes scored pairs: the train split as it is), in the same scratch project: samples/s and test Spearman."""
+    proc = subprocess.run([sys.executable, "-c", PLAIN_SCRIPT, params["base_models"][base]["model"],
+                           params["losses"][loss]["class"], f"data/splits/{DATASET}/train.parquet",
+                           f"data/test/{DATASET}.parquet", str(repo / "plain"), str(params["seed"])],
+                          cwd=repo, env={**env, "PYTHONPATH": str(repo)}, capture_output=True, text=True)
+    if proc.returncode:
+        raise SystemExit(f"plain training failed:\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 def _peak_rss_mib(pid: int) -> float:
@@ -122,8 +160,9 @@ def eta_check(lines: list[str]) -> str:
     return f"training took {actual} s; " + ", ".join(said)
 
 
-def measure(rows: int, base: str, loss: str, logs: Path) -> dict[str, tuple[float, float]]:
-    """Every stage's (wall s, peak RSS MiB) for one size; also the train stage's samples/s as "samples/s"."""
+def measure(rows: int, base: str, loss: str, logs: Path, plain: bool) -> dict[str, tuple[float, float]]:
+    """Every stage's (wall s, peak RSS MiB) for one size; also the train stage's samples/s (its fit, validation
+    passes included) as "samples/s", the cell's test Spearman, and with `plain` plain training's figures."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params.pop("sweep", None)
     params["datasets"] = {DATASET: {"source": "data/raw/debian.csv", "name": "Debian package descriptions",
@@ -138,6 +177,14 @@ def measure(rows: int, base: str, loss: str, logs: Path) -> dict[str, tuple[floa
         write_pairs(repo / "data" / "raw" / "debian.csv", rows, env)
         commit(repo, env, f"{rows} Debian pairs")
         results, lines = timed_repro(repo, env, logs / f"repro-{rows}.log")
+        tuned = json.loads((repo / "results" / "evaluate" / DATASET / base / f"{loss}.json").read_text())["test"]
+        results["test Spearman"] = (tuned["tuned"]["similarity"]["spearman_cosine"], 0.0)
+        if plain:
+            bare = plain_training(repo, env, params, base, loss)
+            results["plain samples/s"] = (bare["samples_per_second"], 0.0)
+            results["plain test Spearman"] = (bare["spearman"], 0.0)
+            print(f"  {rows:,} rows: plain sentence-transformers {bare['seconds']:.1f} s training, "
+                  f"{bare['samples_per_second']:.1f} samples/s, test Spearman {bare['spearman']:.4f}", flush=True)
     for name in STAGES:
         print(f"  {rows:,} rows: {name} {results[name][0]:.1f} s, {results[name][1]:,.0f} MiB", flush=True)
     print(f"  {rows:,} rows: {eta_check(lines)}")
@@ -157,6 +204,10 @@ def table(sizes: list[int], measured: dict[int, dict[str, tuple[float, float]]],
         lines.append(f"| {name} | {cells} | x{measured[sizes[-1]][name][0] / measured[first][name][0]:.1f} |")
     speeds = " | ".join(f"{measured[rows].get('samples/s', (0.0, 0.0))[0]:.1f}" for rows in sizes)
     lines.append(f"| train samples/s | {speeds} | |")
+    for extra in ("test Spearman", "plain samples/s", "plain test Spearman"):
+        if all(extra in measured[rows] for rows in sizes):
+            digits = 4 if "Spearman" in extra else 1
+            lines.append(f"| {extra} | " + " | ".join(f"{measured[rows][extra][0]:.{digits}f}" for rows in sizes) + " | |")
     shares = " | ".join(f"{sum(measured[rows][name][0] for name in EVALUATION_SIDE) / measured[rows]['train'][0]:.0%}"
                         for rows in sizes)
     lines.append(f"| evaluation side / train ({' + '.join(EVALUATION_SIDE)}) | {shares} | |")
@@ -169,11 +220,13 @@ def main() -> None:
     parser.add_argument("--loss", default="cosine", help="a loss of params.yaml (seed 004: cosine)")
     parser.add_argument("--base", default="minilm", help="a base model of params.yaml")
     parser.add_argument("--logs", type=Path, default=Path("stage-growth-logs"), help="where each size's dvc repro output goes")
+    parser.add_argument("--plain", action="store_true",
+                        help="also train plain sentence-transformers on each size's train split (same invocation)")
     args = parser.parse_args()
     args.logs.mkdir(parents=True, exist_ok=True)
     sizes = sorted(args.rows)
     print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; {args.base} x {args.loss}, Debian pairs at {sizes}")
-    measured = {rows: measure(rows, args.base, args.loss, args.logs) for rows in sizes}
+    measured = {rows: measure(rows, args.base, args.loss, args.logs, args.plain) for rows in sizes}
     print()
     print(table(sizes, measured, args.base, args.loss))
 
