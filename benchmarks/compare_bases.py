@@ -13,20 +13,24 @@ all-mpnet-base-v2`). Prints the CPU it ran on; nothing is asserted (a benchmark,
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import re
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from scripts.scratch_project import ROOT, commit, scratch_project  # noqa: E402
 
-STAGE_LINE = re.compile(r"^Running stage '(?P<stage>[a-z_]+)@(?P<cell>[^']+)':$")
+STAGE_LINE = re.compile(r"^Running stage '(?P<stage>[a-z_]+(@[^']+)?)':$")  # report, summary: no @cell
 
 
 def cpu_name() -> str:
@@ -36,21 +40,71 @@ def cpu_name() -> str:
     return platform.processor() or "unknown CPU"
 
 
-def timed_repro(repo: Path, env: dict[str, str], *targets: str) -> dict[str, float]:
-    """Run `dvc repro [targets]` in `repo`; each stage's wall time, by stage name, in the order they ran."""
+@dataclass
+class Repro:
+    """What one `dvc repro` printed and cost, by stage name (`train@sts-minilm-cosent`, `report`) in the order
+    the stages ran."""
+
+    seconds: dict[str, float]
+    peak_mib: dict[str, float]  # the largest resident set of any process under DVC while the stage ran
+    lines: list[str]
+
+
+def _peak_rss_mib(pid: int) -> float:
+    """The process's high-water resident set (VmHWM), MiB; 0 once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def timed_repro(repo: Path, env: dict[str, str], *targets: str, log: Path | None = None) -> Repro:
+    """Run `dvc repro [targets]` in `repo` (its output also to `log`): each stage's wall time and peak RSS.
+
+    DVC runs one stage at a time, so a stage lasts from its `Running stage` line to the next one (the last
+    one, until DVC exits). Its peak RSS is the largest high-water mark of any process under DVC while it runs,
+    read every 0.2 s (VmHWM keeps the peak, so only growth in a process's last 0.2 s can be missed)."""
     # line-buffered: each `Running stage` line is stamped when DVC prints it
     proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", *targets], cwd=repo, env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True, bufsize=1)
-    lines, started = [], {}  # stage -> when its `Running stage` line was printed
-    for line in proc.stdout:
-        lines.append(line.rstrip("\n"))
-        if match := STAGE_LINE.match(lines[-1]):
-            started[f"{match['stage']}@{match['cell']}"] = time.perf_counter()
-    if proc.wait():
+    started: dict[str, float] = {}  # stage -> when its `Running stage` line was printed
+    current: list[str] = []  # the stages in the order they started (appended here, the sampler reads the last)
+    peaks: dict[str, float] = {}
+    done = threading.Event()
+
+    def sample() -> None:
+        root = psutil.Process(proc.pid)
+        while not done.wait(0.2):
+            if not current:
+                continue
+            try:
+                children = root.children(recursive=True)
+            except psutil.Error:
+                return
+            stage = current[-1]
+            peaks[stage] = max([peaks.get(stage, 0.0), *(_peak_rss_mib(child.pid) for child in children)])
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    lines: list[str] = []
+    with (log or Path(os.devnull)).open("w") as out:
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            out.write(line)
+            if match := STAGE_LINE.match(lines[-1]):
+                started[match["stage"]] = time.perf_counter()
+                current.append(match["stage"])
+    code = proc.wait()
+    done.set()
+    sampler.join()
+    if code:
         raise SystemExit("\n".join(lines[-40:]))
-    # DVC runs one stage at a time: each lasts until the next one starts (the last one, until DVC exits)
     ends = [*list(started.values())[1:], time.perf_counter()]
-    return {name: end - start for (name, start), end in zip(started.items(), ends)}
+    return Repro({name: end - start for (name, start), end in zip(started.items(), ends)},
+                 {name: peaks.get(name, 0.0) for name in started}, lines)
 
 
 def main() -> None:
@@ -68,12 +122,12 @@ def main() -> None:
         repo = Path(folder)
         env = scratch_project(repo, params)
         commit(repo, env, "compare bases")
-        times = timed_repro(repo, env)
+        times = timed_repro(repo, env).seconds
         print(f"{cpu_name()}, {len(args.datasets)} sets x {len(args.losses)} losses, {args.rows} rows per set\n")
         print(f"{'stage':<10} {'cell':<28} {'minilm s':>9} {'mpnet s':>9} {'ratio':>6}")
         for stage in ("baseline", "train", "evaluate"):
             for name, seconds in times.items():
-                kind, cell = name.split("@")
+                kind, _, cell = name.partition("@")
                 if kind != stage or "-minilm" not in f"-{cell}-":
                     continue
                 other = times.get(name.replace("-minilm", "-mpnet"))

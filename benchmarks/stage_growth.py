@@ -22,15 +22,13 @@ import re
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from pathlib import Path
 
-import psutil
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.compare_bases import cpu_name  # noqa: E402
+from benchmarks.compare_bases import cpu_name, timed_repro  # noqa: E402
+from benchmarks.pipeline_vs_plain import PLAIN_SCRIPT  # noqa: E402
 from scripts.scratch_project import ROOT, commit, scratch_project  # noqa: E402
 
 DATASET, EVAL_SET = "debian", "sts"
@@ -49,38 +47,14 @@ def write_pairs(path: Path, rows: int, env: dict[str, str]) -> None:
 
 STAGES = ("ingest", "ingest_eval", "split", "split_eval", "baseline", "baseline_eval", "train", "evaluate", "card",
           "report", "publish")
-STAGE_LINE = re.compile(r"^Running stage '(?P<stage>[a-z_]+)(@[^']+)?':$")
 PROGRESS = re.compile(r"^train \S+: step (?P<step>\d+)/(?P<steps>\d+) .*\| (?P<elapsed>[\d:]+) elapsed, ~(?P<left>[\d:]+) left")
-
-
-# Plain sentence-transformers on the cell's own train split: library defaults except what sets the amount of work
-# (batch 32, 1 epoch, the pipeline's seed), no evaluation or checkpoints; test Spearman on the same test split.
-PLAIN_SCRIPT = """
-import json, sys
-import pandas as pd
-from datasets import Dataset
-from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-from sentence_transformers.sentence_transformer import losses
-from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
-from pipeline.core.models import resolve_model
-model_id, loss_class, train_file, test_file, out_dir, seed = sys.argv[1:7]
-model = SentenceTransformer(resolve_model(model_id, "base model"))
-train = Dataset.from_pandas(pd.read_parquet(train_file), preserve_index=False)
-args = SentenceTransformerTrainingArguments(output_dir=out_dir, per_device_train_batch_size=32, num_train_epochs=1,
-                                            seed=int(seed), report_to="none", save_strategy="no", disable_tqdm=True)
-trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=train, loss=getattr(losses, loss_class)(model))
-metrics = trainer.train().metrics
-test = pd.read_parquet(test_file)
-scores = EmbeddingSimilarityEvaluator(test["sentence1"].tolist(), test["sentence2"].tolist(), test["score"].tolist(),
-                                      name="test")(model)
-print(json.dumps({"spearman": scores["test_spearman_cosine"], "samples_per_second": metrics["train_samples_per_second"],
-                  "seconds": metrics["train_runtime"]}))
-"""
 
 
 def plain_training(repo: Path, env: dict[str, str], params: dict, base: str, loss: str) -> dict[str, float]:
     """Plain sentence-transformers' bare training of the rows the cell trained on (a scored set and a loss that
-    takes scored pairs: the train split as it is), in the same scratch project: samples/s and test Spearman."""
+    takes scored pairs: the train split as it is), in the same scratch project: library defaults except what
+    sets the amount of work (batch 32, 1 epoch, the pipeline's seed), no evaluation or checkpoints; its
+    samples/s and test Spearman on the same test split."""
     proc = subprocess.run([sys.executable, "-c", PLAIN_SCRIPT, params["base_models"][base]["model"],
                            params["losses"][loss]["class"], f"data/splits/{DATASET}/train.parquet",
                            f"data/test/{DATASET}.parquet", str(repo / "plain"), str(params["seed"])],
@@ -88,59 +62,6 @@ def plain_training(repo: Path, env: dict[str, str], params: dict, base: str, los
     if proc.returncode:
         raise SystemExit(f"plain training failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
-
-
-def _peak_rss_mib(pid: int) -> float:
-    """The process's high-water resident set (VmHWM), MiB; 0 once it is gone."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
-def timed_repro(repo: Path, env: dict[str, str], log: Path) -> tuple[dict[str, tuple[float, float]], list[str]]:
-    """One real `dvc repro` of the scratch project: each stage's (wall s, peak RSS MiB) by stage kind, and
-    DVC's output (also written to `log`). DVC runs one stage at a time, so a stage lasts from its `Running
-    stage` line to the next one; its peak RSS is the largest high-water mark of any process under DVC while it
-    runs (read every 0.2 s: VmHWM keeps the peak, so only growth in a process's last 0.2 s can be missed)."""
-    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro"], cwd=repo, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, bufsize=1)
-    current: list[str] = []  # the running stage's kind (the reader thread appends; the sampler reads the last)
-    peaks: dict[str, float] = {}
-    done = threading.Event()
-
-    def sample() -> None:
-        root = psutil.Process(proc.pid)
-        while not done.wait(0.2):
-            if not current:
-                continue
-            try:
-                children = root.children(recursive=True)
-            except psutil.Error:
-                return
-            stage = current[-1]
-            peaks[stage] = max([peaks.get(stage, 0.0), *(_peak_rss_mib(child.pid) for child in children)])
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    lines, started = [], {}
-    with log.open("w") as out:
-        for line in proc.stdout:
-            lines.append(line.rstrip("\n"))
-            out.write(line)
-            if match := STAGE_LINE.match(lines[-1]):
-                started[match["stage"]] = time.perf_counter()
-                current.append(match["stage"])
-    code = proc.wait()
-    done.set()
-    sampler.join()
-    if code:
-        raise SystemExit("\n".join(lines[-40:]))
-    ends = [*list(started.values())[1:], time.perf_counter()]
-    return {name: (end - start, peaks.get(name, 0.0)) for (name, start), end in zip(started.items(), ends)}, lines
 
 
 def eta_check(lines: list[str]) -> str:
@@ -176,7 +97,10 @@ def measure(rows: int, base: str, loss: str, logs: Path, plain: bool) -> dict[st
                               MLFLOW_TRACKING_URI=f"sqlite:///{repo / 'mlflow.db'}")
         write_pairs(repo / "data" / "raw" / "debian.csv", rows, env)
         commit(repo, env, f"{rows} Debian pairs")
-        results, lines = timed_repro(repo, env, logs / f"repro-{rows}.log")
+        repro = timed_repro(repo, env, log=logs / f"repro-{rows}.log")
+        lines = repro.lines
+        # one cell: each stage kind ran once (train@debian-minilm-cosine -> train)
+        results = {name.partition("@")[0]: (seconds, repro.peak_mib[name]) for name, seconds in repro.seconds.items()}
         tuned = json.loads((repo / "results" / "evaluate" / DATASET / base / f"{loss}.json").read_text())["test"]
         results["test Spearman"] = (tuned["tuned"]["similarity"]["spearman_cosine"], 0.0)
         if plain:

@@ -58,7 +58,7 @@ def main() -> None:
         env = scratch_project(repo, params, builtin_data=False)
         judged = write_folder(repo / "data" / "raw" / "stdlib_search", args.queries)
         commit(repo, env, "stdlib search")
-        times = timed_repro(repo, env, "report")
+        times = timed_repro(repo, env, "report").seconds
         corpus = sum(1 for _ in (repo / "data/raw/stdlib_search/corpus.jsonl").open())
         print(f"{cpu_name()}; corpus {corpus} signatures; judgements {judged}\n")
         for name, seconds in times.items():

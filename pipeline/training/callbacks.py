@@ -104,8 +104,8 @@ class CompactProgress(TrainerCallback):
     """One line per logging step where no terminal shows a progress bar (DVC's captured output, CI):
     step, share done, loss, the last validation score (`key`: how the trainer logs `name`), elapsed time and
     an estimate of the rest: the steps left at the training steps' own pace plus the validation passes left
-    at theirs (a pass embeds the validation set, not a batch; folding it into a per-step rate made the estimate
-    swing by a fifth between passes on a long run)."""
+    at theirs (a pass embeds the validation set, not a batch; folded into a per-step rate, the estimate was 21 %
+    short at a tenth of a 30k-pair run, before the first pass)."""
 
     def __init__(self, cell: str, name: str, key: str, stream: Any = None) -> None:
         self.cell, self.name, self.key, self.stream = cell, name, key, stream or sys.stdout
@@ -145,8 +145,8 @@ def passes_left(args: Any, state: Any, at_this_step: bool = False) -> int:
     strategy = getattr(args, "eval_strategy", "no")
     if getattr(strategy, "value", strategy) != "steps" or not args.eval_steps:
         return 0
-    every = args.eval_steps if args.eval_steps >= 1 else max(round(args.eval_steps * state.max_steps), 1)
-    every = int(every)
+    # a fraction below 1 is a share of the run's steps, as the trainer reads it
+    every = int(args.eval_steps) if args.eval_steps >= 1 else max(round(args.eval_steps * state.max_steps), 1)
     due_now = at_this_step and state.global_step % every == 0
     return state.max_steps // every - state.global_step // every + int(due_now)
 
