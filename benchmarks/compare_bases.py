@@ -46,6 +46,7 @@ class Repro:
     the stages ran."""
 
     seconds: dict[str, float]
+    total: float  # the whole `dvc repro`: the stages, and DVC's own start-up before the first
     peak_mib: dict[str, float]  # the largest resident set of any process under DVC while the stage ran
     lines: list[str]
 
@@ -67,9 +68,10 @@ def timed_repro(repo: Path, env: dict[str, str], *targets: str, log: Path | None
     DVC runs one stage at a time, so a stage lasts from its `Running stage` line to the next one (the last
     one, until DVC exits). Its peak RSS is the largest high-water mark of any process under DVC while it runs,
     read every 0.2 s (VmHWM keeps the peak, so only growth in a process's last 0.2 s can be missed)."""
-    # line-buffered: each `Running stage` line is stamped when DVC prints it
-    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", *targets], cwd=repo, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, bufsize=1)
+    # unbuffered on both ends: each `Running stage` line is stamped when DVC prints it
+    begun = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", *targets], cwd=repo, env={**env, "PYTHONUNBUFFERED": "1"},
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1)
     started: dict[str, float] = {}  # stage -> when its `Running stage` line was printed
     current: list[str] = []  # the stages in the order they started (appended here, the sampler reads the last)
     peaks: dict[str, float] = {}
@@ -103,7 +105,7 @@ def timed_repro(repo: Path, env: dict[str, str], *targets: str, log: Path | None
     if code:
         raise SystemExit("\n".join(lines[-40:]))
     ends = [*list(started.values())[1:], time.perf_counter()]
-    return Repro({name: end - start for (name, start), end in zip(started.items(), ends)},
+    return Repro({name: end - start for (name, start), end in zip(started.items(), ends)}, ends[-1] - begun,
                  {name: peaks.get(name, 0.0) for name in started}, lines)
 
 

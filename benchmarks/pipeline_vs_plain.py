@@ -34,9 +34,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import random
-import re
 import shutil
 import subprocess
 import sys
@@ -50,7 +48,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from scripts.scratch_project import scratch_env  # noqa: E402 (after the path it needs)
+from benchmarks.compare_bases import cpu_name, timed_repro  # noqa: E402 (after the path it needs)
+from scripts.scratch_project import scratch_env  # noqa: E402
 
 LOSSES = ("mnrl", "triplet", "cosine", "cosent")
 # The stages the issue's target names ("the pipeline's whole run (baseline, train, evaluate, card, report)"):
@@ -93,26 +92,10 @@ def sh(cmd: list[str], cwd: Path, env: dict[str, str], log: Path | None = None) 
     return time.perf_counter() - started, proc.stdout
 
 
-def timed_repro(project: Path, env: dict[str, str], log: Path) -> tuple[float, dict[str, float]]:
-    """Wall seconds of `dvc repro` and of each stage it ran: from its "Running stage" line to the next stage's
-    (the last one to the end); DVC's own start-up before the first stage is "dvc"."""
-    started = time.perf_counter()
-    stages: dict[str, float] = {}
-    current, since = "dvc", started
-    unbuffered = {**env, "PYTHONUNBUFFERED": "1"}  # DVC's lines as they happen, not in blocks at the end
-    with log.open("w") as out, subprocess.Popen([sys.executable, "-m", "dvc", "repro"], cwd=project, env=unbuffered,
-                                                text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
-        for line in proc.stdout or ():
-            out.write(line)
-            if match := re.match(r"Running stage '([^']+)'", line):
-                now = time.perf_counter()
-                stages[current] = now - since
-                current, since = match.group(1), now
-    ended = time.perf_counter()
-    stages[current] = ended - since
-    if proc.returncode:
-        raise SystemExit(f"dvc repro failed ({proc.returncode}); see {log}")
-    return ended - started, stages
+def stage_seconds(project: Path, env: dict[str, str], log: Path) -> tuple[float, dict[str, float]]:
+    """Wall seconds of `dvc repro` and of each stage it ran; DVC's own start-up before the first stage is "dvc"."""
+    repro = timed_repro(project, env, log=log)
+    return repro.total, {"dvc": repro.total - sum(repro.seconds.values()), **repro.seconds}
 
 
 def validation_seconds(project: Path, experiment: str) -> float:
@@ -207,7 +190,8 @@ def main() -> None:
             pipeline_s, stages = json.loads(timing.read_text())
         else:
             build_project(project, args.rows, args.texts, assignments)
-            pipeline_s, stages = timed_repro(project, scratch_env(PYTHONPATH=str(project)), args.workdir / f"repro-{number}.log")
+            env = scratch_env(PYTHONPATH=str(project))
+            pipeline_s, stages = stage_seconds(project, env, args.workdir / f"repro-{number}.log")
             timing.write_text(json.dumps([pipeline_s, stages]))
         runs.append((label, project, pipeline_s, stages))
         if number == 0 or (number == len(variants) - 1 and not args.reuse_pipeline):
@@ -223,9 +207,7 @@ def main() -> None:
 
     rows = SplitReport.read(project / "results/split/debian.json").rows
     base = BaselineScores.read(project / "results/baseline/minilm/debian.json").test.spearman
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
-    print(f"\n{time.strftime('%Y-%m-%d')}, {cpu}, {os.cpu_count()} cores; Debian pairs: "
+    print(f"\n{time.strftime('%Y-%m-%d')}, {cpu_name()}, {os.cpu_count()} cores; Debian pairs: "
           + ", ".join(f"{k} {v}" for k, v in rows.items()) + f"; base model test Spearman {base:.4f}")
     for label, project, pipeline_s, stages in runs:
         report_run(label, project, pipeline_s, stages, plain, plain_s, base)

@@ -81,9 +81,9 @@ def eta_check(lines: list[str]) -> str:
     return f"training took {actual} s; " + ", ".join(said)
 
 
-def measure(rows: int, base: str, loss: str, logs: Path, plain: bool) -> dict[str, tuple[float, float]]:
-    """Every stage's (wall s, peak RSS MiB) for one size; also the train stage's samples/s (its fit, validation
-    passes included) as "samples/s", the cell's test Spearman, and with `plain` plain training's figures."""
+def debian_project(repo: Path, rows: int, base: str, loss: str) -> tuple[dict, dict[str, str]]:
+    """A committed scratch project in `repo` whose one cell trains `base` x `loss` on `rows` Debian pairs, with
+    the built-in STS set as an eval set; its params and environment."""
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
     params.pop("sweep", None)
     params["datasets"] = {DATASET: {"source": "data/raw/debian.csv", "name": "Debian package descriptions",
@@ -91,12 +91,18 @@ def measure(rows: int, base: str, loss: str, logs: Path, plain: bool) -> dict[st
     params["eval_sets"] = {EVAL_SET: {"source": "builtin:similarity_pairs", "name": "Synthetic STS", "rows": 600,
                                       "score_range": [0, 5]}}
     params["run"] = {"datasets": [DATASET], "base_models": [base], "losses": [loss]}
+    env = scratch_project(repo, params, builtin_data=False, MLFLOW_TRACKING_URI=f"sqlite:///{repo / 'mlflow.db'}")
+    write_pairs(repo / "data" / "raw" / "debian.csv", rows, env)
+    commit(repo, env, f"{rows} Debian pairs")
+    return params, env
+
+
+def measure(rows: int, base: str, loss: str, logs: Path, plain: bool) -> dict[str, tuple[float, float]]:
+    """Every stage's (wall s, peak RSS MiB) for one size; also the train stage's samples/s (its fit, validation
+    passes included) as "samples/s", the cell's test Spearman, and with `plain` plain training's figures."""
     with tempfile.TemporaryDirectory(prefix="stage-growth-") as folder:
         repo = Path(folder)
-        env = scratch_project(repo, params, builtin_data=False,
-                              MLFLOW_TRACKING_URI=f"sqlite:///{repo / 'mlflow.db'}")
-        write_pairs(repo / "data" / "raw" / "debian.csv", rows, env)
-        commit(repo, env, f"{rows} Debian pairs")
+        params, env = debian_project(repo, rows, base, loss)
         repro = timed_repro(repo, env, log=logs / f"repro-{rows}.log")
         lines = repro.lines
         # one cell: each stage kind ran once (train@debian-minilm-cosine -> train)

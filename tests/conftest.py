@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -105,6 +106,23 @@ def run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: int = 900) -> s
     proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
     assert proc.returncode == 0, f"{' '.join(cmd)} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
     return proc
+
+
+def count_encodes(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """From now on, every text SentenceTransformer.encode embeds is counted (text -> times embedded): what the
+    scoring stages' time is made of, countable where the tiny model makes wall time meaningless."""
+    from sentence_transformers import SentenceTransformer
+
+    embedded: Counter[str] = Counter()
+    encode = SentenceTransformer.encode
+
+    def counting(self, *args, **kwargs):  # noqa: ANN001, ANN202 - the library's signature
+        texts = args[0] if args else next(kwargs[key] for key in ("inputs", "sentences") if key in kwargs)
+        embedded.update([texts] if isinstance(texts, str) else list(texts))
+        return encode(self, *args, **kwargs)
+
+    monkeypatch.setattr(SentenceTransformer, "encode", counting)
+    return embedded
 
 
 # The modules with the longest runs (seconds under -n 2 on a busy 2-core machine, 2026-12-03): experiments ~920,

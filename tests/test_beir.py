@@ -28,7 +28,7 @@ from pipeline.core.handoffs import (
 )
 from pipeline.core.loading import load_params
 from pipeline.data.splitting import read_split
-from tests.conftest import BASE, ROOT, prepare_set, tiny_params
+from tests.conftest import BASE, ROOT, count_encodes, prepare_set, tiny_params
 from tests.test_bad_inputs import expect_one_line_exit
 
 TOPICS = ["cats", "rivers", "bread", "engines", "violins", "glaciers", "tax law", "beetles", "comets", "chess"]
@@ -154,30 +154,16 @@ def test_an_unknown_select_metric_is_one_line(workdir: Path, tiny_model_dir: Pat
 
 def test_baseline_and_evaluate_embed_a_beir_corpus_once_for_test_and_validation(workdir: Path, tiny_model_dir: Path,
                                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    from collections import Counter
-
-    from sentence_transformers import SentenceTransformer
-
     beir_project(workdir, tiny_model_dir, binary_qrels())
     ingest.main(["--dataset", "search"])
     split.main(["--dataset", "search"])
     judged = {text for part in ("train", "validation", "test") for text in read_split("search", part)[0]["positive"]}
     unjudged = set(pd.read_parquet(paths.test_corpus("search"))["text"]) - judged  # searched for, never a pair's text
-    embedded: Counter = Counter()
-    encode = SentenceTransformer.encode
-
-    def counting(self, *args, **kwargs):
-        texts = args[0] if args else next(kwargs[key] for key in ("inputs", "sentences") if key in kwargs)
-        embedded.update([texts] if isinstance(texts, str) else list(texts))
-        return encode(self, *args, **kwargs)
-
-    monkeypatch.setattr(SentenceTransformer, "encode", counting)
+    embedded = count_encodes(monkeypatch)
     baseline.main(["--dataset", "search", "--base", BASE])  # scores test and validation, both searching the corpus
     assert len(unjudged) == 10 and {text: embedded[text] for text in unjudged} == dict.fromkeys(unjudged, 1)
-    monkeypatch.setattr(SentenceTransformer, "encode", encode)
     train.main(["--dataset", "search", "--base", BASE, "--loss", "mnrl"])
     embedded.clear()
-    monkeypatch.setattr(SentenceTransformer, "encode", counting)
     evaluate.main(["--dataset", "search", "--base", BASE, "--loss", "mnrl"])
     assert {text: embedded[text] for text in unjudged} == dict.fromkeys(unjudged, 1)
     result = EvalResult.read(paths.eval_result("search", BASE, "mnrl"))

@@ -14,24 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import BASE, tiny_params
+from tests.conftest import BASE, count_encodes, tiny_params
 
 SIZES = (2_000, 8_000)
-
-
-def _counting_encodes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """Every SentenceTransformer.encode from now on appends how many texts it embedded."""
-    from sentence_transformers import SentenceTransformer
-
-    embedded: list[int] = []
-    encode = SentenceTransformer.encode
-
-    def counting(self, sentences, *args, **kwargs):  # noqa: ANN001, ANN202 - the library's signature
-        embedded.append(1 if isinstance(sentences, str) else len(sentences))
-        return encode(self, sentences, *args, **kwargs)
-
-    monkeypatch.setattr(SentenceTransformer, "encode", counting)
-    return embedded
 
 
 def _texts_embedded(root: Path, rows: int, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, int]:
@@ -53,18 +38,18 @@ def _texts_embedded(root: Path, rows: int, tiny_model_dir: Path, monkeypatch: py
     (root / "params.yaml").write_text(yaml.safe_dump(params))
     ingest.main(["--dataset", "sts"])
     split.main(["--dataset", "sts"])
-    embedded = _counting_encodes(monkeypatch)
+    embedded = count_encodes(monkeypatch)
     counts = {}
     baseline.main(["--dataset", "sts", "--base", BASE])
-    counts["baseline"] = sum(embedded)
+    counts["baseline"] = embedded.total()
     loaded, model = load_params(), SentenceTransformer(str(tiny_model_dir))
     embedded.clear()
     score_split(model, "sts", "test", loaded)
     validation_scores(model, "sts", loaded)
-    counts["evaluate"] = sum(embedded)
+    counts["evaluate"] = embedded.total()
     embedded.clear()
     validation(loaded, "sts", "cosine", model, searches_corpus=False).evaluator(model)
-    counts["validation pass"] = sum(embedded)
+    counts["validation pass"] = embedded.total()
     monkeypatch.undo()
     return counts
 
