@@ -63,7 +63,7 @@ def prepare(params: Params, dataset: str, base: str, loss: str, sweep_trial: Swe
     from pipeline.training import recipe
     from pipeline.training.arguments import training_arguments
     from pipeline.training.callbacks import BestCheckpoint, CompactProgress
-    from pipeline.training.checkpoints import record_complete_checkpoints, skip_final_checkpoint
+    from pipeline.training.checkpoints import checkpoint_schedule, record_complete_checkpoints
     from pipeline.training.losses import build_loss
     from pipeline.training.precision import choose_precision
     from pipeline.training.trial import pruning_callback
@@ -85,7 +85,7 @@ def prepare(params: Params, dataset: str, base: str, loss: str, sweep_trial: Swe
     best = BestCheckpoint(model, checked.metric, checked.key, params.train.select, params.train.early_stopping_patience)
     trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data.as_dataset(), loss=loss_object,
                                          evaluator=checked.evaluator,
-                                         callbacks=[best, skip_final_checkpoint(), record_complete_checkpoints(),
+                                         callbacks=[best, checkpoint_schedule(params.train), record_complete_checkpoints(),
                                                     *filter(None, [pruning])])
     if args.disable_tqdm:  # no terminal: one compact line per log instead of the library's raw dicts
         trainer.remove_callback(PrinterCallback)

@@ -169,32 +169,77 @@ def test_same_seed_is_deterministic_and_other_seed_differs(workdir: Path, tiny_m
         assert secret not in joined, secret
 
 
-def test_periodic_checkpoints_are_saved_but_not_the_final_one(tmp_path: Path, tiny_model_dir: Path) -> None:
+def _train_tiny(output_dir: Path, tiny_model_dir: Path, max_steps: int, save_steps: int | None, callbacks: list) -> None:
+    """The library's trainer on 16 tiny pairs, batch 4, every checkpoint kept: `save_steps` None saves only when a
+    callback asks."""
     from datasets import Dataset
     from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
     from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
-    from pipeline.training.checkpoints import skip_final_checkpoint
-
     model = SentenceTransformer(str(tiny_model_dir))
     data = Dataset.from_dict({"anchor": [f"query {i}" for i in range(16)], "positive": [f"answer {i}" for i in range(16)]})
-    args = SentenceTransformerTrainingArguments(output_dir=str(tmp_path), max_steps=4, per_device_train_batch_size=4,
-                                                save_strategy="steps", save_steps=2, report_to="none", use_cpu=True)
+    args = SentenceTransformerTrainingArguments(output_dir=str(output_dir), max_steps=max_steps, per_device_train_batch_size=4,
+                                                save_strategy="steps" if save_steps else "no", save_steps=save_steps or 500,
+                                                report_to="none", use_cpu=True)
     SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=MultipleNegativesRankingLoss(model),
-                               callbacks=[skip_final_checkpoint()]).train()
+                               callbacks=callbacks).train()
+
+
+def test_periodic_checkpoints_are_saved_but_not_the_final_one(tmp_path: Path, tiny_model_dir: Path) -> None:
+    from pipeline.core.params import TrainParams
+    from pipeline.training.checkpoints import checkpoint_schedule
+
+    _train_tiny(tmp_path, tiny_model_dir, 4, 2, [checkpoint_schedule(TrainParams(checkpoint_steps=2))])
     assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-2"]
+
+
+def test_auto_checkpoints_come_by_the_clock_from_the_end_of_the_last_save(tmp_path: Path, tiny_model_dir: Path) -> None:
+    from transformers import TrainerCallback
+
+    from pipeline.core.params import TrainParams
+    from pipeline.training.checkpoints import checkpoint_schedule
+
+    now = [0.0]
+
+    class Minutes(TrainerCallback):  # a driven clock: each step ends one minute after the run began or the last one
+        def on_step_end(self, args, state, control, **kwargs):  # noqa: ANN001, ANN202 - the library's hook
+            now[0] = 60.0 * state.global_step
+
+        def on_save(self, args, state, control, **kwargs):  # noqa: ANN001, ANN202
+            now[0] += 20.0  # saving takes 20 s: the next interval starts after it
+
+    schedule = checkpoint_schedule(TrainParams(checkpoint_minutes=2.5), clock=lambda: now[0])
+    # due at 180 s (step 3, saved until 200 s); then at 360 s (step 6: 160 s after); step 9 would be due, but is the last
+    _train_tiny(tmp_path, tiny_model_dir, 9, None, [Minutes(), schedule])
+    assert sorted(p.name for p in tmp_path.glob("checkpoint-*")) == ["checkpoint-3", "checkpoint-6"]
+    assert TrainParams().checkpoint_steps == "auto"  # the shipped default
+
+
+def _agreeing_rank(rank: int, port: int, out: str) -> None:
+    import torch.distributed as dist
+
+    from pipeline.training.checkpoints import rank_zero_decides
+
+    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+    Path(out, f"{rank}.json").write_text(json.dumps([rank_zero_decides(rank == 0), rank_zero_decides(rank == 1)]))
+    dist.destroy_process_group()
+
+
+def test_under_a_launcher_rank_zeros_clock_decides_every_ranks_save(tmp_path: Path) -> None:
+    # a save is collective: ranks whose clocks disagree by a step would wait on each other forever
+    import torch.multiprocessing as mp
+
+    mp.spawn(_agreeing_rank, args=(free_port(), str(tmp_path)), nprocs=2)
+    assert [json.loads((tmp_path / f"{rank}.json").read_text()) for rank in (0, 1)] == [[True, False], [True, False]]
 
 
 def test_a_checkpoint_damaged_on_disk_is_named_and_never_resumed_from(workdir: Path, tiny_model_dir: Path,
                                                                       capsys: pytest.CaptureFixture) -> None:
     # a truncated checkpoint was resumed from, failed with a traceback, and so did every later run of the cell
-    from datasets import Dataset
-    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer, SentenceTransformerTrainingArguments
-    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
 
     from pipeline.core import digests
     from pipeline.core.params import parse_params
-    from pipeline.training.checkpoints import MANIFEST, record_complete_checkpoints, resumable_checkpoint, skip_final_checkpoint
+    from pipeline.training.checkpoints import MANIFEST, checkpoint_schedule, record_complete_checkpoints, resumable_checkpoint
 
     params = parse_params(tiny_params(tiny_model_dir, ["sts"], ["cosent"]))
     train_split = workdir / paths.split_file("sts", "train")
@@ -202,12 +247,8 @@ def test_a_checkpoint_damaged_on_disk_is_named_and_never_resumed_from(workdir: P
     pd.DataFrame({"sentence1": ["a"], "sentence2": ["b"], "score": [0.5]}).to_parquet(train_split)
     assert resumable_checkpoint(params, "sts", "tiny", "cosent") is None  # a new run: its folder, stamped
     ckpt_dir = workdir / paths.checkpoints("sts", "tiny", "cosent")
-    model = SentenceTransformer(str(tiny_model_dir))
-    data = Dataset.from_dict({"anchor": [f"query {i}" for i in range(16)], "positive": [f"answer {i}" for i in range(16)]})
-    args = SentenceTransformerTrainingArguments(output_dir=str(ckpt_dir), max_steps=5, per_device_train_batch_size=4,
-                                                save_strategy="steps", save_steps=2, report_to="none", use_cpu=True)
-    SentenceTransformerTrainer(model=model, args=args, train_dataset=data, loss=MultipleNegativesRankingLoss(model),
-                               callbacks=[skip_final_checkpoint(), record_complete_checkpoints()]).train()
+    _train_tiny(ckpt_dir, tiny_model_dir, 5, 2, [checkpoint_schedule(params.train.model_copy(update={"checkpoint_steps": 2})),
+                                                 record_complete_checkpoints()])
     older, newer = ckpt_dir / "checkpoint-2", ckpt_dir / "checkpoint-4"
     for checkpoint in (older, newer):  # the manifest is every file the trainer wrote, as written
         assert digests.damage(checkpoint, json.loads((checkpoint / MANIFEST).read_text())) is None

@@ -235,6 +235,15 @@ class LoraParams(_Strict):
     target_modules: list[str] = ["query", "key", "value"]
 
 
+def _steps_or_auto(value: Any, least: int, expected: str) -> Any:
+    """A step count of at least `least`, or "auto"; anything else one message (not pydantic's one per union arm)."""
+    if isinstance(value, str) and value.strip().isdigit():  # a number given as text, e.g. by an environment
+        value = int(value)
+    if value == "auto" or (isinstance(value, int) and not isinstance(value, bool) and value >= least):
+        return value
+    raise ValueError(expected)
+
+
 class TrainParams(_Strict):
     epochs: float = Field(default=1, gt=0)
     max_steps: int = Field(default=-1, ge=-1)  # -1: use epochs
@@ -269,19 +278,24 @@ class TrainParams(_Strict):
     fast_dropout: bool = True  # on CPU: same dropout, a cheaper random mask (pipeline/training/fast_dropout.py)
     unpad: bool = True  # BERT-style layers: feed-forward work on real tokens only (pipeline/training/unpad.py)
     lora: LoraParams | None = None
-    checkpoint_steps: int = Field(default=50, ge=0)  # save a resumable checkpoint every N steps; 0 = never
+    # a resumable checkpoint every N steps (0 = never), or auto: every checkpoint_minutes of the run
+    checkpoint_steps: int | Literal["auto"] = "auto"
+    checkpoint_minutes: float = Field(default=5.0, gt=0)
 
     @field_validator("eval_strategy", mode="before")
     @classmethod
     def _yaml_no(cls, value: Any) -> Any:
         return "no" if value is False else value  # YAML 1.1 reads a bare `no` as false
 
-    @field_validator("eval_steps")
+    @field_validator("eval_steps", mode="before")
     @classmethod
-    def _positive_steps(cls, value: int | str) -> int | str:
-        if isinstance(value, int) and value <= 0:
-            raise ValueError("must be a number of steps > 0, or auto")
-        return value
+    def _positive_steps(cls, value: Any) -> Any:
+        return _steps_or_auto(value, 1, "must be a number of steps > 0, or auto")
+
+    @field_validator("checkpoint_steps", mode="before")
+    @classmethod
+    def _steps_or_never(cls, value: Any) -> Any:
+        return _steps_or_auto(value, 0, "must be a number of steps >= 0 (0: never), or auto")
 
     @field_validator("select_metric")
     @classmethod
