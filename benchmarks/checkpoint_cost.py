@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import statistics
 import sys
 import tempfile
@@ -62,7 +63,7 @@ def main() -> None:
             files.write_json(checkpoint / MANIFEST, digests.folder_digest(checkpoint, skip=(MANIFEST,)))
             seconds.append(time.perf_counter() - began)
             size = sum(path.stat().st_size for path in checkpoint.rglob("*") if path.is_file())
-            files.remove(checkpoint)
+            shutil.rmtree(checkpoint)
     save = statistics.median(seconds)
     print(f"CPU: {cpu_name()}, {os.cpu_count()} cores; MiniLM, {precision}")
     print(f"a checkpoint: {size / 2**20:.0f} MiB, {save:.2f} s to save (median of {args.saves}: "

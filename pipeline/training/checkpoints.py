@@ -21,10 +21,11 @@ def checkpoint_schedule(train: TrainParams, clock: Callable[[], float] = time.mo
 
     `checkpoint_steps: N`: every N steps (the trainer's save_steps). `auto`: once `checkpoint_minutes` of the run
     have passed since it began or last saved, so what a kill can cost is bounded in time on any machine. A fixed
-    step count is not: 50 steps are ~17 s of MiniLM on a 2-core CPU, where each ~210 MiB save (the weights, the
-    optimizer's moments, the best weights so far) is a few % of the run, and a fraction of a second on a GPU,
-    where saving that often would cost more than training; a run shorter than the interval saves none. Under a
-    launcher rank 0's clock decides for every rank (`agree`), since a save is collective.
+    step count is not: 50 steps of MiniLM are ~17 s on a 2-core CPU, where a save (~210 MiB: the weights, the
+    optimizer's moments, the best weights so far; ~0.3 s, benchmarks/checkpoint_cost.py) costs ~2 % of the
+    run, and a second or less on a GPU, where the same save would cost a fifth of it or more; a run shorter
+    than the interval saves none. Under a launcher rank 0's clock decides for every rank (`agree`), since a
+    save is collective.
     Either way no checkpoint at the last step: train.py saves the model right after and deletes the checkpoints;
     that save (model, optimizer, RNG states) took 1.1 s of a 26 s benchmark run."""
     from transformers import TrainerCallback
