@@ -1,6 +1,6 @@
 """Where a training step's time goes: torch.profiler over the train stage's own model, arguments and batches.
 
-    python benchmarks/profile_step.py [--set sts] [--loss cosine] [--warmup 10] [--steps 30] [--top 15]
+    python benchmarks/profile_step.py [--set sts] [--loss cosine] [--warmup 10] [--steps 30] [--top 15] [--compile]
 
 Builds the model exactly as the train stage does for `--set` and MiniLM (pipeline.training.recipe.build_model:
 frozen word embeddings, fast dropout, unpadded feed-forward on CPU), its training data adapted to `--loss`, and
@@ -50,6 +50,9 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--top", type=int, default=15)
+    parser.add_argument("--compile", action="store_true",
+                        help="torch.compile the model as the trainer does (`torch_compile`, inductor); its compiling "
+                             "falls in the warm-up steps and the whole run's time")
     args = parser.parse_args()
 
     import torch
@@ -90,6 +93,8 @@ def main() -> None:
     training = training_arguments(params, config.class_name, precision, Path(folder) / "checkpoints", len(data.frame),
                                   model.tokenizer)
     training.report_to = []  # no MLflow run for a profile
+    if args.compile:
+        training.torch_compile, training.torch_compile_backend = True, "inductor"
     trainer = SentenceTransformerTrainer(model=model, args=training, train_dataset=data.as_dataset(), loss=loss,
                                          callbacks=[Profiled()])
     class Counting:  # the library's collator, counting the real tokens of every batch it makes
@@ -122,9 +127,9 @@ def main() -> None:
     mfu = 6 * non_embedding * real_tokens / per_step / peak
     print(f"CPU: {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"MiniLM x {config.class_name} on {args.set}, batch {params.train.batch_size}, {precision}")
-    print(f"{args.steps} profiled steps: {per_step:.3f} s a step (the whole run, {args.warmup} warm-up steps and start "
-          f"included: {wall:.1f} s), {real_tokens:.0f} real tokens a step, MFU {mfu:.1%} of a measured "
-          f"{precision} matmul peak of {peak / 1e9:.0f} GFLOP/s\n")
+    print(f"{args.steps} profiled steps{' (compiled)' if args.compile else ''}: {per_step:.3f} s a step (the whole run, "
+          f"{args.warmup} warm-up steps and start included: {wall:.1f} s), {real_tokens:.0f} real tokens a step, "
+          f"MFU {mfu:.1%} of a measured {precision} matmul peak of {peak / 1e9:.0f} GFLOP/s\n")
     print("| kind of work | share of the profiled time |\n|:--|--:|")
     for kind, micros in sorted(by_kind.items(), key=lambda item: -item[1]):
         print(f"| {kind} | {micros / profiled_us:.1%} |")
