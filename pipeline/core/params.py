@@ -282,6 +282,11 @@ class TrainParams(_Strict):
     checkpoint_steps: int | Literal["auto"] = "auto"
     checkpoint_minutes: float = Field(default=5.0, gt=0)
 
+    @property
+    def checkpoint_every(self) -> int | None:
+        """Steps between the checkpoints the trainer saves by itself; None with auto (saved by the clock) or 0."""
+        return self.checkpoint_steps if isinstance(self.checkpoint_steps, int) and self.checkpoint_steps else None
+
     @field_validator("eval_strategy", mode="before")
     @classmethod
     def _yaml_no(cls, value: Any) -> Any:

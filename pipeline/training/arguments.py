@@ -71,8 +71,8 @@ def training_arguments(params: Params, loss_class: str, precision: str, output_d
         logging_steps=train.logging_steps,
         logging_first_step=True,
         # every N steps by the trainer; auto: by checkpoints.checkpoint_schedule's clock
-        save_strategy="steps" if isinstance(train.checkpoint_steps, int) and train.checkpoint_steps else "no",
-        save_steps=train.checkpoint_steps if isinstance(train.checkpoint_steps, int) and train.checkpoint_steps else 500,
+        save_strategy="steps" if train.checkpoint_every else "no",
+        save_steps=train.checkpoint_every or 500,
         save_total_limit=1,
         report_to=["mlflow"],
         run_name=output_dir.name,

@@ -15,8 +15,7 @@ from pipeline.core.errors import on_interrupt
 from pipeline.core.params import Params, TrainParams
 
 
-def checkpoint_schedule(train: TrainParams, clock: Callable[[], float] = time.monotonic,
-                        agree: Callable[[bool], bool] | None = None) -> Any:
+def checkpoint_schedule(train: TrainParams, clock: Callable[[], float] = time.monotonic) -> Any:
     """A callback for when the trainer saves a resumable checkpoint.
 
     `checkpoint_steps: N`: every N steps (the trainer's save_steps). `auto`: once `checkpoint_minutes` of the run
@@ -24,14 +23,13 @@ def checkpoint_schedule(train: TrainParams, clock: Callable[[], float] = time.mo
     step count is not: 50 steps of MiniLM are ~17 s on a 2-core CPU, where a save (~210 MiB: the weights, the
     optimizer's moments, the best weights so far; ~0.3 s, benchmarks/checkpoint_cost.py) costs ~2 % of the
     run, and a second or less on a GPU, where the same save would cost a fifth of it or more; a run shorter
-    than the interval saves none. Under a launcher rank 0's clock decides for every rank (`agree`), since a
-    save is collective.
+    than the interval saves none. Under a launcher rank 0's clock decides for every rank, since a save is
+    collective.
     Either way no checkpoint at the last step: train.py saves the model right after and deletes the checkpoints;
     that save (model, optimizer, RNG states) took 1.1 s of a 26 s benchmark run."""
     from transformers import TrainerCallback
 
-    seconds = None if isinstance(train.checkpoint_steps, int) else train.checkpoint_minutes * 60
-    decide = agree or rank_zero_decides
+    seconds = train.checkpoint_minutes * 60 if train.checkpoint_steps == "auto" else None
 
     class CheckpointSchedule(TrainerCallback):
         since = 0.0
@@ -40,7 +38,7 @@ def checkpoint_schedule(train: TrainParams, clock: Callable[[], float] = time.mo
             self.since = clock()
 
         def on_step_end(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
-            if seconds is not None and decide(clock() - self.since >= seconds):
+            if seconds is not None and rank_zero_decides(clock() - self.since >= seconds):
                 control.should_save = True
             if state.global_step >= state.max_steps:
                 control.should_save = False
