@@ -15,7 +15,7 @@ results/ingest/NAME.json (rows in, rows out, drops per reason; per split file to
 from __future__ import annotations
 
 from pipeline.core import files, paths
-from pipeline.core.errors import cli
+from pipeline.core.errors import PipelineError, cli
 from pipeline.core.handoffs import FileReport, IngestReport
 from pipeline.core.loading import Arg, stage_params
 from pipeline.core.process import run_command
@@ -41,8 +41,13 @@ def main(argv: list[str] | None = None) -> None:
     frame, shape, reports = normalise_parts(tables, config, sources, keep_rows)
     total = total_report(list(reports.values()))
     parts = {split: FileReport(**report.as_dict()) for split, report in reports.items() if split is not None}
+    try:
+        corpus = corpus_texts(sources, config.encoding, config.corpus, params.seed)
+    except ValueError as error:  # a built-in search set's corpus size that cannot hold its answers
+        section = "eval_sets" if dataset in params.eval_sets else "datasets"
+        raise PipelineError(f"params.yaml: {section}.{dataset}.corpus = {config.corpus}: {error}") from None
     files.write_parquet(paths.ingested(dataset), frame)
-    files.write_parquet(paths.ingested_corpus(dataset), pd.DataFrame({"text": corpus_texts(sources, config.encoding)}))
+    files.write_parquet(paths.ingested_corpus(dataset), pd.DataFrame({"text": corpus}))
     IngestReport(shape=shape, source=FileReport(**total.as_dict()), parts=parts).write(paths.ingest_report(dataset))
     dropped = ", ".join(f"{reason}: {n}" for reason, n in sorted(total.dropped.items())) or "none"
     given = f" (given splits: {', '.join(f'{split} {(frame[GIVEN_SPLIT] == split).sum()}' for split in parts)})" if parts else ""

@@ -70,6 +70,9 @@ def tiny_params(base_model: Path | str, datasets: list[str], losses: list[str], 
     params["base_models"] = {BASE: {"model": str(base_model)}}
     params["run"] = {"datasets": datasets, "base_models": [BASE], "losses": losses}
     params.pop("sweep")  # the shipped search names cells these tests may not run; tests/test_sweep.py sets its own
+    # the shipped eval set (the stdlib search) would add three stages and a corpus search to every run here;
+    # tests/test_pipeline_e2e.py runs it, tests/test_beir.py and test_builtin_data.py test it
+    params["eval_sets"] = {}
     for config in params["datasets"].values():
         if config["source"].startswith("builtin:"):
             config["rows"] = rows

@@ -358,3 +358,51 @@ def test_the_metric_that_matters_chooses_the_winner_and_the_card_and_registry_na
     report.main([])
     winner = Winner.read(paths.winner("search"))
     assert (winner.loss, winner.metric, winner.validation) == ("mnrl", "spearman", 0.9)
+
+
+def builtin_search_project(workdir: Path, tiny_model_dir: Path, entry: dict, as_eval_set: bool) -> None:
+    params = tiny_params(tiny_model_dir, ["sts"], ["mnrl"])
+    params["run"]["datasets"] = ["sts"] if as_eval_set else ["stdlib"]
+    params["eval_sets" if as_eval_set else "datasets"]["stdlib"] = {"source": "builtin:docstring_search", **entry}
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+
+
+def test_the_builtin_search_set_as_an_eval_set_searches_every_harvested_signature(workdir: Path,
+                                                                                   tiny_model_dir: Path) -> None:
+    from pipeline.data.builtin import docstring_search, docstring_search_corpus
+
+    builtin_search_project(workdir, tiny_model_dir, {}, as_eval_set=True)
+    prepare_set("stdlib")
+    test, shape = read_split("stdlib", "test")
+    held_out = docstring_search(1, 0, "test")
+    assert shape == "pairs" and test["anchor"].tolist() == [row["anchor"] for row in held_out]
+    corpus = pd.read_parquet(paths.test_corpus("stdlib"))["text"].tolist()
+    assert corpus == docstring_search_corpus(None, 0) and len(corpus) > 4000
+    assert SplitReport.read(paths.split_report("stdlib")).corpus == len(corpus)
+    retrieval = BaselineScores.read(paths.baseline_scores("stdlib", BASE)).test.retrieval
+    assert 0 <= retrieval["cosine_ndcg@10"] <= 1 and 0 <= retrieval["cosine_recall@100"] <= 1
+
+
+def test_the_builtin_search_set_as_a_dataset_has_its_own_splits_and_a_sized_corpus(workdir: Path,
+                                                                                    tiny_model_dir: Path) -> None:
+    builtin_search_project(workdir, tiny_model_dir, {"rows": 50, "corpus": 600}, as_eval_set=False)
+    ingest.main(["--dataset", "stdlib"])
+    report = IngestReport.read(paths.ingest_report("stdlib"))
+    assert set(report.parts) == {"train", "validation", "test"} and report.parts["train"].rows_out == 50
+    split.main(["--dataset", "stdlib"])
+    assert SplitReport.read(paths.split_report("stdlib")).corpus == 600
+    answers = {text for part in ("validation", "test") for text in read_split("stdlib", part)[0]["positive"]}
+    assert answers <= set(pd.read_parquet(paths.test_corpus("stdlib"))["text"])
+
+
+@pytest.mark.parametrize("entry, expected", [
+    ({"corpus": 100}, r"^error: params.yaml: eval_sets.stdlib.corpus = 100: a corpus of 100 cannot hold the \d+ answers"),
+    ({"source": "builtin:docstring_pairs", "corpus": 100},
+     r"^error: params.yaml: eval_sets.stdlib: corpus sizes builtin:docstring_search only"),
+])
+def test_a_builtin_search_corpus_that_cannot_be_is_one_line(entry: dict, expected: str, workdir: Path, tiny_model_dir: Path,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    builtin_search_project(workdir, tiny_model_dir, entry, as_eval_set=True)
+    line = expect_one_line_exit(capsys, lambda: ingest.main(["--dataset", "stdlib"]))
+    assert re.search(expected, line), line
+    assert not (workdir / paths.ingested("stdlib")).exists()

@@ -7,7 +7,15 @@ import re
 
 import pytest
 
-from pipeline.data.builtin import GENERATORS, docstring_pairs, product_triplets, similarity_pairs
+from pipeline.data.builtin import (
+    GENERATORS,
+    SEARCH_SETS,
+    docstring_pairs,
+    docstring_search,
+    docstring_search_corpus,
+    product_triplets,
+    similarity_pairs,
+)
 from pipeline.data.builtin import products as product_data
 
 CJK = re.compile(r"[\u4e00-\u9fff]")
@@ -25,9 +33,10 @@ COLUMNS = {
 }
 
 
-def test_registry_names_the_three_generators() -> None:
+def test_registry_names_the_generators() -> None:
     assert GENERATORS == {"docstring_pairs": docstring_pairs, "product_triplets": product_triplets,
-                          "similarity_pairs": similarity_pairs}
+                          "similarity_pairs": similarity_pairs, "docstring_search": docstring_search}
+    assert SEARCH_SETS == {"docstring_search": docstring_search_corpus}
 
 
 @pytest.mark.parametrize("name", sorted(CALLS))
@@ -71,8 +80,9 @@ def test_docstring_pairs_are_real_stdlib_signatures() -> None:
 
 
 def test_docstring_pairs_known_function_is_harvested() -> None:
+    harvested = docstring_search_corpus(None, 0)  # every signature (docstring_pairs: all but the held-out ones)
+    assert any(p.startswith("json.dumps(obj, *, skipkeys=False") for p in harvested)
     positives = {row["positive"] for row in docstring_pairs(10**6, 0)}
-    assert any(p.startswith("json.dumps(obj, *, skipkeys=False") for p in positives)
     assert 1000 < len(positives) < 10**6  # n larger than the stdlib yields returns everything, once
 
 
@@ -140,3 +150,33 @@ def test_similarity_scores_are_graded_over_the_whole_range() -> None:
 def test_similarity_pairs_scale() -> None:
     rows = similarity_pairs(50000, 1)
     assert len({(r["sentence1"], r["sentence2"]) for r in rows}) == 50000
+
+
+def test_docstring_search_holds_out_queries_no_draw_of_docstring_pairs_reaches() -> None:
+    test, validation = docstring_search(1, 0, "test"), docstring_search(1, 0, "validation")
+    assert 200 < len(test) < 320 and 200 < len(validation) < 320  # one harvested pair in sixteen each
+    assert test == docstring_search(500, 9, "test")  # fixed: neither the seed nor the size moves a held-out query
+    held_out = {row["anchor"] for row in test + validation}
+    assert len(held_out) == len(test) + len(validation)
+    for seed in (0, 1, 42):
+        drawn = {row["anchor"] for row in docstring_pairs(10**6, seed)}
+        assert not drawn & held_out and len(drawn) > 3000
+    assert docstring_search(40, 3, "train") == docstring_pairs(40, 3)
+    with pytest.raises(ValueError, match="split must be train, validation or test, got 'dev'"):
+        docstring_search(5, 0, "dev")
+
+
+def test_docstring_search_corpus_is_every_signature_or_a_draw_keeping_every_answer() -> None:
+    answers = {row["positive"] for split in ("test", "validation") for row in docstring_search(1, 0, split)}
+    whole = docstring_search_corpus(None, 0)
+    trained_on = {row["positive"] for row in docstring_pairs(10**6, 0)}
+    assert set(whole) == answers | trained_on and len(whole) == len(set(whole)) > 4000
+    small = docstring_search_corpus(1000, 42)
+    assert len(small) == 1000 and answers <= set(small) and small == docstring_search_corpus(1000, 42)
+    assert small != docstring_search_corpus(1000, 7)  # the distractors are a seeded draw
+    assert docstring_search_corpus(10**6, 0) == whole
+    tested = {row["positive"] for row in docstring_search(1, 0, "test")}
+    for_test = docstring_search_corpus(400, 42, ("test",))  # an eval set reads test alone: only its answers kept
+    assert len(for_test) == 400 and tested <= set(for_test) and not answers - tested <= set(for_test)
+    with pytest.raises(ValueError, match=rf"a corpus of 100 cannot hold the {len(answers)} answers of the held-out queries"):
+        docstring_search_corpus(100, 0)

@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 import mlflow
+import pandas as pd
 import pytest
 import yaml
 
@@ -23,7 +24,7 @@ from scripts.scratch_project import commit, scratch_project
 from tests.conftest import ROOT, run, tiny_params
 
 DATASETS = ["sts"]
-EVAL_SET = "shop"
+EVAL_SET = "stdlib_search"  # the shipped eval set: a search over a corpus (tiny_params leaves it out)
 BASES = ["tiny", "other"]  # two base models (other random weights): one comparison across both
 LOSSES = ["mnrl", "cosent"]
 EXPERIMENT = "sentence-embedding-finetune"
@@ -37,7 +38,7 @@ def repo(tiny_model_dir: Path, other_tiny_model_dir: Path, tmp_path_factory: pyt
     params = tiny_params(tiny_model_dir, DATASETS, LOSSES)
     params["base_models"]["other"] = {"model": str(other_tiny_model_dir)}
     params["run"]["base_models"] = BASES
-    params["eval_sets"] = {EVAL_SET: {"source": "builtin:product_triplets", "rows": 40}}
+    params["eval_sets"] = {EVAL_SET: yaml.safe_load((ROOT / "params.yaml").read_text())["eval_sets"][EVAL_SET]}
     env = scratch_project(repo, params)
     commit(repo, env, "tiny pipeline")
     out = run([sys.executable, "-m", "dvc", "repro"], repo, env, timeout=1500).stdout
@@ -67,6 +68,9 @@ def test_every_cell_has_metrics_mlflow_history_and_card(repo: tuple[Path, dict[s
         # each cell beside its own base model, on its own set and on the eval set
         assert result.test.base == base.test and sorted(result.transfer) == [EVAL_SET]
         assert result.transfer[EVAL_SET].base == BaselineScores.read(root / paths.baseline_scores(EVAL_SET, name)).test
+        # the shipped eval set is a search: its queries searched its whole corpus, for this cell and its base
+        assert all(0 <= side.retrieval["cosine_ndcg@10"] <= 1 for side in (result.transfer[EVAL_SET].tuned,
+                                                                           result.transfer[EVAL_SET].base))
         run_id = RunRef.read(root / paths.mlflow_run(dataset, name, loss)).run_id
         mlrun = store.get_run(run_id)
         assert mlrun.info.status == "FINISHED" and mlrun.info.run_name == f"{dataset}/{name}/{loss}"
@@ -87,6 +91,10 @@ def test_every_cell_has_metrics_mlflow_history_and_card(repo: tuple[Path, dict[s
     base_scores = {name: BaselineScores.read(root / paths.baseline_scores("sts", name)).test.spearman for name in BASES}
     assert base_scores["tiny"] != base_scores["other"]  # two different models, each scored once per set
     assert all(r.info.status == "FINISHED" for r in experiment_runs(root))
+    searched = pd.read_parquet(root / paths.test_corpus(EVAL_SET))["text"]
+    assert len(searched) == yaml.safe_load((ROOT / "params.yaml").read_text())["eval_sets"][EVAL_SET]["corpus"]
+    retrieval_table = (root / "reports/leaderboard.md").read_text().split("## Retrieval")[1].split("## Transfer")[0]
+    assert f"| {EVAL_SET} |" in retrieval_table
 
 
 def test_the_invocation_run_spans_the_repro_and_holds_the_leaderboard(repo: tuple[Path, dict[str, str]]) -> None:

@@ -159,3 +159,30 @@ def test_retrieval_is_scored_at_stored_precisions_too(workdir: Path, tiny_model_
     ours, theirs = plain(model), library(model)  # ... scores exactly as the library's own evaluator
     assert ours["p_retrieval_cosine_ndcg@10"] == pytest.approx(theirs["p_retrieval_cosine_ndcg@10"], abs=1e-9)
     assert "test_int8_retrieval_cosine_ndcg@10" in scores.flat("test")
+
+
+
+def test_similarity_and_retrieval_of_one_split_embed_each_text_once(workdir: Path, tiny_model_dir: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    # a pair split is scored by similarity (adapted to scored pairs: each anchor with its positive and a sampled
+    # negative, both passages of the split) and by retrieval at every stored precision, from one encode of each text
+    from sentence_transformers import SentenceTransformer
+
+    from pipeline.core.loading import load_params
+    from pipeline.data.splitting import read_split
+    from pipeline.evaluation.scoring import STORED_PRECISIONS, score_split, scored_split, similarity_scores
+    from tests.conftest import count_encodes
+
+    (workdir / "params.yaml").write_text(yaml.safe_dump(tiny_params(tiny_model_dir, ["docstrings"], ["mnrl"])))
+    for stage in (ingest, split):
+        stage.main(["--dataset", "docstrings"])
+    model, params = SentenceTransformer(str(tiny_model_dir)), load_params()
+    frame, _ = read_split("docstrings", "test")
+    alone = similarity_scores(model, scored_split("docstrings", "test", params), precisions=STORED_PRECISIONS)
+    embedded = count_encodes(monkeypatch)
+    scores = score_split(model, "docstrings", "test", params, precisions=STORED_PRECISIONS)
+    assert set(embedded) == set(frame["anchor"]) | set(frame["positive"]) and set(embedded.values()) == {1}
+    assert scores.retrieval and sorted(scores.precision_retrieval) == ["binary", "int8"]
+    assert scores.similarity == pytest.approx(alone.similarity, abs=1e-5)  # the shared embeddings score the same
+    for kind, metrics in alone.precision.items():
+        assert scores.precision[kind] == pytest.approx(metrics, abs=1e-5)

@@ -52,7 +52,8 @@ _DISPLAY = {"ndcg": "NDCG", "mrr": "MRR", "map": "MAP", "recall": "Recall", "pre
 METRIC_NAMES = {"spearman": "Spearman", "pearson": "Pearson", "triplet_accuracy": "triplet accuracy",
                 **{metric: f"{_DISPLAY[name]}@{k}" for metric in METRICS if "@" in metric
                    for name, k in [metric.split("@")]}}
-BUILTIN_SHAPES = {"docstring_pairs": "pairs", "product_triplets": "triplets", "similarity_pairs": "scored"}
+BUILTIN_SHAPES = {"docstring_pairs": "pairs", "product_triplets": "triplets", "similarity_pairs": "scored",
+                  "docstring_search": "pairs"}
 
 
 class ParamsError(PipelineError):
@@ -126,6 +127,7 @@ class DatasetParams(_Strict):
     shape: Shape | None = None  # detected from column names when omitted
     name: str | None = None  # human name shown on the card; defaults to the params key
     rows: int | None = Field(default=None, gt=0)  # builtin: rows generated; files: first N rows kept
+    corpus: int | None = Field(default=None, gt=0)  # builtin:docstring_search: passages searched (default: all)
     language: str = "en"
     columns: dict[str, str] = {}  # canonical column -> column name in the source
     score_range: tuple[float, float] = (0.0, 1.0)  # declared raw score range, normalised to [0, 1]
@@ -164,6 +166,12 @@ class DatasetParams(_Strict):
             raise ValueError("expected a path, builtin:<name>, hf:<id>[:<split>], or a mapping "
                              "{train: ..., validation: ..., test: ...}")
         return value
+
+    @model_validator(mode="after")
+    def _corpus_of_a_builtin_search_set(self) -> DatasetParams:
+        if self.corpus is not None and self.source != "builtin:docstring_search":
+            raise ValueError("corpus sizes builtin:docstring_search only (a BEIR folder's corpus is its corpus.jsonl)")
+        return self
 
     @field_validator("score_range")
     @classmethod

@@ -41,6 +41,9 @@ def expand_sources(sources: dict[str | None, str], held_out_whole: bool) -> dict
     any other sources as they are."""
     if list(sources) != [None]:
         return sources
+    if sources[None].removeprefix("builtin:") in _builtin_search_sets():  # its splits, as a BEIR folder's
+        return ({None: f"{sources[None]}:test"} if held_out_whole
+                else {split: f"{sources[None]}:{split}" for split in QRELS_FILES})
     if sources[None].startswith("hf:") and is_hub_beir(hub_id := sources[None].removeprefix("hf:")):
         return _hub_sources(hub_id, held_out_whole)
     if not is_beir_folder(folder := Path(sources[None])):
@@ -59,9 +62,20 @@ def expand_sources(sources: dict[str | None, str], held_out_whole: bool) -> dict
     return found
 
 
-def corpus_texts(sources: dict[str | None, str], encoding: str = "utf-8") -> list[str]:
-    """Every passage of the BEIR folder (or Hub set) the sources' judgements come from (none for other sources):
-    what a query is searched among, every passage nobody judged included."""
+def _builtin_search_sets() -> dict:
+    from pipeline.data.builtin import SEARCH_SETS
+
+    return SEARCH_SETS
+
+
+def corpus_texts(sources: dict[str | None, str], encoding: str = "utf-8", size: int | None = None, seed: int = 0) -> list[str]:
+    """Every passage of the BEIR folder (or Hub set, or built-in search set: `size` of them, drawn by `seed`) the
+    sources' judgements come from (none for other sources): what a query is searched among, every passage
+    nobody judged included."""
+    builtin = [source.removeprefix("builtin:").partition(":") for source in sources.values() if source.startswith("builtin:")]
+    if searched := [(name, split) for name, _, split in builtin if name in _builtin_search_sets()]:
+        held_out = tuple(split for _, split in searched if split != "train")
+        return _builtin_search_sets()[searched[0][0]](size, seed, held_out)
     folders = {Path(source).parent.parent for source in sources.values() if is_qrels_file(Path(source))}
     encoding = "utf-8-sig" if encoding == "utf-8" else encoding
     hub = {source.removeprefix("hf:").partition(":")[0] for source in sources.values() if source.startswith("hf:")}

@@ -27,11 +27,13 @@ def read_source(source: str, params: DatasetParams, seed: int) -> Any:
     if source.startswith("builtin:"):
         from pipeline.data import builtin as builtin_data
 
-        name = source.removeprefix("builtin:")
+        # "builtin:<name>[:<split>]": a split of a built-in retrieval set (beir.expand_sources)
+        name, _, split = source.removeprefix("builtin:").partition(":")
         if name not in builtin_data.GENERATORS:
             raise PipelineError(f"source {source!r}: unknown built-in generator; "
                                 f"valid: {', '.join(sorted(builtin_data.GENERATORS))}")
         kwargs: dict[str, Any] = {"language": params.language} if name == "product_triplets" else {}
+        kwargs.update({"split": split} if split else {})
         return pd.DataFrame(builtin_data.GENERATORS[name](params.rows or 1000, seed, **kwargs))
     if source.startswith("hf:"):
         return _read_hub(source.removeprefix("hf:"), params)

@@ -14,7 +14,7 @@ import numpy as np
 
 
 def similarity_evaluator(scored: Any, name: str, batch_size: int = 64, dims: list[int] | None = None,
-                         precisions: tuple[str, ...] = ()) -> Any:
+                         precisions: tuple[str, ...] = (), shared: dict | None = None) -> Any:
     """sentence-transformers' EmbeddingSimilarityEvaluator (Pearson and Spearman of cosine similarity).
 
     With Matryoshka `dims`, one evaluator per truncated dimension follows the full-size one, named
@@ -22,8 +22,9 @@ def similarity_evaluator(scored: Any, name: str, batch_size: int = 64, dims: lis
     ("int8", "binary"), one per stored precision, named `<name>_<precision>`. The texts are encoded once per
     call at full size and float32; each evaluator slices (truncate_dim) and quantizes (`precision`) those
     embeddings the way `model.encode` would (normalised, then `quantize_embeddings` calibrated on the texts
-    being quantized), so every size and precision costs no second encoding."""
-    unique, sequential = _one_encode_classes(in_sequence=bool(dims or precisions))
+    being quantized), so every size and precision costs no second encoding. `shared`: the float embeddings
+    the retrieval evaluators of the same model keep (retrieval_evaluators), read and filled here too."""
+    unique, sequential = _one_encode_classes(in_sequence=bool(dims or precisions), shared=shared)
 
     def build(suffix: str, dim: int | None, precision: str | None = None) -> Any:
         return unique(
@@ -39,7 +40,7 @@ def similarity_evaluator(scored: Any, name: str, batch_size: int = 64, dims: lis
                       + [build(f"_{p}", None, p) for p in precisions] + [build("", None)])
 
 
-def _one_encode_classes(in_sequence: bool) -> tuple[type, type]:
+def _one_encode_classes(in_sequence: bool, shared: dict | None) -> tuple[type, type]:
     """EmbeddingSimilarityEvaluator that embeds each distinct text of its set once per call, and the
     SequentialEvaluator that lets the evaluators of one call (every size, every precision) share it."""
     from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator, SequentialEvaluator
@@ -72,7 +73,7 @@ def _one_encode_classes(in_sequence: bool) -> tuple[type, type]:
                 # the full size at full precision, shared: this evaluator slices and quantizes its own copy
                 (dim, precision), (self.truncate_dim, self.precision) = (self.truncate_dim, self.precision), (None, None)
                 try:
-                    call.update(_embed_sides(self, model, super().embed_inputs, **kwargs))
+                    call.update(_embed_sides(self, model, super().embed_inputs, shared, **kwargs))
                 finally:
                     self.truncate_dim, self.precision = dim, precision
             rows = call["embedded"][[call["row"][key] for key in _sides(self, sentences, call["one_side"])], :self.truncate_dim]
@@ -85,18 +86,43 @@ def _one_encode_classes(in_sequence: bool) -> tuple[type, type]:
     return UniqueTextEvaluator, OneEncodeSequentialEvaluator
 
 
-def _embed_sides(evaluator: Any, model: Any, embed: Any, **kwargs: Any) -> dict[str, Any]:
+def _embed_sides(evaluator: Any, model: Any, embed: Any, shared: dict | None, **kwargs: Any) -> dict[str, Any]:
     """Every distinct (side, text) of a scored set embedded once: sentence1 is the query side, sentence2 the
     document side, each with the model's prompt for it (pipeline.core.models.use_prompts), as encode_query /
-    encode_document apply them; with one prompt (or none) for both, a text on both sides is embedded once."""
+    encode_document apply them; with one prompt (or none) for both, a text on both sides is embedded once.
+    With `shared`, a text the retrieval evaluators embedded already for that side is taken from there."""
     prompts = {role: model.prompts.get(role) or None for role in ("query", "document")}
     one_side = prompts["query"] == prompts["document"]
     by_role: dict[str, list[tuple[str, str]]] = {}
     for key in dict.fromkeys(_sides(evaluator, None, one_side)):
         by_role.setdefault(key[0], []).append(key)
-    embedded = [embed(model, [text for _, text in keys], prompt=prompts[role], **kwargs) for role, keys in by_role.items()]
+    # one prompt for both sides: a text embeds the same as a query or a document, so either side's cache serves
+    roles = {role: ("query", "document") if one_side else (role,) for role in by_role}
+    embedded = [_through_cache(shared, roles[role], [text for _, text in keys],
+                               lambda texts, role=role: embed(model, texts, prompt=prompts[role], **kwargs))
+                for role, keys in by_role.items()]
     order = [key for keys in by_role.values() for key in keys]
     return {"one_side": one_side, "embedded": np.concatenate(embedded), "row": {key: i for i, key in enumerate(order)}}
+
+
+def _through_cache(shared: dict | None, roles: tuple[str, ...], texts: list[str], encode: Any) -> np.ndarray:
+    """Embeddings of `texts` (distinct), those missing from the `shared` cache of any of `roles` encoded and
+    stored under each of them (as the retrieval evaluators store theirs: role -> text -> float tensor).
+
+    Why: a pair or triplet split is scored by similarity and by retrieval, and a BEIR set's queries and answers
+    are part of what its corpus search embeds; each evaluator embedding them on its own cost a second encode of
+    every such text (on the built-in search set, 765 of its 4,517 texts per model)."""
+    if shared is None:
+        return encode(texts)
+    import torch
+
+    known = {text: row for role in reversed(roles) for text, row in shared.get(role, {}).items()}
+    if missing := [text for text in texts if text not in known]:
+        rows = list(torch.as_tensor(encode(missing)))
+        for role in roles:
+            shared.setdefault(role, {}).update(zip(missing, rows))
+        known.update(zip(missing, rows))
+    return torch.stack([known[text] for text in texts]).float().numpy()
 
 
 def _sides(evaluator: Any, sentences: Any, one_side: bool) -> list[tuple[str, str]]:

@@ -58,10 +58,11 @@ def _own_metrics(results: dict[str, float], evaluator_name: str) -> dict[str, fl
 STORED_PRECISIONS = ("int8", "binary")  # what a search index commonly stores, scored beside float32
 
 
-def similarity_scores(model: Any, scored: Any, dims: list[int] | None = None, precisions: tuple[str, ...] = ()) -> Scores:
+def similarity_scores(model: Any, scored: Any, dims: list[int] | None = None, precisions: tuple[str, ...] = (),
+                      shared: dict | None = None) -> Scores:
     """Pearson / Spearman of cosine similarity at full size, at each truncated dimension and at each stored
-    precision."""
-    evaluator = similarity_evaluator(scored, "s", dims=dims, precisions=precisions)
+    precision (`shared`: see query_families)."""
+    evaluator = similarity_evaluator(scored, "s", dims=dims, precisions=precisions, shared=shared)
     results = evaluator(model)
     # the full-size evaluator's name ("s") prefixes the others' too ("s_dim64", "s_int8"): take theirs first
     by_dim = {dim: _own_metrics(results, f"s_dim{dim}") for dim in dims or []}
@@ -76,8 +77,8 @@ def score_split(model: Any, name: str, split: str, params: Params, dims: list[in
                 precisions: tuple[str, ...] = (), shared: dict | None = None) -> Scores:
     """Every metric family of a split: similarity (per Matryoshka dimension and stored precision too when
     asked), retrieval and triplet accuracy where the set's shape has them (`shared`: see query_families)."""
-    frame, shape = read_split(name, split)
-    scores = similarity_scores(model, scored_split(name, split, params), dims, precisions)
+    shared = {} if shared is None else shared  # similarity and retrieval embed most of the same texts
+    scores = similarity_scores(model, scored_split(name, split, params), dims, precisions, shared)
     if "spearman_cosine" not in scores.similarity:
         raise PipelineError(f"{paths.split_file(name, split)}: Spearman is undefined for this model: it gives every pair "
                             f"the same cosine similarity (or NaN embeddings); the model is broken, e.g. its training diverged")
@@ -103,5 +104,6 @@ def query_families(model: Any, name: str, split: str, precisions: tuple[str, ...
 def validation_scores(model: Any, name: str, params: Params, shared: dict | None = None) -> Scores:
     """A dataset's validation scores: Spearman on the (subsampled) validation pairs training is scored on, so it
     matches the validation curve, and the metrics of queries on the whole validation split."""
-    scores = similarity_scores(model, validation_pairs(name, params)[0])
+    shared = {} if shared is None else shared
+    scores = similarity_scores(model, validation_pairs(name, params)[0], shared=shared)
     return scores.model_copy(update=query_families(model, name, "validation", shared=shared))

@@ -1,5 +1,11 @@
 """docstring_pairs: (anchor, positive) = (a docstring summary, the code signature it documents), harvested
-with `ast` from the Python standard library's own source, so the text is real and present on every machine."""
+with `ast` from the Python standard library's own source, so the text is real and present on every machine.
+
+docstring_search: the same harvest as a retrieval set in BEIR's terms. Its corpus is every harvested signature
+(~4,300 on CPython 3.11), and its queries are summaries with their own signature as the one answer. Its test
+and dev queries are fixed by a hash of the signature (one in sixteen each), so they are the same for every seed
+and size, and docstring_pairs never draws them: a model trained on docstring_pairs is never scored by search on
+a pair it trained on."""
 
 from __future__ import annotations
 
@@ -10,6 +16,7 @@ import random
 import re
 import sysconfig
 import warnings
+import zlib
 
 # Not API documentation: tests, the IDLE app, deprecated/demo packages, bundled wheels; encodings and
 # pydoc_data are generated tables (5 MB of parse time for almost no documented callables).
@@ -114,10 +121,51 @@ def _stdlib_pairs() -> tuple[tuple[str, str], ...]:
     return tuple(unique)
 
 
+SEARCH_SPLITS = {"test": 0, "validation": 1}  # docstring_search's held-out queries: crc32(signature) % 16
+
+
+def _held_out(signature: str) -> str | None:
+    """The split of docstring_search that holds this pair's query, or None when it is a training pair. A hash of
+    the text, not a sample: the held-out queries stay put whatever the seed, the size or the other pairs."""
+    bucket = zlib.crc32(signature.encode()) % 16
+    return next((split for split, held in SEARCH_SPLITS.items() if bucket == held), None)
+
+
+def _training_pairs() -> list[tuple[str, str]]:
+    return [pair for pair in _stdlib_pairs() if _held_out(pair[1]) is None]
+
+
 def docstring_pairs(n: int, seed: int) -> list[dict[str, str]]:
-    """(anchor, positive) pairs harvested from the Python standard library's own source."""
+    """(anchor, positive) pairs harvested from the Python standard library's own source (none of
+    docstring_search's held-out queries)."""
     if n < 1:
         raise ValueError(f"n must be >= 1, got {n}")
-    pairs = _stdlib_pairs()
+    pairs = _training_pairs()
     chosen = random.Random(seed).sample(pairs, min(n, len(pairs)))
     return [{"anchor": anchor, "positive": positive} for anchor, positive in chosen]
+
+
+def docstring_search(n: int, seed: int, split: str = "test") -> list[dict[str, str]]:
+    """One split of the search set's judgements as (query, answer) pairs: `train`, n pairs drawn as
+    docstring_pairs draws them; `validation` and `test`, every held-out query of that split (~270 each)."""
+    if split == "train":
+        return docstring_pairs(n, seed)
+    if split not in SEARCH_SPLITS:
+        raise ValueError(f"split must be train, validation or test, got {split!r}")
+    return [{"anchor": anchor, "positive": positive} for anchor, positive in _stdlib_pairs() if _held_out(positive) == split]
+
+
+def docstring_search_corpus(size: int | None, seed: int, splits: tuple[str, ...] = tuple(SEARCH_SPLITS)) -> list[str]:
+    """The passages docstring_search's queries search: every harvested signature, or `size` of them: the answer
+    of every held-out query of `splits` (those being read: an eval set reads test alone) and a seeded draw of the
+    others (a smaller corpus for a quicker pass)."""
+    signatures = [signature for _, signature in _stdlib_pairs()]
+    answers = [signature for signature in signatures if _held_out(signature) in splits]
+    if size is None or size >= len(signatures):
+        return signatures
+    if size < len(answers):
+        raise ValueError(f"a corpus of {size} cannot hold the {len(answers)} answers of the held-out queries; "
+                         f"give at least {len(answers)}, or leave it out for all {len(signatures)} signatures")
+    others = [signature for signature in signatures if _held_out(signature) not in splits]
+    kept = set(answers) | set(random.Random(seed).sample(others, size - len(answers)))
+    return [signature for signature in signatures if signature in kept]
