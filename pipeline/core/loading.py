@@ -73,5 +73,9 @@ def stage_params(doc: str, argv: list[str] | None, *flags: Arg, switches: dict[s
     for arg, value in zip(flags, values):
         defined = [key for section in arg.sections for key in getattr(params, section)]
         if value not in defined:
-            raise ParamsError(f"params.yaml: {arg.sections[0]}.{value}: not defined; defined: {', '.join(defined)}")
+            # a stage that takes a dataset or an eval set names both sections, each with its own names
+            where = " or ".join(f"{section}.{value}" for section in arg.sections)
+            listed = "; ".join(f"{section}: {', '.join(getattr(params, section)) or 'none'}" for section in arg.sections)
+            raise ParamsError(f"params.yaml: {where}: not defined; defined: "
+                              + (", ".join(defined) if len(arg.sections) == 1 else listed))
     return params, values + [getattr(args, name) for name in switches or {}]
