@@ -37,11 +37,12 @@ def is_qrels_file(path: Path) -> bool:
 
 def expand_sources(sources: dict[str | None, str], held_out_whole: bool) -> dict[str | None, str]:
     """A dataset's sources with a BEIR folder given as the one source replaced by its qrels files by split, or
-    for an eval set (`held_out_whole`) by its test qrels alone (a BEIR set on the Hub: `hf:<id>:<its split>`);
-    any other sources as they are."""
+    for an eval set (`held_out_whole`) by its test qrels alone (a BEIR set on the Hub: `hf:<id>:<its split>`; a
+    built-in search set: `builtin:<name>:<split>`); any other sources as they are."""
     if list(sources) != [None]:
         return sources
-    if sources[None].removeprefix("builtin:") in _builtin_search_sets():  # its splits, as a BEIR folder's
+    if sources[None].startswith("builtin:") and sources[None].removeprefix("builtin:") in _builtin_search_sets():
+        # a built-in search set: its splits, as a BEIR folder's
         return ({None: f"{sources[None]}:test"} if held_out_whole
                 else {split: f"{sources[None]}:{split}" for split in QRELS_FILES})
     if sources[None].startswith("hf:") and is_hub_beir(hub_id := sources[None].removeprefix("hf:")):
