@@ -99,30 +99,31 @@ def _embed_sides(evaluator: Any, model: Any, embed: Any, shared: dict | None, **
     # one prompt for both sides: a text embeds the same as a query or a document, so either side's cache serves
     roles = {role: ("query", "document") if one_side else (role,) for role in by_role}
     embedded = [_through_cache(shared, roles[role], [text for _, text in keys],
-                               lambda texts, role=role: embed(model, texts, prompt=prompts[role], **kwargs))
+                               lambda texts, role=role: embed(model, texts, prompt=prompts[role], **kwargs)).float().numpy()
                 for role, keys in by_role.items()]
     order = [key for keys in by_role.values() for key in keys]
     return {"one_side": one_side, "embedded": np.concatenate(embedded), "row": {key: i for i, key in enumerate(order)}}
 
 
-def _through_cache(shared: dict | None, roles: tuple[str, ...], texts: list[str], encode: Any) -> np.ndarray:
-    """Embeddings of `texts` (distinct), those missing from the `shared` cache of any of `roles` encoded and
-    stored under each of them (as the retrieval evaluators store theirs: role -> text -> float tensor).
+def _through_cache(shared: dict | None, roles: tuple[str, ...], texts: list[str], encode: Any) -> Any:
+    """Embeddings of `texts` (a tensor, a row per text), those missing from the `shared` cache of any of `roles`
+    encoded once each and stored under each of them (role -> text -> float tensor row), for the similarity
+    and the retrieval evaluators of one model alike.
 
     Why: a pair or triplet split is scored by similarity and by retrieval, and a BEIR set's queries and answers
     are part of what its corpus search embeds; each evaluator embedding them on its own cost a second encode of
     every such text (on the built-in search set, 765 of its 4,517 texts per model)."""
-    if shared is None:
-        return encode(texts)
     import torch
 
+    if shared is None:
+        return torch.as_tensor(encode(texts))
     known = {text: row for role in reversed(roles) for text, row in shared.get(role, {}).items()}
-    if missing := [text for text in texts if text not in known]:
+    if missing := list(dict.fromkeys(text for text in texts if text not in known)):
         rows = list(torch.as_tensor(encode(missing)))
         for role in roles:
             shared.setdefault(role, {}).update(zip(missing, rows))
         known.update(zip(missing, rows))
-    return torch.stack([known[text] for text in texts]).float().numpy()
+    return torch.stack([known[text] for text in texts])
 
 
 def _sides(evaluator: Any, sentences: Any, one_side: bool) -> list[tuple[str, str]]:
@@ -201,11 +202,9 @@ def _quantizing_retrieval_evaluator() -> type:
 
         def embed_inputs(self, model: Any, sentences: Any, encode_fn_name: str | None = None, **kwargs: Any) -> Any:
             texts = [sentences] if isinstance(sentences, str) else list(sentences)
-            known = self.shared.setdefault(encode_fn_name, {})
-            if missing := list(dict.fromkeys(text for text in texts if text not in known)):
-                embedded = super().embed_inputs(model, missing, encode_fn_name=encode_fn_name, **kwargs)
-                known.update(zip(missing, embedded))
-            rows = torch.stack([known[text] for text in texts])
+            embed = super().embed_inputs
+            rows = _through_cache(self.shared, (encode_fn_name,), texts,
+                                  lambda missing: embed(model, missing, encode_fn_name=encode_fn_name, **kwargs))
             if self.stored_precision is None:
                 return rows
             quantized = _stored(rows.float().cpu().numpy(), self.stored_precision)
