@@ -24,17 +24,19 @@ def main(argv: list[str] | None = None) -> None:
 
     import_ml_stack("sentence_transformers")
     from pipeline.core.models import display_id, load_base_model, seed_everything, use_prompts
-    from pipeline.evaluation.scoring import STORED_PRECISIONS, score_split, scored_split, validation_scores
+    from pipeline.evaluation.scoring import STORED_PRECISIONS, read_for_scoring, score_split, validation_scores
 
     files.remove(paths.baseline_scores(dataset, base))
-    scored_split(dataset, "test", params)  # a missing split, or one Spearman is undefined on, stops before the model loads
+    # read before the model loads: a missing split, or one Spearman is undefined on, stops at once
+    test = read_for_scoring(dataset, "test", params)
+    own_validation = read_for_scoring(dataset, "validation", params) if dataset in params.datasets else None
     seed_everything(params.seed)
     model = use_prompts(load_base_model(params, base), params, dataset, base)
     own: dict = {}  # retrieval embeddings shared by the test and validation scores: a BEIR corpus embedded once
-    scores = score_split(model, dataset, "test", params, precisions=STORED_PRECISIONS, shared=own)
+    scores = score_split(model, test, precisions=STORED_PRECISIONS, shared=own)
     validation = None
-    if dataset in params.datasets:
-        validation = validation_scores(model, dataset, params, own)
+    if own_validation is not None:
+        validation = validation_scores(model, own_validation, params, own)
     BaselineScores(base_model=display_id(params.base(base).model), test=scores, validation=validation).write(
         paths.baseline_scores(dataset, base))
     on_validation = f", validation {validation.spearman:.4f}" if validation else ""

@@ -5,7 +5,9 @@ Usage: python -m pipeline.evaluate --dataset NAME --base BASE --loss NAME
        (reads params.yaml: base_models.BASE, seed, adapt, prompts, losses.LOSS, train.max_seq_length,
         train.validation_pairs, run.datasets, datasets, eval_sets, mlflow)
 
-Reads models/DATASET/BASE/LOSS/ once it matches its digest, results/train/DATASET/BASE/LOSS/model_files.json (a
+Reads data/test/SET.parquet of the dataset and of every other set (with data/test/SET.corpus.parquet, the
+passages a search set's queries search), data/splits/DATASET/validation.parquet, models/DATASET/BASE/LOSS/ once
+it matches its digest, results/train/DATASET/BASE/LOSS/model_files.json (a
 folder damaged on disk is named in one line, never scored), and results/baseline/BASE/: each set's scores of the
 base model this cell was tuned from. Writes results/evaluate/DATASET/BASE/LOSS.json (with Spearman per truncated
 dimension, for this model and the base model, when the loss is Matryoshka-wrapped; and the validation scores a
@@ -32,8 +34,8 @@ def main(argv: list[str] | None = None) -> None:
     from pipeline.core.models import load_base_model, seed_everything, trained_model, use_prompts
     from pipeline.evaluation.scoring import (
         STORED_PRECISIONS,
+        read_for_scoring,
         score_split,
-        scored_split,
         similarity_scores,
         truncated_dims,
         validation_scores,
@@ -43,28 +45,29 @@ def main(argv: list[str] | None = None) -> None:
     out, name = paths.eval_result(dataset, base, loss), paths.cell_name(dataset, base, loss)
     files.remove(out)
     expect_writes(out, None, "the test scores")
-    seed_everything(params.seed)
+    # the inputs: the dataset's test split, every other set's (how the fine-tune carries over to data it never
+    # trained on), its validation split where the base model was scored on one, and those base model scores
     baseline = BaselineScores.read(paths.baseline_scores(dataset, base))
+    test = read_for_scoring(dataset, "test", params)
+    others = {other: read_for_scoring(other, "test", params) for other in params.evaluation_sets if other != dataset}
+    other_bases = {other: BaselineScores.read(paths.baseline_scores(other, base)).test for other in others}
+    own_validation = read_for_scoring(dataset, "validation", params) if baseline.validation is not None else None
+    seed_everything(params.seed)
     model = SentenceTransformer(str(trained_model(dataset, base, loss)),
                                 trust_remote_code=params.base(base).trust_remote_code)
     dims = truncated_dims(params, loss, model.get_embedding_dimension())
     # every set is scored with its own prompts for this base (Params.prompts_for), as its baseline was
     own = {}  # the dataset's retrieval embeddings, shared by its test and validation scores: a corpus embedded once
-    tuned = score_split(use_prompts(model, params, dataset, base), dataset, "test", params, dims, STORED_PRECISIONS, own)
+    tuned = score_split(use_prompts(model, params, dataset, base), test, dims, STORED_PRECISIONS, own)
     untuned = baseline.test
     if dims:  # the base model truncated the same way: what Matryoshka training bought at each size
         untuned_model = use_prompts(load_base_model(params, base), params, dataset, base)
-        base_dims = similarity_scores(untuned_model, scored_split(dataset, "test", params), dims).dims
-        untuned = untuned.model_copy(update={"dims": base_dims})
-    transfer = {}
-    for other in params.evaluation_sets:
-        if other != dataset:  # how the fine-tune carries over to data it never trained on
-            other_base = BaselineScores.read(paths.baseline_scores(other, base)).test
-            tuned_other = score_split(use_prompts(model, params, other, base), other, "test", params)
-            transfer[other] = SetResult(tuned=tuned_other, base=other_base)
+        untuned = untuned.model_copy(update={"dims": similarity_scores(untuned_model, test.scored, dims).dims})
+    transfer = {other: SetResult(tuned=score_split(use_prompts(model, params, other, base), data), base=other_bases[other])
+                for other, data in others.items()}
     validation = None
-    if baseline.validation is not None:  # what report.metric chooses the winner by, beside the base model's
-        tuned_validation = validation_scores(use_prompts(model, params, dataset, base), dataset, params, own)
+    if own_validation is not None:  # what report.metric chooses the winner by, beside the base model's
+        tuned_validation = validation_scores(use_prompts(model, params, dataset, base), own_validation, params, own)
         validation = SetResult(tuned=tuned_validation, base=baseline.validation)
     result = EvalResult(test=SetResult(tuned=tuned, base=untuned), transfer=transfer, validation=validation)
     run_id = runs.cell_run_id(params.mlflow.experiment, dataset, base, loss, baseline.base_model)

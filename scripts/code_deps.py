@@ -6,8 +6,10 @@ exactly when code it executes changes.
 
 A stage's modules are its command's module (`python -m pipeline.<stage>`) and everything it imports from
 the project, transitively, found in the source (imports inside functions included: the stages import
-lazily). A package `__init__.py` counts only when it holds code, not just a docstring. tests/test_dvc_yaml.py
-runs the same check.
+lazily). A package `__init__.py` counts only when it holds code, not just a docstring. One exception: a stage
+that depends on its set's source fingerprint (data/sources/<set>.json, written by pipeline.sources) gets the
+built-in generator modules through it, so they are not listed there; else one generator's edit would re-run
+every set's ingest. tests/test_dvc_yaml.py runs the same check.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "pipeline"
+FINGERPRINTS = "data/sources/"  # pipeline/core/paths.py SOURCE_FINGERPRINTS
+GENERATORS = "pipeline/data/builtin/"  # one module per built-in set, fingerprinted whole by pipeline.sources
 
 
 def _module_file(module: str) -> Path | None:
@@ -83,6 +87,14 @@ def code_deps(module: str) -> list[str]:
     return sorted(paths)
 
 
+def stage_code_deps(body: dict) -> list[str]:
+    """The code deps dvc.yaml should list for one stage (its `do:` block or body)."""
+    needed = code_deps(stage_module(body))
+    if any(dep.startswith(FINGERPRINTS) for dep in body.get("deps", [])):
+        needed = [path for path in needed if not path.startswith(GENERATORS) or path.endswith("/__init__.py")]
+    return needed
+
+
 def stage_bodies(dvc_yaml: dict) -> dict[str, dict]:
     """{stage name: the mapping holding its cmd and deps} (the `do:` block of a foreach stage)."""
     return {name: stage.get("do", stage) for name, stage in dvc_yaml["stages"].items()}
@@ -103,7 +115,7 @@ def problems(dvc_yaml: dict) -> dict[str, tuple[list[str], list[str]]]:
     """{stage: (modules it runs that deps miss, code deps it does not run)} for every stage that is off."""
     found = {}
     for name, body in stage_bodies(dvc_yaml).items():
-        needed, listed = set(code_deps(stage_module(body))), set(listed_code(body))
+        needed, listed = set(stage_code_deps(body)), set(listed_code(body))
         if needed != listed:
             found[name] = (sorted(needed - listed), sorted(listed - needed))
     return found
@@ -121,7 +133,7 @@ def main() -> int:
     if "--write" in sys.argv[1:]:
         for body in stage_bodies(document).values():
             data_deps = [dep for dep in body["deps"] if not dep.startswith(f"{PACKAGE}/")]
-            body["deps"][:] = data_deps + code_deps(stage_module(body))
+            body["deps"][:] = data_deps + stage_code_deps(body)
         yaml.dump(document, path)
         print(f"dvc.yaml: code deps rewritten for {len(issues)} stage(s)")
         return 0

@@ -1,5 +1,5 @@
 """dvc.yaml keeps DVC's promise: every stage lists exactly the project modules it runs, its matrix comes from
-params.yaml alone, every ingest depends on the raw-data folder, outputs match pipeline/core/paths.py, and the
+params.yaml alone, every ingest depends on its own set's source fingerprint, outputs match pipeline/core/paths.py, and the
 package imports point down (stages -> sub-packages -> core) with no cycle."""
 
 from __future__ import annotations
@@ -50,11 +50,16 @@ def test_matrix_axes_come_from_params_yaml_alone() -> None:
     assert stages["publish"]["matrix"] == {"dataset": "${run.datasets}"}
 
 
-def test_each_ingest_depends_on_the_raw_data_folder_and_its_own_params() -> None:
-    for name, entry in (("ingest", "datasets.${item}"), ("ingest_eval", "eval_sets.${key}")):
+def test_each_ingest_depends_on_its_own_sources_fingerprint_and_params() -> None:
+    for name, (item, section) in (("ingest", ("${item}", "datasets")), ("ingest_eval", ("${key}", "eval_sets"))):
         body = DVC_YAML["stages"][name]["do"]
-        assert [dep for dep in body["deps"] if not dep.startswith("pipeline/")] == [paths.RAW.as_posix()]
-        assert body["params"] == ["seed", entry]
+        assert [dep for dep in body["deps"] if not dep.startswith("pipeline/")] == [paths.source_fingerprint(item).as_posix()]
+        assert not [dep for dep in body["deps"] if dep.startswith(code_deps.GENERATORS) and not dep.endswith("__init__.py")]
+        assert body["params"] == ["seed", f"{section}.{item}"]
+    sources = DVC_YAML["stages"]["sources"]  # the one stage that sees every raw file and every generator
+    assert [dep for dep in sources["deps"] if not dep.startswith("pipeline/")] == [paths.RAW.as_posix()]
+    assert {f"pipeline/data/builtin/{name}.py" for name in ("docstrings", "products", "similarity")} <= set(sources["deps"])
+    assert sources["params"] == ["datasets", "eval_sets"] and sources["outs"] == [paths.SOURCE_FINGERPRINTS.as_posix()]
 
 
 def test_per_cell_training_metrics_stay_out_of_the_default_metrics_view() -> None:

@@ -248,9 +248,12 @@ def test_dvc_ingest_reruns_when_a_split_file_changes(tmp_path: Path) -> None:
     scored("validation", 8).to_csv(repo / "data/raw/mine_validation.csv", index=False)
     scored("test", 8).to_json(repo / "data/raw/mine_test.jsonl", orient="records", lines=True)
     dvc = [sys.executable, "-m", "dvc"]
-    run([*dvc, "repro", "-s", "ingest@mine"], repo, env)
+    run([*dvc, "repro", "ingest@mine"], repo, env)  # after the sources stage, which fingerprints the three files
     assert json.loads(run([*dvc, "status", "--json", "ingest@mine"], repo, env).stdout) == {}
     with (repo / "data/raw/mine_test.jsonl").open("a") as handle:
         handle.write(json.dumps({"sentence1": "A new test row.", "sentence2": "One more test row.", "score": 3}) + "\n")
+    status = json.loads(run([*dvc, "status", "--json", "sources"], repo, env).stdout)
+    assert status == {"sources": [{"changed deps": {"data/raw": "modified"}}]}
+    run([*dvc, "repro", "-s", "sources"], repo, env)
     status = json.loads(run([*dvc, "status", "--json", "ingest@mine"], repo, env).stdout)
-    assert status == {"ingest@mine": [{"changed deps": {"data/raw": "modified"}}]}
+    assert status == {"ingest@mine": [{"changed deps": {"data/sources/mine.json": "modified"}}]}

@@ -26,7 +26,7 @@ def _texts_embedded(root: Path, rows: int, tiny_model_dir: Path, monkeypatch: py
 
     from pipeline import baseline, ingest, split
     from pipeline.core.loading import load_params
-    from pipeline.evaluation.scoring import score_split, validation_scores
+    from pipeline.evaluation.scoring import read_for_scoring, score_split, validation_scores
     from pipeline.training.recipe import validation
 
     root.mkdir()
@@ -44,8 +44,8 @@ def _texts_embedded(root: Path, rows: int, tiny_model_dir: Path, monkeypatch: py
     counts["baseline"] = embedded.total()
     loaded, model = load_params(), SentenceTransformer(str(tiny_model_dir))
     embedded.clear()
-    score_split(model, "sts", "test", loaded)
-    validation_scores(model, "sts", loaded)
+    score_split(model, read_for_scoring("sts", "test", loaded))
+    validation_scores(model, read_for_scoring("sts", "validation", loaded), loaded)
     counts["evaluate"] = embedded.total()
     embedded.clear()
     validation(loaded, "sts", "cosine", model, searches_corpus=False).evaluator(model)

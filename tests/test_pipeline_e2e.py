@@ -245,6 +245,26 @@ def test_editing_the_sweep_rules_dirties_no_stage(repo: tuple[Path, dict[str, st
             target.write_text(original)
 
 
+@pytest.mark.parametrize(("module", "ingests"), [("pipeline/data/builtin/similarity.py", {"ingest@sts"}),
+                                                 ("pipeline/data/builtin/docstrings.py", {f"ingest_eval@{EVAL_SET}"}),
+                                                 ("pipeline/data/builtin/products.py", set())])  # products: not in the run
+def test_editing_one_generator_re_ingests_only_its_sets(repo: tuple[Path, dict[str, str]], module: str, ingests: set[str]
+                                                        ) -> None:
+    root, env = repo
+    dvc = [sys.executable, "-m", "dvc"]
+    target = root / module
+    original = target.read_text()
+    target.write_text(original + "\n# an edit\n")
+    try:
+        assert set(json.loads(run(dvc + ["status", "--json"], root, env).stdout)) == {"sources"}
+        run(dvc + ["repro", "-s", "sources"], root, env)  # refingerprints; the ingests are judged against it
+        assert set(json.loads(run(dvc + ["status", "--json"], root, env).stdout)) == ingests
+    finally:
+        target.write_text(original)
+        run(dvc + ["repro", "-s", "sources"], root, env)
+    assert json.loads(run(dvc + ["status", "--json"], root, env).stdout) == {}
+
+
 def test_a_model_damaged_on_disk_is_never_scored_and_repro_repairs_it(repo: tuple[Path, dict[str, str]]) -> None:
     root, env = repo
     weights = root / paths.model_dir("sts", "tiny", "cosent") / "model.safetensors"

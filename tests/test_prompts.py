@@ -112,7 +112,7 @@ def test_each_set_is_scored_with_its_own_prompts_beside_its_baseline(prompted: P
 
     from pipeline.core.loading import load_params
     from pipeline.core.models import load_base_model, use_prompts
-    from pipeline.evaluation.scoring import score_split
+    from pipeline.evaluation.scoring import read_for_scoring, score_split
 
     with pytest.MonkeyPatch.context() as patch:
         patch.chdir(prompted)
@@ -121,11 +121,12 @@ def test_each_set_is_scored_with_its_own_prompts_beside_its_baseline(prompted: P
         assert use_prompts(model, params, "sts", BASE).prompts["query"] == "sts: "
         assert model.prompts["document"] == DOCUMENT  # sts sets no document prompt: the top-level one
         transfer = EvalResult.read(paths.eval_result("docstrings", BASE, "mnrl")).transfer["sts"]
-        assert transfer.tuned.spearman == pytest.approx(score_split(model, "sts", "test", params).spearman, abs=1e-9)
+        sts = read_for_scoring("sts", "test", params)
+        assert transfer.tuned.spearman == pytest.approx(score_split(model, sts).spearman, abs=1e-9)
         # the base model was scored on sts with sts's prompts too, not without any
         untuned = load_base_model(params, BASE)
-        without = score_split(untuned, "sts", "test", params).spearman
-        with_prompts = score_split(use_prompts(untuned, params, "sts", BASE), "sts", "test", params).spearman
+        without = score_split(untuned, sts).spearman
+        with_prompts = score_split(use_prompts(untuned, params, "sts", BASE), sts).spearman
     baseline = BaselineScores.read(prompted / paths.baseline_scores("sts", BASE))
     assert baseline.test.spearman == pytest.approx(with_prompts, abs=1e-9)
     assert transfer.base.spearman == pytest.approx(with_prompts, abs=1e-9)

@@ -83,11 +83,11 @@ def _constant_model(tiny_model_dir: Path):
 def test_a_model_giving_every_pair_one_similarity_stops_with_one_line(sts_project: Path, tiny_model_dir: Path) -> None:
     from pipeline.core.errors import PipelineError
     from pipeline.core.loading import load_params
-    from pipeline.evaluation.scoring import score_split
+    from pipeline.evaluation.scoring import read_for_scoring, score_split
 
     with pytest.raises(PipelineError, match=r"^data/test/sts.parquet: Spearman is undefined for this model: it gives every "
                                             r"pair the same cosine similarity"):
-        score_split(_constant_model(tiny_model_dir), "sts", "test", load_params())
+        score_split(_constant_model(tiny_model_dir), read_for_scoring("sts", "test", load_params()))
 
 
 def test_an_undefined_metric_among_others_is_recorded_as_missing() -> None:
@@ -139,13 +139,13 @@ def test_retrieval_is_scored_at_stored_precisions_too(workdir: Path, tiny_model_
     from pipeline.core.loading import load_params
     from pipeline.data.splitting import read_split
     from pipeline.evaluation.evaluators import retrieval_evaluators
-    from pipeline.evaluation.scoring import STORED_PRECISIONS, score_split
+    from pipeline.evaluation.scoring import STORED_PRECISIONS, read_for_scoring, score_split
 
     (workdir / "params.yaml").write_text(yaml.safe_dump(tiny_params(tiny_model_dir, ["products"], ["mnrl"])))
     for stage in (ingest, split):
         stage.main(["--dataset", "products"])
     model = SentenceTransformer(str(tiny_model_dir))
-    scores = score_split(model, "products", "test", load_params(), precisions=STORED_PRECISIONS)
+    scores = score_split(model, read_for_scoring("products", "test", load_params()), precisions=STORED_PRECISIONS)
     assert sorted(scores.precision_retrieval) == ["binary", "int8"]
     for metrics in (scores.retrieval, *scores.precision_retrieval.values()):
         assert 0 <= metrics["cosine_ndcg@10"] <= 1 and 0 <= metrics["cosine_recall@10"] <= 1
@@ -170,7 +170,7 @@ def test_similarity_and_retrieval_of_one_split_embed_each_text_once(workdir: Pat
 
     from pipeline.core.loading import load_params
     from pipeline.data.splitting import read_split
-    from pipeline.evaluation.scoring import STORED_PRECISIONS, score_split, scored_split, similarity_scores
+    from pipeline.evaluation.scoring import STORED_PRECISIONS, read_for_scoring, score_split, scored_split, similarity_scores
     from tests.conftest import count_encodes
 
     (workdir / "params.yaml").write_text(yaml.safe_dump(tiny_params(tiny_model_dir, ["docstrings"], ["mnrl"])))
@@ -180,7 +180,7 @@ def test_similarity_and_retrieval_of_one_split_embed_each_text_once(workdir: Pat
     frame, _ = read_split("docstrings", "test")
     alone = similarity_scores(model, scored_split("docstrings", "test", params), precisions=STORED_PRECISIONS)
     embedded = count_encodes(monkeypatch)
-    scores = score_split(model, "docstrings", "test", params, precisions=STORED_PRECISIONS)
+    scores = score_split(model, read_for_scoring("docstrings", "test", params), precisions=STORED_PRECISIONS)
     assert set(embedded) == set(frame["anchor"]) | set(frame["positive"]) and set(embedded.values()) == {1}
     assert scores.retrieval and sorted(scores.precision_retrieval) == ["binary", "int8"]
     assert scores.similarity == pytest.approx(alone.similarity, abs=1e-5)  # the shared embeddings score the same

@@ -520,8 +520,9 @@ class Params(_Strict):
 
 
 def _check_local_sources(key: str, config: DatasetParams) -> None:
-    """A local source must lie under data/raw/: that folder is what every ingest depends on in dvc.yaml, so a
-    file elsewhere could change without DVC re-running anything."""
+    """A local source must lie under data/raw/: that folder is what the sources stage depends on in dvc.yaml
+    (it fingerprints each set's files for its ingest), so a file elsewhere could change without DVC re-running
+    anything."""
     for split, source in config.sources.items():
         if source.startswith(("builtin:", "hf:")):
             continue

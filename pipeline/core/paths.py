@@ -3,6 +3,7 @@
 Outputs are grouped by the stage that writes them, and named by dataset (and base model and loss: a cell)
 below that, so no dataset name can collide with another stage's file:
 
+    data/sources/<set>.json                    its source's fingerprint                 sources
     data/ingested/<set>.parquet                normalised copy of the source           ingest
     data/splits/<dataset>/{train,validation}.parquet                                   split
     data/test/<set>.parquet                    the held-out test split of every set     split
@@ -24,8 +25,10 @@ from __future__ import annotations
 from pathlib import Path
 
 DATA = Path("data")
-# Local sources live here: every ingest depends on this folder (DVC cannot look a set's file up by its name)
+# Local sources live here: the sources stage depends on this folder and fingerprints each set's files in it
+# (DVC cannot look a set's file up by its name), and each ingest depends on its own set's fingerprint
 RAW = DATA / "raw"
+SOURCE_FINGERPRINTS = DATA / "sources"
 INGESTED = DATA / "ingested"
 SPLITS = DATA / "splits"
 TEST_SETS = DATA / "test"
@@ -38,7 +41,7 @@ CHECKPOINTS = Path("checkpoints")
 TRAINING_SPLITS = ("train", "validation")  # the test split lives in TEST_SETS, beside every other set's
 PUBLISH = Path("publish")  # <dataset>/: the winner's model files and card, ready for the Hub
 # Where stages may delete (their previous outputs, staging folders, checkpoints): files.remove refuses the rest.
-OUTPUT_FOLDERS = (INGESTED, SPLITS, TEST_SETS, MODELS, RESULTS, CARDS, REPORTS, CHECKPOINTS, PUBLISH)
+OUTPUT_FOLDERS = (SOURCE_FINGERPRINTS, INGESTED, SPLITS, TEST_SETS, MODELS, RESULTS, CARDS, REPORTS, CHECKPOINTS, PUBLISH)
 
 
 def cell_name(dataset: str, base: str, loss: str) -> str:
@@ -49,6 +52,10 @@ def cell_name(dataset: str, base: str, loss: str) -> str:
 def stage_name(stage: str, dataset: str, base: str, loss: str) -> str:
     """The DVC stage of a cell (dvc.yaml's matrix names it by dataset, base, loss)."""
     return f"{stage}@{dataset}-{base}-{loss}"
+
+
+def source_fingerprint(name: str) -> Path:
+    return SOURCE_FINGERPRINTS / f"{name}.json"
 
 
 def ingested(name: str) -> Path:

@@ -8,6 +8,7 @@ Scores, i.e. recorded as missing, never written as NaN."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Any
 
 from pipeline.core import paths
@@ -19,9 +20,33 @@ from pipeline.data.splitting import read_corpus, read_split
 from pipeline.evaluation.evaluators import retrieval_evaluators, similarity_evaluator
 
 
+@dataclass(frozen=True)
+class SplitInput:
+    """One split as scoring reads it: its rows in their own shape (for retrieval and triplet accuracy), the same
+    rows as scored pairs (for Spearman), and its set's corpus (the passages its queries search beyond their own
+    positives; empty but for a search set)."""
+
+    name: str
+    split: str
+    frame: Any
+    shape: str
+    scored: Any
+    corpus: list[str]
+
+
+def read_for_scoring(name: str, split: str, params: Params) -> SplitInput:
+    """Read a set's split for scoring; a missing split, or one Spearman is undefined on, stops here."""
+    frame, shape = read_split(name, split)
+    return SplitInput(name, split, frame, shape, _as_scored(frame, shape, name, split, params), read_corpus(name))
+
+
 def scored_split(name: str, split: str, params: Params) -> Any:
     """A split as scored pairs (the adaptation rules of pipeline.data.adaptation), the form Spearman needs."""
     frame, shape = read_split(name, split)
+    return _as_scored(frame, shape, name, split, params)
+
+
+def _as_scored(frame: Any, shape: str, name: str, split: str, params: Params) -> Any:
     scored, _ = adapt(frame, shape, "scored", params.adapt, params.seed)
     if scored["score"].nunique() < 2:
         knob = "split.test" if split == "test" else "split.validation"
@@ -34,7 +59,10 @@ def scored_split(name: str, split: str, params: Params) -> Any:
 def validation_pairs(name: str, params: Params) -> tuple[Any, int]:
     """The validation split as scored pairs, subsampled (seeded) to at most `train.validation_pairs` so a pass
     stays cheap on large data; and the number of pairs before subsampling."""
-    scored = scored_split(name, "validation", params)
+    return _subsampled(scored_split(name, "validation", params), params)
+
+
+def _subsampled(scored: Any, params: Params) -> tuple[Any, int]:
     limit = params.train.validation_pairs
     if len(scored) <= limit:
         return scored, len(scored)
@@ -73,26 +101,30 @@ def similarity_scores(model: Any, scored: Any, dims: list[int] | None = None, pr
                   precision=by_precision)
 
 
-def score_split(model: Any, name: str, split: str, params: Params, dims: list[int] | None = None,
-                precisions: tuple[str, ...] = (), shared: dict | None = None) -> Scores:
+def score_split(model: Any, data: SplitInput, dims: list[int] | None = None, precisions: tuple[str, ...] = (),
+                shared: dict | None = None) -> Scores:
     """Every metric family of a split: similarity (per Matryoshka dimension and stored precision too when
     asked), retrieval and triplet accuracy where the set's shape has them (`shared`: see query_families)."""
     shared = {} if shared is None else shared  # similarity and retrieval embed most of the same texts
-    scores = similarity_scores(model, scored_split(name, split, params), dims, precisions, shared)
+    scores = _defined(similarity_scores(model, data.scored, dims, precisions, shared), data)
+    return scores.model_copy(update=query_families(model, data, precisions, shared))
+
+
+def _defined(scores: Scores, data: SplitInput) -> Scores:
     if "spearman_cosine" not in scores.similarity:
-        raise PipelineError(f"{paths.split_file(name, split)}: Spearman is undefined for this model: it gives every pair "
-                            f"the same cosine similarity (or NaN embeddings); the model is broken, e.g. its training diverged")
-    return scores.model_copy(update=query_families(model, name, split, precisions, shared))
+        raise PipelineError(f"{paths.split_file(data.name, data.split)}: Spearman is undefined for this model: it gives "
+                            f"every pair the same cosine similarity (or NaN embeddings); the model is broken, e.g. its "
+                            f"training diverged")
+    return scores
 
 
-def query_families(model: Any, name: str, split: str, precisions: tuple[str, ...] = (),
-                   shared: dict | None = None) -> dict[str, Any]:
+def query_families(model: Any, data: SplitInput, precisions: tuple[str, ...] = (), shared: dict | None = None
+                   ) -> dict[str, Any]:
     """The metrics of a split's queries (retrieval among its passages and its set's corpus; triplet accuracy),
     where its shape has them, as Scores fields. `shared`: the retrieval embeddings of earlier calls for the same
     model and set (one dict across a stage's test and validation calls embeds a BEIR set's corpus once)."""
-    frame, shape = read_split(name, split)
     families: dict[str, Any] = {"precision_retrieval": {}}
-    for evaluator in retrieval_evaluators(frame, shape, "s", precisions, corpus=read_corpus(name), shared=shared):
+    for evaluator in retrieval_evaluators(data.frame, data.shape, "s", precisions, corpus=data.corpus, shared=shared):
         family, metrics = evaluator.name.removeprefix("s_"), _own_metrics(evaluator(model), evaluator.name)
         if family in ("retrieval", "triplet"):
             families[family] = metrics
@@ -101,9 +133,10 @@ def query_families(model: Any, name: str, split: str, precisions: tuple[str, ...
     return families
 
 
-def validation_scores(model: Any, name: str, params: Params, shared: dict | None = None) -> Scores:
-    """A dataset's validation scores: Spearman on the (subsampled) validation pairs training is scored on, so it
-    matches the validation curve, and the metrics of queries on the whole validation split."""
+def validation_scores(model: Any, data: SplitInput, params: Params, shared: dict | None = None) -> Scores:
+    """A dataset's validation scores (`data`: its validation split): Spearman on the (subsampled) validation
+    pairs training is scored on, so it matches the validation curve, and the metrics of queries on the whole
+    validation split."""
     shared = {} if shared is None else shared
-    scores = similarity_scores(model, validation_pairs(name, params)[0], shared=shared)
-    return scores.model_copy(update=query_families(model, name, "validation", shared=shared))
+    scores = similarity_scores(model, _subsampled(data.scored, params)[0], shared=shared)
+    return scores.model_copy(update=query_families(model, data, shared=shared))
