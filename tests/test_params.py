@@ -137,3 +137,32 @@ def test_the_metric_a_winner_is_chosen_by() -> None:
     chosen["report"] = {"metric": "ndcg@5"}
     with pytest.raises(ParamsError, match=r"report.metric = 'ndcg@5': unknown metric 'ndcg@5'; valid: auto, spearman"):
         parse_params(chosen)
+
+
+SHIPPED_FILES = ["params.yaml", *sorted(p.relative_to(ROOT).as_posix() for p in (ROOT / "configs").glob("*.yaml"))]
+
+
+@pytest.mark.parametrize("path", SHIPPED_FILES)
+def test_dvc_reads_each_shipped_params_file_as_the_pipeline_does(path: str) -> None:
+    # DVC parses params.yaml (ruamel, YAML 1.2) before any stage runs, the pipeline with PyYAML: a flow mapping
+    # holding `builtin:name` unquoted passes PyYAML and stops DVC ("found unexpected ':'")
+    from dvc.utils.serialize import parse_yaml
+
+    from pipeline.core.loading import _Loader
+
+    text = (ROOT / path).read_text()
+    assert parse_yaml(text, path) == yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+
+
+def test_every_yaml_example_in_the_docs_reads_in_dvc() -> None:
+    import re
+
+    from dvc.utils.serialize import parse_yaml
+
+    blocks = [(doc.name, block) for doc in sorted((ROOT / "docs").glob("*.md"))
+              for block in re.findall(r"```yaml\n(.*?)```", doc.read_text(), re.S)]
+    assert len(blocks) >= 5
+    for name, block in blocks:
+        parse_yaml(block, name)  # raises, naming the line, on what DVC cannot read
+    with pytest.raises(Exception, match="corrupted"):  # the check can fail: the form that broke params.yaml
+        parse_yaml("eval_sets:\n  s: {source: builtin:docstring_search, corpus: 600}\n", "example")
