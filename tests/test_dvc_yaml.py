@@ -6,6 +6,9 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import shutil
+import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -141,3 +144,22 @@ def test_stage_modules_do_no_work_at_import() -> None:
         top = {alias.name.split(".")[0] for node in tree.body if isinstance(node, ast.Import) for alias in node.names}
         top |= {node.module.split(".")[0] for node in tree.body if isinstance(node, ast.ImportFrom) and node.module}
         assert not top & heavy, (stage, top & heavy)
+
+
+def test_dvc_resolves_the_shipped_pipeline(tmp_path: Path) -> None:
+    # what `dvc repro` sees on a fresh clone: this dvc.yaml templated by the shipped params.yaml, text as is
+    from scripts.scratch_project import scratch_project
+    from tests.conftest import run
+
+    env = scratch_project(tmp_path, {})
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    names = set(run([sys.executable, "-m", "dvc", "stage", "list", "--name-only"], tmp_path, env).stdout.split())
+    shipped = yaml.safe_load((ROOT / "params.yaml").read_text())
+    sets, bases, losses = shipped["run"]["datasets"], shipped["run"]["base_models"], shipped["run"]["losses"]
+    cells = {f"{d}-{b}-{loss}" for d in sets for b in bases for loss in losses}
+    expected = ({"sources", "report", "summary"} | {f"{stage}@{d}" for d in sets for stage in ("ingest", "split", "publish")}
+                | {f"{stage}_eval@{s}" for s in shipped["eval_sets"] for stage in ("ingest", "split")}
+                | {f"baseline@{d}-{b}" for d in sets for b in bases} | {f"baseline_eval@{s}-{b}" for s in shipped["eval_sets"]
+                                                                       for b in bases}
+                | {f"{stage}@{cell}" for cell in cells for stage in ("train", "evaluate", "card")})
+    assert names == expected
