@@ -14,7 +14,7 @@ from typing import Any
 from pipeline.core import paths
 from pipeline.core.errors import PipelineError
 from pipeline.core.handoffs import Scores
-from pipeline.core.params import Params
+from pipeline.core.params import Params, Shape
 from pipeline.data.adaptation import adapt
 from pipeline.data.splitting import read_corpus, read_split
 from pipeline.evaluation.evaluators import retrieval_evaluators, similarity_evaluator
@@ -29,7 +29,7 @@ class SplitInput:
     name: str
     split: str
     frame: Any
-    shape: str
+    shape: Shape
     scored: Any
     corpus: list[str]
 
@@ -46,7 +46,7 @@ def scored_split(name: str, split: str, params: Params) -> Any:
     return _as_scored(frame, shape, name, split, params)
 
 
-def _as_scored(frame: Any, shape: str, name: str, split: str, params: Params) -> Any:
+def _as_scored(frame: Any, shape: Shape, name: str, split: str, params: Params) -> Any:
     scored, _ = adapt(frame, shape, "scored", params.adapt, params.seed)
     if scored["score"].nunique() < 2:
         knob = "split.test" if split == "test" else "split.validation"
