@@ -115,18 +115,17 @@ def cell_card(params: Params, dataset: str, base: str, loss: str, model_dir: Pat
     winner's card says first how it was `chosen`."""
     from sentence_transformers import SentenceTransformer
 
-    from pipeline.data.splitting import read_corpus, read_split
-    from pipeline.evaluation.scoring import scored_split
+    from pipeline.evaluation.scoring import read_for_scoring
     from pipeline.tracking.card_data import PipelineCardData
 
     facts = TrainFacts.read(paths.train_facts(dataset, base, loss))
     result = EvalResult.read(paths.eval_result(dataset, base, loss))
     model = SentenceTransformer(str(model_dir), model_card_data=PipelineCardData(local_files_only=True),
                                 trust_remote_code=params.base(base).trust_remote_code)
-    test_native, _ = read_split(dataset, "test")
-    text = render_card(model, facts, result, test_native, scored_split(dataset, "test", params), list(params.eval_sets),
-                       model_id=model_id, corpus=read_corpus(dataset), chosen=chosen)
-    return CellCard(text, facts, result, test_native)
+    test = read_for_scoring(dataset, "test", params)
+    text = render_card(model, facts, result, test.frame, test.scored, list(params.eval_sets), model_id=model_id,
+                       corpus=test.corpus, chosen=chosen)
+    return CellCard(text, facts, result, test.frame)
 
 
 def render_card(model: Any, facts: TrainFacts, result: EvalResult, test_native: Any, test_scored: Any,
