@@ -24,16 +24,13 @@ from pathlib import Path
 from pipeline.core import files, paths
 from pipeline.core.digests import folder_digest, sha256
 from pipeline.core.errors import cli
-from pipeline.core.loading import load_params
+from pipeline.core.loading import stage_params
 from pipeline.core.process import run_command
 
 
 @cli
 def main(argv: list[str] | None = None) -> None:
-    import argparse
-
-    argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
-    params = load_params()
+    params, _ = stage_params(__doc__, argv)
     configs = {**params.datasets, **params.eval_sets}
     files.remove(*paths.SOURCE_FINGERPRINTS.glob("*.json"))
     for name, config in configs.items():
