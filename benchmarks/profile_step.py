@@ -1,11 +1,13 @@
 """Where a training step's time goes: torch.profiler over the train stage's own model, arguments and batches.
 
     python benchmarks/profile_step.py [--set sts] [--loss cosine] [--warmup 10] [--steps 30] [--top 15] [--compile]
+                                      [--autocast-per-forward]
 
 Builds the model exactly as the train stage does for `--set` and MiniLM (pipeline.training.recipe.build_model:
 frozen word embeddings, fast dropout, unpadded feed-forward on CPU), its training data adapted to `--loss`, and
 its training arguments (the precision `precision: auto` picks, the length-bucket batch sampler, the fused
-AdamW), with validation passes and checkpoints off; trains `--warmup` steps, then profiles `--steps` steps.
+AdamW) and its trainer (one autocast region per step; `--autocast-per-forward`: the library's region per
+forward), with validation passes and checkpoints off; trains `--warmup` steps, then profiles `--steps` steps.
 Prints the operators that take the most time (self CPU time, all threads' work attributed to the calling
 operator), the share of the profiled wall time by kind of work (matmuls, attention, casts, normalisation and
 activations, the optimizer, the rest), real tokens per step and the model FLOP utilisation against a matmul
@@ -53,11 +55,12 @@ def main() -> None:
     parser.add_argument("--compile", action="store_true",
                         help="torch.compile the model as the trainer does (`torch_compile`, inductor); its compiling "
                              "falls in the warm-up steps and the whole run's time")
+    parser.add_argument("--autocast-per-forward", action="store_true",
+                        help="the library's trainer: an autocast region per forward, so weights are cast once per column")
     args = parser.parse_args()
 
     import torch
     import yaml
-    from sentence_transformers import SentenceTransformerTrainer
     from torch.profiler import ProfilerActivity, profile, schedule
     from transformers import TrainerCallback
 
@@ -66,7 +69,7 @@ def main() -> None:
     from pipeline.training import recipe
     from pipeline.training.arguments import training_arguments
     from pipeline.training.losses import build_loss
-    from pipeline.training.precision import choose_precision
+    from pipeline.training.precision import choose_precision, trainer_class
 
     shipped = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
     shipped["datasets"][args.set]["rows"] = max(600, 2 * (args.warmup + args.steps + 2) * shipped["train"]["batch_size"])
@@ -95,7 +98,11 @@ def main() -> None:
     training.report_to = []  # no MLflow run for a profile
     if args.compile:
         training.torch_compile, training.torch_compile_backend = True, "inductor"
-    trainer = SentenceTransformerTrainer(model=model, args=training, train_dataset=data.as_dataset(), loss=loss,
+    if args.autocast_per_forward:
+        from sentence_transformers import SentenceTransformerTrainer as trainer_type
+    else:
+        trainer_type = trainer_class()
+    trainer = trainer_type(model=model, args=training, train_dataset=data.as_dataset(), loss=loss,
                                          callbacks=[Profiled()])
     class Counting:  # the library's collator, counting the real tokens of every batch it makes
         def __init__(self, inner: object) -> None:
@@ -127,7 +134,9 @@ def main() -> None:
     mfu = 6 * non_embedding * real_tokens / per_step / peak
     print(f"CPU: {cpu_name()}, {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads; "
           f"MiniLM x {config.class_name} on {args.set}, batch {params.train.batch_size}, {precision}")
-    print(f"{args.steps} profiled steps{' (compiled)' if args.compile else ''}: {per_step:.3f} s a step (the whole run, "
+    variant = " (compiled)" if args.compile else ""
+    variant += " (autocast per forward)" if args.autocast_per_forward else ""
+    print(f"{args.steps} profiled steps{variant}: {per_step:.3f} s a step (the whole run, "
           f"{args.warmup} warm-up steps and start included: {wall:.1f} s), {real_tokens:.0f} real tokens a step, "
           f"MFU {mfu:.1%} of a measured {precision} matmul peak of {peak / 1e9:.0f} GFLOP/s\n")
     print("| kind of work | share of the profiled time |\n|:--|--:|")

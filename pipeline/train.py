@@ -56,7 +56,6 @@ class Fitted:
 
 def prepare(params: Params, dataset: str, base: str, loss: str, sweep_trial: SweepTrial | None) -> Cell:
     """Model, training data (adapted to the loss), loss, validation evaluator, precision and trainer."""
-    from sentence_transformers import SentenceTransformerTrainer
     from transformers import PrinterCallback
 
     from pipeline.core.models import seed_everything
@@ -65,7 +64,7 @@ def prepare(params: Params, dataset: str, base: str, loss: str, sweep_trial: Swe
     from pipeline.training.callbacks import BestCheckpoint, CompactProgress
     from pipeline.training.checkpoints import checkpoint_schedule, record_complete_checkpoints
     from pipeline.training.losses import build_loss
-    from pipeline.training.precision import choose_precision
+    from pipeline.training.precision import choose_precision, trainer_class
     from pipeline.training.trial import pruning_callback
 
     seed_everything(params.seed)
@@ -83,10 +82,10 @@ def prepare(params: Params, dataset: str, base: str, loss: str, sweep_trial: Swe
     pruning = pruning_callback(sweep_trial, dataset, base, loss, params.train.num_processes, METRIC_NAMES[checked.metric],
                                checked.key)
     best = BestCheckpoint(model, checked.metric, checked.key, params.train.select, params.train.early_stopping_patience)
-    trainer = SentenceTransformerTrainer(model=model, args=args, train_dataset=data.as_dataset(), loss=loss_object,
-                                         evaluator=checked.evaluator,
-                                         callbacks=[best, checkpoint_schedule(params.train), record_complete_checkpoints(),
-                                                    *filter(None, [pruning])])
+    trainer = trainer_class()(model=model, args=args, train_dataset=data.as_dataset(), loss=loss_object,
+                              evaluator=checked.evaluator,
+                              callbacks=[best, checkpoint_schedule(params.train), record_complete_checkpoints(),
+                                         *filter(None, [pruning])])
     if args.disable_tqdm:  # no terminal: one compact line per log instead of the library's raw dicts
         trainer.remove_callback(PrinterCallback)
         trainer.add_callback(CompactProgress(paths.cell_name(dataset, base, loss), METRIC_NAMES[checked.metric], checked.key))

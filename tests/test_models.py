@@ -124,3 +124,39 @@ def test_an_id_the_reachable_hub_does_not_know_is_one_line(tmp_path: Path) -> No
     assert proc.stdout.strip() == ("params.yaml: base_models.b.model = 'local_models/tiyn': no directory of that name in the "
                                    "project, and no such model on the Hugging Face Hub (or it is private: set HF_TOKEN); "
                                    "if you meant a folder, check its name"), proc.stdout + proc.stderr
+
+
+def casts_in_one_step(trainer_type: type, tiny_model_dir: Path, tmp_path: Path, bf16: bool) -> int:
+    """The fp32 -> lower-precision casts torch ran in one training step of the tiny model (two columns)."""
+    from datasets import Dataset
+    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainingArguments
+    from sentence_transformers.sentence_transformer.losses import CosineSimilarityLoss
+    from torch.profiler import ProfilerActivity, profile
+
+    model = SentenceTransformer(str(tiny_model_dir))
+    rows = Dataset.from_dict({"sentence1": ["a cat sat", "a dog ran"], "sentence2": ["the cat sits", "dogs run"],
+                              "score": [0.9, 0.8]})
+    args = SentenceTransformerTrainingArguments(output_dir=str(tmp_path), max_steps=1, per_device_train_batch_size=2,
+                                                bf16=bf16, use_cpu=True, report_to=[], save_strategy="no")
+    trainer = trainer_type(model=model, args=args, train_dataset=rows, loss=CosineSimilarityLoss(model))
+    with profile(activities=[ProfilerActivity.CPU]) as step:
+        trainer.train()
+    return sum(event.count for event in step.key_averages() if event.key == "aten::_to_copy")
+
+
+def test_one_autocast_region_per_step_casts_each_weight_once(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from sentence_transformers import SentenceTransformer, SentenceTransformerTrainer
+
+    from pipeline.training.precision import trainer_class
+
+    encoder = SentenceTransformer(str(tiny_model_dir))[0].auto_model.encoder
+    linears = sum(1 for module in encoder.modules() if type(module).__name__ == "Linear")
+    per_forward = casts_in_one_step(SentenceTransformerTrainer, tiny_model_dir, tmp_path / "a", bf16=True)
+    per_step = casts_in_one_step(trainer_class(), tiny_model_dir, tmp_path / "b", bf16=True)
+    # the second column's forward reuses the first's bf16 weight and bias of every linear layer
+    assert per_forward - per_step >= 2 * linears
+    # in fp32 the region enters no autocast: no casts to save, and none added
+    fp32 = casts_in_one_step(trainer_class(), tiny_model_dir, tmp_path / "c", bf16=False)
+    assert fp32 == casts_in_one_step(SentenceTransformerTrainer, tiny_model_dir, tmp_path / "d", bf16=False)
+    assert fp32 < per_step
+

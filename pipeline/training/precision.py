@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 BF16_MIN_SPEEDUP = 1.3  # auto takes bf16 on a CPU only when its matmuls clearly beat fp32 there
 
@@ -65,3 +66,21 @@ def choose_precision(requested: str) -> tuple[str, str]:
         print("note: fp16 needs a CUDA GPU; training in fp32 instead")
         return "fp32", "fp16 requested; it needs a CUDA GPU"
     return requested, ""
+
+
+def trainer_class() -> type:
+    """SentenceTransformerTrainer with each step's whole loss computation in one autocast region.
+
+    accelerate autocasts each call of the model's forward on its own, and leaving an autocast region clears
+    its cache of weights cast to bf16/fp16. A loss calls the model once per column (anchor, positive, ...), so
+    every weight was cast once per column and step: ~150 of the ~970 casts of a MiniLM CosineSimilarityLoss
+    step. transformers' own hook for the region around compute_loss (`autocast_smart_context_manager`, a no-op
+    since it leaves autocast to accelerate) now enters accelerate's autocast, so the columns share the casts,
+    as in the usual torch.autocast training loop. In fp32 it enters nothing. Figures: benchmarks/README.md."""
+    from sentence_transformers import SentenceTransformerTrainer
+
+    class Trainer(SentenceTransformerTrainer):
+        def autocast_smart_context_manager(self, cache_enabled: bool | None = True) -> Any:
+            return self.accelerator.autocast()
+
+    return Trainer
