@@ -28,7 +28,7 @@ import psutil
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from scripts.scratch_project import ROOT, commit, scratch_project  # noqa: E402
+from scripts.scratch_project import ROOT, commit, scratch_project, stage_processes  # noqa: E402
 
 STAGE_LINE = re.compile(r"^Running stage '(?P<stage>[a-z_]+(@[^']+)?)':$")  # report, summary: no @cell
 
@@ -66,8 +66,9 @@ def timed_repro(repo: Path, env: dict[str, str], *targets: str, log: Path | None
     """Run `dvc repro [targets]` in `repo` (its output also to `log`): each stage's wall time and peak RSS.
 
     DVC runs one stage at a time, so a stage lasts from its `Running stage` line to the next one (the last
-    one, until DVC exits). Its peak RSS is the largest high-water mark of any process under DVC while it runs,
-    read every 0.2 s (VmHWM keeps the peak, so only growth in a process's last 0.2 s can be missed)."""
+    one, until DVC exits). Its peak RSS is the largest high-water mark of any process under DVC (or forked for
+    it by a warm server) while it runs, read every 0.2 s (VmHWM keeps the peak, so only growth in a process's
+    last 0.2 s can be missed)."""
     # unbuffered on both ends: each `Running stage` line is stamped when DVC prints it
     begun = time.perf_counter()
     proc = subprocess.Popen([sys.executable, "-m", "dvc", "repro", *targets], cwd=repo, env={**env, "PYTHONUNBUFFERED": "1"},
@@ -82,12 +83,10 @@ def timed_repro(repo: Path, env: dict[str, str], *targets: str, log: Path | None
         while not done.wait(0.2):
             if not current:
                 continue
-            try:
-                children = root.children(recursive=True)
-            except psutil.Error:
+            if not root.is_running():
                 return
-            stage = current[-1]
-            peaks[stage] = max([peaks.get(stage, 0.0), *(_peak_rss_mib(child.pid) for child in children)])
+            stage = current[-1]  # warm-started stages are not under DVC: found by their folder
+            peaks[stage] = max([peaks.get(stage, 0.0), *(_peak_rss_mib(p.pid) for p in stage_processes(root.pid, repo))])
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()

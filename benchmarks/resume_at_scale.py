@@ -32,6 +32,7 @@ import psutil
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks.compare_bases import cpu_name  # noqa: E402
 from benchmarks.stage_growth import DATASET, PROGRESS, debian_project  # noqa: E402
+from scripts.scratch_project import stage_worker  # noqa: E402
 
 RESUMED = re.compile(r"^train \S+: resumed from (?P<checkpoint>checkpoint-\d+)")
 TRAINED = re.compile(r"^train \S+: \d+ rows, (?P<steps>\d+) steps, (?P<seconds>[\d.]+)s, "
@@ -58,13 +59,14 @@ class Disk:
         self.saved.update(c.name for c in checkpoints)
 
 
-def trainer_process(dvc: psutil.Process) -> psutil.Process | None:
-    """The process that trains: the child of the `python -m pipeline.train` stage process (which stays to end
-    the MLflow run and say what is kept, as it does when the kernel kills its child)."""
+def trainer_process(dvc: psutil.Process, repo: Path) -> psutil.Process | None:
+    """The process that trains: the one the `python -m pipeline.train` stage process (which stays to end the
+    MLflow run and say what is kept, as it does when the kernel kills its child) had forked, or with a warm
+    start the stage forked for it by the warm server (then not under DVC)."""
     for proc in dvc.children(recursive=True):
         try:
             if "pipeline.train" in " ".join(proc.cmdline()) and proc.children():
-                return proc.children()[0]
+                return stage_worker(proc.pid, repo)
         except psutil.Error:
             continue
     return None
@@ -88,7 +90,7 @@ def repro(repo: Path, env: dict[str, str], log: Path, disk: Disk,
             progress = PROGRESS.match(lines[-1])
             due = progress and kill_at is not None and int(progress["step"]) >= kill_at * int(progress["steps"])
             if due and killed_at is None:
-                if (trainer := trainer_process(psutil.Process(proc.pid))) is not None:
+                if (trainer := trainer_process(psutil.Process(proc.pid), repo)) is not None:
                     trainer.kill()
                     killed_at = int(progress["step"])
                     out.write(f"### benchmark: SIGKILL to the trainer (pid {trainer.pid}) at step {killed_at}\n")

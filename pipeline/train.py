@@ -194,10 +194,10 @@ def main(argv: list[str] | None = None) -> None:
     # Under a launcher every process trains; rank 0 alone holds the cell's lock (one train stage per cell at a
     # time: a second would share its checkpoints and outputs), writes the outputs and the MLflow run.
     main_process = is_main_process()
+    files.require(paths.split_file(dataset, "train"), "split")  # before the heavy imports and the model
+    import_ml_stack("sentence_transformers", "mlflow")  # may hand the stage to a warm server: no lock held before it
     if main_process:
         files.hold_lock(paths.train_lock(dataset, base, loss), f"train {name}")
-    files.require(paths.split_file(dataset, "train"), "split")  # before the heavy imports and the model
-    import_ml_stack("sentence_transformers", "mlflow")
     if not main_process:
         fit(prepare(params, dataset, base, loss, sweep_trial), params)
         return

@@ -65,6 +65,46 @@ def commit(repo: Path, env: dict[str, str], message: str, *, repro: bool = False
             raise RuntimeError(f"{' '.join(command)} in {repo} failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
 
 
+def stage_processes(command: int, folder: Path) -> list:
+    """The processes doing a stage's (or a `dvc repro`'s) work: those below the process `command` that are not
+    warm servers, and the stages forked from a warm server (pipeline/core/warm.py) working in `folder`, which
+    are not below the command that asked for them. A fork keeps the server's command line: such a stage is a
+    grandchild of a server, under the server's copy that waits for it. Returns psutil.Process objects."""
+    import psutil
+
+    def warm(process: psutil.Process | None) -> bool:
+        return process is not None and "pipeline.core.warm" in (process.cmdline() or [])
+
+    found = []
+    try:
+        found = [child for child in psutil.Process(command).children(recursive=True) if not warm(child)]
+    except psutil.Error:
+        pass
+    for process in psutil.process_iter(["cwd"]):
+        try:
+            cwd = process.info["cwd"]
+            if cwd and Path(cwd).is_relative_to(folder) and warm(process) and warm(parent := process.parent()) \
+                    and warm(parent.parent()):
+                found.append(process)
+        except psutil.Error:
+            continue
+    return found
+
+
+def stage_worker(command: int, folder: Path):  # noqa: ANN201 - a psutil.Process (psutil is imported lazily)
+    """The one process running a stage command's work (as the kernel's OOM killer would pick it): the stage
+    forked for it by a warm server, else the command's own supervised child; None while there is neither."""
+    import psutil
+
+    processes = stage_processes(command, folder)
+    warm = [p for p in processes if "pipeline.core.warm" in p.cmdline()]
+    try:
+        own = psutil.Process(command).children()
+    except psutil.Error:
+        own = []
+    return (warm or [p for p in own if p in processes] or [None])[0]
+
+
 def free_port() -> int:
     """A loopback port nothing listens on (at the moment of asking)."""
     with socket.socket() as sock:

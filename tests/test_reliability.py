@@ -25,7 +25,7 @@ import yaml
 from pipeline import baseline, card, evaluate, ingest, split, train
 from pipeline.core import paths
 from pipeline.core.handoffs import EvalResult
-from scripts.scratch_project import free_port, scratch_env
+from scripts.scratch_project import free_port, scratch_env, stage_worker
 from tests.conftest import ROOT, prepare_set, tiny_params
 
 
@@ -70,7 +70,7 @@ def test_sigkill_mid_training_then_rerun_resumes_from_checkpoint(workdir: Path, 
             break
         time.sleep(0.1)
     assert proc.poll() is None, "training finished before it could be killed"
-    (stage,) = psutil.Process(proc.pid).children()  # the process that trains, as the kernel's OOM killer picks it
+    stage = stage_worker(proc.pid, workdir)  # the process that trains, as the kernel's OOM killer picks it
     stage.kill()
     err = proc.communicate(timeout=120)[1]
     assert not (workdir / paths.model_dir("sts", "tiny", "cosent")).exists(), "no half-written model left behind"

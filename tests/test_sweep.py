@@ -33,7 +33,7 @@ from pipeline.core.params import ParamsError, parse_params
 from pipeline.core.sweep_params import TrialState, check_sweep, read_sweep
 from pipeline.tuning import experiments, study
 from pipeline.tuning import storage as stores
-from scripts.scratch_project import commit, free_port, mlflow_server, scratch_env, scratch_project
+from scripts.scratch_project import commit, free_port, mlflow_server, scratch_env, scratch_project, stage_processes
 from tests.conftest import ROOT, run, tiny_params
 
 SWEEP = {"study": "s", "objective": {"dataset": "sts", "loss": "cosent"}, "trials": 4, "pruner": {"type": "none"},
@@ -537,7 +537,7 @@ def test_sigterm_to_a_worker_ends_its_trial_and_every_run_it_opened(tiny_model_d
         store = _store(repo)
         _wait(cell_training, 600, "the trial's cell to train", worker, repo / paths.trial_log("s", 0))
         time.sleep(2)
-        below = psutil.Process(worker.pid).children(recursive=True)  # dvc exp run, its shell, the train stage
+        below = stage_processes(worker.pid, repo)  # dvc exp run, its shell, the train stage (perhaps warm-started)
         worker.send_signal(signal.SIGTERM)
         _, err = worker.communicate(timeout=300)
     finally:

@@ -17,6 +17,11 @@ parent, a small process that imported no ML library, waits and turns a SIGKILL i
 stage, the peak memory it reached, whether the kernel's OOM killer did it, and the settings that lower its
 memory; a stage that registers `after_kill` (train) also cleans up after it (its MLflow run ended KILLED).
 SIGINT and SIGTERM sent to the parent are passed on to the stage, which reports them.
+
+A stage about to import the ML stack (`import_ml_stack`) hands itself to a warm server where one can be
+had: a fork of a process that imported the stack already runs the stage from the start (pipeline.core.warm).
+The child then waits for it as the parent waits for the child: signals passed on, the stage's exit status,
+a SIGKILL named with its peak memory and the stage's cleanup.
 """
 
 from __future__ import annotations
@@ -32,6 +37,9 @@ from pathlib import Path
 from pipeline.core import memory
 
 _as_command = False  # set by run_command: this process is one stage run from the command line
+_after_kill: Callable[[list[str]], str | None] | None = None  # the stage's cleanup after a SIGKILL (run_command's)
+_forked_warm = False  # this process is a stage forked from a warm server
+ML_STACK = ("sentence_transformers", "mlflow")  # what a warm server imports: the stages that score or train
 
 
 def run_command(main: Callable[[], object], after_kill: Callable[[list[str]], str | None] | None = None) -> None:
@@ -39,18 +47,29 @@ def run_command(main: Callable[[], object], after_kill: Callable[[list[str]], st
     child process, which ends without the interpreter's final collections (exit status and atexit handlers
     unchanged). `after_kill(argv)` runs in the parent when the stage was killed outright; what it returns is
     added to the line."""
-    global _as_command
-    _as_command = True
-    if hasattr(os, "fork"):
-        _supervise(after_kill)  # returns in the child only
+    global _as_command, _after_kill, _forked_warm
+    _as_command, _after_kill = True, after_kill
+    from pipeline.core import warm
+
+    _forked_warm = warm.is_forked_stage()
+    if hasattr(os, "fork") and not _forked_warm:
+        _supervise(_oom_kills(), after_kill)  # returns in the child only
     try:
         main()
     finally:
         gc.freeze()
 
 
-def _supervise(after_kill: Callable[[list[str]], str | None] | None) -> None:
-    oom_kills = _oom_kills()
+def _hand_over() -> None:
+    from pipeline.core import warm
+
+    if warm.enabled():
+        oom_kills = _oom_kills()
+        if ended := warm.run_stage(memory.main_module(), ML_STACK):
+            _exit_as(*ended, oom_kills, _after_kill)
+
+
+def _supervise(oom_kills: int, after_kill: Callable[[list[str]], str | None] | None) -> None:
     sys.stdout.flush()
     sys.stderr.flush()
     child = os.fork()
@@ -61,6 +80,11 @@ def _supervise(after_kill: Callable[[list[str]], str | None] | None) -> None:
     for forwarded in (signal.SIGINT, signal.SIGTERM):
         signal.signal(forwarded, lambda signum, frame: os.kill(child, signum))
     _, status, usage = os.wait4(child, 0)  # retried by Python when the SIGTERM handler interrupts it
+    _exit_as(status, usage.ru_maxrss, oom_kills, after_kill)
+
+
+def _exit_as(status: int, peak_kib: int, oom_kills: int, after_kill: Callable[[list[str]], str | None] | None) -> None:
+    """End this process as the stage ended (wait status `status`), naming a SIGKILL and its likely cause."""
     if os.WIFEXITED(status):
         os._exit(os.WEXITSTATUS(status))
     killed_by = os.WTERMSIG(status)
@@ -74,7 +98,7 @@ def _supervise(after_kill: Callable[[list[str]], str | None] | None) -> None:
                 notes.append(after_kill(argv))
             except Exception as error:  # noqa: BLE001 - the line below matters more than the cleanup
                 notes.append(f"cleanup failed: {error}")
-        print(f"error: {memory.stage_label(module, argv)} was killed (SIGKILL) at {memory.gib(usage.ru_maxrss)} peak "
+        print(f"error: {memory.stage_label(module, argv)} was killed (SIGKILL) at {memory.gib(peak_kib)} peak "
               f"memory: {cause}; to use less memory {memory.settings_hint(module, argv)}"
               + "".join(f"; {note}" for note in notes if note), file=sys.stderr, flush=True)
     os._exit(128 + killed_by)
@@ -121,7 +145,14 @@ def _oom_kills() -> int:
 
 def import_ml_stack(*modules: str) -> None:
     """Import the heavy libraries a stage needs (e.g. "sentence_transformers", "mlflow") before its own imports
-    of them, with the collector paused, then freeze what they created (in a command only)."""
+    of them, with the collector paused, then freeze what they created (in a command only).
+
+    In a stage command whose libraries are all in ML_STACK, the stage is handed to a warm server here where one
+    can be had (pipeline.core.warm): a fork of a process that imported them already runs main() again from the
+    start, and this process ends as that stage ends. So what a stage does before this call must be checks with
+    no side effects (its arguments, params, required files), and a failing check costs no server start."""
+    if _as_command and not _forked_warm and set(modules) <= set(ML_STACK):
+        _hand_over()  # returns only when no warm server could run the stage
     pause = _as_command and gc.isenabled()
     if pause:
         gc.disable()

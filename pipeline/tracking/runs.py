@@ -159,15 +159,18 @@ def run_group() -> tuple[str, str] | None:
         return f"exp:{exp_name}", f"dvc exp {exp_name}"
     import psutil
 
+    from pipeline.core.warm import STAGE_COMMAND
+
     try:
-        process = psutil.Process().parent()
+        command = os.environ.get(STAGE_COMMAND)  # a warm-started stage's own ancestors lead to its server
+        process = psutil.Process(int(command)) if command else psutil.Process().parent()
         while process is not None:
             cmdline = process.cmdline()
             if any(Path(part).name == "dvc" for part in cmdline[:2]) or cmdline[1:3] == ["-m", "dvc"]:
                 started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(process.create_time()))
                 return f"repro:{process.pid}:{_start_stamp(process)}", f"dvc repro {started}"
             process = process.parent()
-    except psutil.Error:
+    except (psutil.Error, ValueError):
         pass
     return None
 

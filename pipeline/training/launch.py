@@ -47,7 +47,9 @@ def relaunched(params: Params, argv: list[str], cell: str) -> bool:
     print(f"train {cell}: launching {params.train.num_processes} processes with {params.train.launcher}")
     # the workers must import this same `pipeline` package, wherever the stage runs from
     code_root = str(Path(__file__).resolve().parents[2])
-    env = {**os.environ, LAUNCHED: "1", "PYTHONPATH": os.pathsep.join(filter(None, [code_root, os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ, LAUNCHED: "1", "PYTHONPATH": os.pathsep.join(filter(None, [code_root, os.environ.get("PYTHONPATH")])),
+           # each worker's environment differs (RANK...): a warm server would start per worker and save nothing
+           "PIPELINE_WARM_START": "0"}
     if (code := subprocess.call(command, env=env)) != 0:
         raise PipelineError(f"train {cell}: {params.train.launcher} exited with status {code}")
     return True
