@@ -2,8 +2,9 @@
 already must behave as the cold process did — the code on disk, the command's context and streams, its exit
 status, signals both ways, a SIGKILL named — and a server serves only commands whose imports it matches.
 
-The stage here imports a small module instead of the ML stack, so each test takes seconds;
-the end-to-end tests run the real stages through warm starts as `dvc repro` does."""
+The stage here imports a small module instead of the ML stack, so each test takes seconds; the last test
+checks that a real stage is forked from a server that imported sentence-transformers and MLflow, and the
+end-to-end tests run every stage through warm starts as `dvc repro` does."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from scripts.scratch_project import scratch_env
+from scripts.scratch_project import scratch_env, stage_worker
 from tests.conftest import ROOT
 
 STAGE = '''
@@ -88,7 +89,7 @@ def stage(tmp_path: Path):
 
     def env(**extra: str) -> dict[str, str]:
         return scratch_env(**{"PYTHONPATH": f"{tmp_path}:{ROOT}", "TMPDIR": str(sockets), "PIPELINE_WARM_IDLE_S": "60",
-                              **extra})
+                              "PIPELINE_WARM_START": "1", **extra})
 
     def run(*args: str, **extra: str) -> tuple[subprocess.CompletedProcess, dict[str, str]]:
         command = subprocess.Popen([sys.executable, "-m", "stage", *args], cwd=tmp_path, env=env(**extra),
@@ -204,3 +205,34 @@ def test_an_idle_server_exits_and_leaves_no_socket(stage) -> None:
     while list(stage.sockets.glob("*.sock")) and time.time() < deadline:
         time.sleep(0.1)
     assert not list(stage.sockets.glob("*.sock"))
+
+
+def test_a_real_stage_is_forked_from_a_server_that_imported_the_ml_stack(tiny_model_dir: Path, tmp_path: Path) -> None:
+    # the stages' own path, not the stand-in's: a digest that never matches (an import that changes the
+    # environment, say) would make every stage start cold again without a single test failing
+    from tests.conftest import stage_project, tiny_params
+
+    sockets = Path(tempfile.mkdtemp(prefix="w", dir="/tmp"))
+    env = scratch_env(PYTHONPATH=str(ROOT), TMPDIR=str(sockets), MLFLOW_TRACKING_URI=f"sqlite:///{tmp_path / 'mlflow.db'}",
+                      PIPELINE_WARM_START="1")
+    try:
+        with stage_project(tmp_path, tiny_params(tiny_model_dir, ["sts"], ["cosent"]), ["sts"]):
+            command = subprocess.Popen([sys.executable, "-m", "pipeline.baseline", "--dataset", "sts", "--base", "tiny"],
+                                       cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            forked = None
+            while command.poll() is None and forked is None:
+                worker = stage_worker(command.pid, tmp_path)
+                forked = worker if worker is not None and "pipeline.core.warm" in worker.cmdline() else None
+                time.sleep(0.05)
+            out, err = command.communicate(timeout=300)
+        assert command.returncode == 0, err[-2000:]
+        assert out.strip().startswith("baseline sts/tiny: spearman"), out
+        assert forked is not None, "the baseline stage ran cold"
+        servers = [p for p in psutil.process_iter(["cmdline"]) if str(sockets) in " ".join(p.info["cmdline"] or [])
+                   and p.info["cmdline"][-2:] == ["sentence_transformers", "mlflow"]]
+        assert len(servers) == 1  # the one this stage started, with the stack it imports
+    finally:
+        for process in psutil.process_iter(["cmdline"]):
+            if str(sockets) in " ".join(process.info["cmdline"] or []):
+                process.kill()
+        shutil.rmtree(sockets, ignore_errors=True)
