@@ -208,6 +208,10 @@ def serve(path: Path, modules: tuple[str, ...]) -> None:
         return  # another server of this digest is starting or serving
     if path.stem != digest(modules):  # started with something that would shape the imports differently
         return
+    try:  # each stage's parent waits on a pidfd; where a sandbox refuses them, commands must start cold
+        os.close(os.pidfd_open(os.getpid()))
+    except OSError:
+        return
     before = dict(os.environ)
     gc.disable()
     for module in modules:
