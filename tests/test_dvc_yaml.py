@@ -1,11 +1,12 @@
-"""dvc.yaml keeps DVC's promise: every stage lists exactly the project modules it runs, its matrix comes from
-params.yaml alone, every ingest depends on its own set's source fingerprint, outputs match pipeline/core/paths.py, and the
-package imports point down (stages -> sub-packages -> core) with no cycle."""
+"""dvc.yaml keeps DVC's promise: every stage depends on the fingerprint of exactly the project modules it runs,
+its matrix comes from params.yaml alone, every ingest depends on its own set's source fingerprint, outputs match
+pipeline/core/paths.py, and the package imports point down (stages -> sub-packages -> core) with no cycle."""
 
 from __future__ import annotations
 
 import ast
-import importlib.util
+import hashlib
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -13,31 +14,61 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline import code
 from pipeline.core import paths
 from tests.conftest import ROOT
 
-spec = importlib.util.spec_from_file_location("code_deps", ROOT / "scripts" / "code_deps.py")
-code_deps = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(code_deps)
 DVC_YAML = yaml.safe_load((ROOT / "dvc.yaml").read_text())
-STAGES = code_deps.stage_bodies(DVC_YAML)
+STAGES = {name: stage.get("do", stage) for name, stage in DVC_YAML["stages"].items()}  # a foreach stage's `do:`
 # Which sub-packages each layer may import: stages (the top-level modules) anything below them.
 # tuning (the Optuna study) needs only params: training reports to its trials, pipeline.sweep drives it.
 LAYERS = {"core": set(), "data": {"core"}, "evaluation": {"core", "data"}, "tracking": {"core", "data", "evaluation"},
           "tuning": {"core"}, "training": {"core", "data", "evaluation", "tracking", "tuning"}}
 
 
-def test_every_stage_lists_exactly_the_modules_it_runs() -> None:
-    problems = code_deps.problems(DVC_YAML)
-    assert not problems, f"run `python scripts/code_deps.py --write`: {problems}"
+def stage_module(body: dict) -> str:
+    match = re.match(r"python -m pipeline\.(\w+)", body["cmd"])
+    assert match, f"stage command {body['cmd']!r} does not run `python -m pipeline.<module>`"
+    return match.group(1)
 
 
-def test_code_deps_follow_lazy_imports_inside_functions() -> None:
+def test_every_stage_depends_on_its_own_code_fingerprint_and_on_no_module() -> None:
+    # a module listed as well would put its 4 lines per stage back into dvc.lock; one missed would mean stale code
+    assert STAGES["code"] == {"cmd": "python -m pipeline.code", "deps": ["pipeline"],
+                              "outs": [paths.CODE_FINGERPRINTS.as_posix()]}
+    for name, body in STAGES.items():
+        if name == "code":
+            continue
+        assert paths.code_fingerprint(stage_module(body)).as_posix() in body["deps"], name
+        modules = [dep for dep in body["deps"] if dep.startswith("pipeline")]
+        assert modules == (["pipeline/data/builtin"] if name == "sources" else []), name
+
+
+def test_every_stage_module_is_fingerprinted() -> None:
+    assert {stage_module(body) for body in STAGES.values()} <= set(code.stage_modules())
+
+
+def test_fingerprints_follow_lazy_imports_inside_functions() -> None:
     # the stages import their heavy helpers inside main(); those count as much as top-level imports
-    train = code_deps.code_deps("pipeline.train")
+    train = code.code_files("pipeline.train")
     assert "pipeline/training/recipe.py" in train and "pipeline/training/unpad.py" in train
     assert "pipeline/tracking/cards.py" not in train  # train never renders a card
-    assert "pipeline/data/readers.py" not in code_deps.code_deps("pipeline.evaluate")
+    assert "pipeline/data/readers.py" not in code.code_files("pipeline.evaluate")
+    fingerprint = code.fingerprint("pipeline.train")
+    assert list(fingerprint["files"]) == train
+    assert fingerprint["files"]["pipeline/train.py"] == hashlib.sha256((ROOT / "pipeline" / "train.py").read_bytes()).hexdigest()
+
+
+def test_only_ingest_and_sources_run_a_generator() -> None:
+    # the generators are left out of every fingerprint: exact only while no other stage runs one (ingest reads
+    # them through its set's source fingerprint; sources depends on their folder as data)
+    generators = {f"pipeline.data.builtin.{path.stem}" for path in (ROOT / "pipeline/data/builtin").glob("*.py")} - {
+        "pipeline.data.builtin.__init__"}
+    assert generators
+    running = {stage for stage in code.stage_modules() if code.modules_run_by(f"pipeline.{stage}") & generators}
+    assert running == {"ingest", "sources"}
+    assert not [path for path in code.code_files("pipeline.ingest") if path.startswith(code.GENERATORS)
+                and not path.endswith("__init__.py")]
 
 
 def test_matrix_axes_come_from_params_yaml_alone() -> None:
@@ -56,12 +87,10 @@ def test_matrix_axes_come_from_params_yaml_alone() -> None:
 def test_each_ingest_depends_on_its_own_sources_fingerprint_and_params() -> None:
     for name, (item, section) in (("ingest", ("${item}", "datasets")), ("ingest_eval", ("${key}", "eval_sets"))):
         body = DVC_YAML["stages"][name]["do"]
-        assert [dep for dep in body["deps"] if not dep.startswith("pipeline/")] == [paths.source_fingerprint(item).as_posix()]
-        assert not [dep for dep in body["deps"] if dep.startswith(code_deps.GENERATORS) and not dep.endswith("__init__.py")]
+        assert body["deps"] == [paths.source_fingerprint(item).as_posix(), paths.code_fingerprint("ingest").as_posix()]
         assert body["params"] == ["seed", f"{section}.{item}"]
     sources = DVC_YAML["stages"]["sources"]  # the one stage that sees every raw file and every generator
-    assert [dep for dep in sources["deps"] if not dep.startswith("pipeline/")] == [paths.RAW.as_posix()]
-    assert {f"pipeline/data/builtin/{name}.py" for name in ("docstrings", "products", "similarity")} <= set(sources["deps"])
+    assert sources["deps"] == [paths.RAW.as_posix(), code.GENERATORS.rstrip("/"), paths.code_fingerprint("sources").as_posix()]
     assert sources["params"] == ["datasets", "eval_sets"] and sources["outs"] == [paths.SOURCE_FINGERPRINTS.as_posix()]
 
 
@@ -75,7 +104,7 @@ def test_per_cell_training_metrics_stay_out_of_the_default_metrics_view() -> Non
 @pytest.mark.parametrize("stage", sorted(STAGES))
 def test_stage_runs_its_own_module(stage: str) -> None:
     module = stage.removesuffix("_eval")  # the eval sets' ingest / split / baseline run the same modules
-    assert code_deps.stage_module(STAGES[stage]) == f"pipeline.{module}"
+    assert stage_module(STAGES[stage]) == module
     assert (ROOT / "pipeline" / f"{module}.py").is_file()
 
 
@@ -99,7 +128,7 @@ def _package_imports() -> dict[str, set[str]]:
     graph = {}
     for path in sorted((ROOT / "pipeline").rglob("*.py")):
         module = ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__")
-        graph[module] = code_deps._imports(path)
+        graph[module] = code.imports(path)
     return graph
 
 
@@ -157,7 +186,8 @@ def test_dvc_resolves_the_shipped_pipeline(tmp_path: Path) -> None:
     shipped = yaml.safe_load((ROOT / "params.yaml").read_text())
     sets, bases, losses = shipped["run"]["datasets"], shipped["run"]["base_models"], shipped["run"]["losses"]
     cells = {f"{d}-{b}-{loss}" for d in sets for b in bases for loss in losses}
-    expected = ({"sources", "report", "summary"} | {f"{stage}@{d}" for d in sets for stage in ("ingest", "split", "publish")}
+    expected = ({"code", "sources", "report", "summary"}
+                | {f"{stage}@{d}" for d in sets for stage in ("ingest", "split", "publish")}
                 | {f"{stage}_eval@{s}" for s in shipped["eval_sets"] for stage in ("ingest", "split")}
                 | {f"baseline@{d}-{b}" for d in sets for b in bases} | {f"baseline_eval@{s}-{b}" for s in shipped["eval_sets"]
                                                                        for b in bases}

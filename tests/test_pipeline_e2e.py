@@ -6,7 +6,6 @@ the same store: tests/test_experiments.py)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -18,6 +17,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from pipeline import code
 from pipeline.core import paths
 from pipeline.core.handoffs import BaselineScores, EvalResult, PublishRecord, RunRef, TrainFacts, Winner
 from scripts.scratch_project import commit, scratch_project
@@ -215,34 +215,40 @@ def test_one_base_models_change_dirties_only_its_cells(repo: tuple[Path, dict[st
 
 def test_a_code_change_dirties_exactly_the_stages_that_run_the_module(repo: tuple[Path, dict[str, str]]) -> None:
     root, env = repo
-    spec = importlib.util.spec_from_file_location("code_deps", ROOT / "scripts" / "code_deps.py")
-    code_deps = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(code_deps)
-    stage_names = run([sys.executable, "-m", "dvc", "stage", "list", "--name-only"], root, env).stdout.split()
+    dvc = [sys.executable, "-m", "dvc"]
+    stage_names = run(dvc + ["stage", "list", "--name-only"], root, env).stdout.split()
     for module in ("pipeline/evaluation/leaderboard.py", "pipeline/tracking/cards.py"):
         target = root / module
         original = target.read_text()
         target.write_text(original + "\n# an edit\n")
         try:
-            changed = set(json.loads(run([sys.executable, "-m", "dvc", "status", "--json"], root, env).stdout))
+            # DVC sees the package changed; the code stage's fingerprints say which stages run the module
+            assert set(json.loads(run(dvc + ["status", "--json"], root, env).stdout)) == {"code"}, module
+            run(dvc + ["repro", "-s", "code"], root, env)
+            changed = set(json.loads(run(dvc + ["status", "--json"], root, env).stdout))
         finally:
             target.write_text(original)
+            run(dvc + ["repro", "-s", "code"], root, env)
         runs_it = {group for group in {stage.split("@")[0] for stage in stage_names}
-                   if module in code_deps.code_deps(f"pipeline.{group.removesuffix('_eval')}")}
+                   if module in code.code_files(f"pipeline.{group.removesuffix('_eval')}")}
         assert changed == {stage for stage in stage_names if stage.split("@")[0] in runs_it}, module
         assert changed, module
+        assert json.loads(run(dvc + ["status", "--json"], root, env).stdout) == {}, module
 
 
 def test_editing_the_sweep_rules_dirties_no_stage(repo: tuple[Path, dict[str, str]]) -> None:
     root, env = repo
+    dvc = [sys.executable, "-m", "dvc"]
     for module in ("pipeline/core/sweep_params.py", "pipeline/tuning/study.py", "pipeline/sweep.py"):
         target = root / module
         original = target.read_text()
         target.write_text(original + "\n# an edit\n")
         try:
-            assert json.loads(run([sys.executable, "-m", "dvc", "status", "--json"], root, env).stdout) == {}, module
+            run(dvc + ["repro", "-s", "code"], root, env)  # no stage's fingerprint holds a sweep module
+            assert json.loads(run(dvc + ["status", "--json"], root, env).stdout) == {}, module
         finally:
             target.write_text(original)
+            run(dvc + ["repro", "-s", "code"], root, env)
 
 
 @pytest.mark.parametrize(("module", "ingests"), [("pipeline/data/builtin/similarity.py", {"ingest@sts"}),
@@ -256,12 +262,13 @@ def test_editing_one_generator_re_ingests_only_its_sets(repo: tuple[Path, dict[s
     original = target.read_text()
     target.write_text(original + "\n# an edit\n")
     try:
-        assert set(json.loads(run(dvc + ["status", "--json"], root, env).stdout)) == {"sources"}
-        run(dvc + ["repro", "-s", "sources"], root, env)  # refingerprints; the ingests are judged against it
+        assert set(json.loads(run(dvc + ["status", "--json"], root, env).stdout)) == {"code", "sources"}
+        # refingerprints (a generator is no stage's code: `code` changes nothing); the ingests are judged against it
+        run(dvc + ["repro", "-s", "code", "sources"], root, env)
         assert set(json.loads(run(dvc + ["status", "--json"], root, env).stdout)) == ingests
     finally:
         target.write_text(original)
-        run(dvc + ["repro", "-s", "sources"], root, env)
+        run(dvc + ["repro", "-s", "code", "sources"], root, env)
     assert json.loads(run(dvc + ["status", "--json"], root, env).stdout) == {}
 
 

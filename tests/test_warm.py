@@ -153,9 +153,10 @@ def test_exit_status_and_a_sigkill_are_reported_as_from_a_cold_start(stage) -> N
                                           "more memory"), killed.stderr
 
 
-def start_sleeping(stage, sigint: object = signal.SIG_DFL) -> tuple[subprocess.Popen, psutil.Process]:
+def start_sleeping(stage, sigint: object = signal.SIG_DFL, stderr: int = subprocess.DEVNULL
+                   ) -> tuple[subprocess.Popen, psutil.Process]:
     proc = subprocess.Popen([sys.executable, "-m", "stage", "--sleep"], cwd=stage.folder, env=stage.env(),
-                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            stdout=subprocess.PIPE, stderr=stderr, text=True,
                             preexec_fn=lambda: signal.signal(signal.SIGINT, sigint))
     facts = facts_of(proc.stdout.readline())
     assert "server" in facts
@@ -182,6 +183,18 @@ def test_signals_reach_the_stage_and_a_killed_command_takes_it_down(stage) -> No
     proc.kill()  # `kill -9` of what DVC started
     proc.wait(timeout=30)
     worker.wait(timeout=10)  # raises psutil.TimeoutExpired while the stage runs on
+
+
+def test_a_stage_whose_fork_parent_dies_is_named_killed_without_a_made_up_peak(stage) -> None:
+    # the fork's parent measures the stage; if it dies first (killed with the server's process group, say),
+    # the stage dies with it and nobody measured it: the line says so rather than "0.0 GiB"
+    proc, worker = start_sleeping(stage, stderr=subprocess.PIPE)
+    worker.parent().kill()
+    _, stderr = proc.communicate(timeout=30)
+    worker.wait(timeout=10)
+    assert proc.returncode == 128 + signal.SIGKILL
+    assert "error: stage was killed (SIGKILL): most often the kernel's out-of-memory killer" in stderr, stderr
+    assert "peak memory" not in stderr
 
 
 def test_a_server_serves_only_commands_whose_imports_it_matches(stage) -> None:

@@ -3,6 +3,7 @@
 Outputs are grouped by the stage that writes them, and named by dataset (and base model and loss: a cell)
 below that, so no dataset name can collide with another stage's file:
 
+    results/code/<stage>.json                  the code the stage runs, fingerprinted   code
     data/sources/<set>.json                    its source's fingerprint                 sources
     data/ingested/<set>.parquet                normalised copy of the source           ingest
     data/splits/<dataset>/{train,validation}.parquet                                   split
@@ -35,6 +36,7 @@ TEST_SETS = DATA / "test"
 MODELS = Path("models")
 RESULTS = Path("results")
 BASELINES = RESULTS / "baseline"
+CODE_FINGERPRINTS = RESULTS / "code"  # <stage>.json: the code each stage runs (pipeline.code), one dep per stage
 CARDS = Path("cards")
 REPORTS = Path("reports")
 CHECKPOINTS = Path("checkpoints")
@@ -52,6 +54,10 @@ def cell_name(dataset: str, base: str, loss: str) -> str:
 def stage_name(stage: str, dataset: str, base: str, loss: str) -> str:
     """The DVC stage of a cell (dvc.yaml's matrix names it by dataset, base, loss)."""
     return f"{stage}@{dataset}-{base}-{loss}"
+
+
+def code_fingerprint(stage: str) -> Path:
+    return CODE_FINGERPRINTS / f"{stage}.json"
 
 
 def source_fingerprint(name: str) -> Path:

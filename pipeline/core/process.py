@@ -83,8 +83,10 @@ def _supervise(oom_kills: int, after_kill: Callable[[list[str]], str | None] | N
     _exit_as(status, usage.ru_maxrss, oom_kills, after_kill)
 
 
-def _exit_as(status: int, peak_kib: int, oom_kills: int, after_kill: Callable[[list[str]], str | None] | None) -> None:
-    """End this process as the stage ended (wait status `status`), naming a SIGKILL and its likely cause."""
+def _exit_as(status: int, peak_kib: int | None, oom_kills: int, after_kill: Callable[[list[str]], str | None] | None
+             ) -> None:
+    """End this process as the stage ended (wait status `status`), naming a SIGKILL and its likely cause, with
+    the stage's peak resident memory where it is known (`peak_kib`)."""
     if os.WIFEXITED(status):
         os._exit(os.WEXITSTATUS(status))
     killed_by = os.WTERMSIG(status)
@@ -98,8 +100,9 @@ def _exit_as(status: int, peak_kib: int, oom_kills: int, after_kill: Callable[[l
                 notes.append(after_kill(argv))
             except Exception as error:  # noqa: BLE001 - the line below matters more than the cleanup
                 notes.append(f"cleanup failed: {error}")
-        print(f"error: {memory.stage_label(module, argv)} was killed (SIGKILL) at {memory.gib(peak_kib)} peak "
-              f"memory: {cause}; to use less memory {memory.settings_hint(module, argv)}"
+        peak = f" at {memory.gib(peak_kib)} peak memory" if peak_kib is not None else ""
+        print(f"error: {memory.stage_label(module, argv)} was killed (SIGKILL){peak}: {cause}; to use less memory "
+              f"{memory.settings_hint(module, argv)}"
               + "".join(f"; {note}" for note in notes if note), file=sys.stderr, flush=True)
     os._exit(128 + killed_by)
 

@@ -105,9 +105,10 @@ def socket_path(key: str) -> Path:
 # ---------------------------------------------------------------- the command's side
 
 
-def run_stage(module: str, modules: tuple[str, ...]) -> tuple[int, int] | None:
+def run_stage(module: str, modules: tuple[str, ...]) -> tuple[int, int | None] | None:
     """Run `module` (with this process's argv, cwd, env, streams) in a fork of a warm server; returns the
-    stage's wait status and peak resident KiB, or None when no server could be had (start cold then)."""
+    stage's wait status and peak resident KiB (None: not known), or None when no server could be had (start
+    cold then)."""
     connection = None
     try:
         key = digest(modules)
@@ -136,8 +137,8 @@ def run_stage(module: str, modules: tuple[str, ...]) -> tuple[int, int] | None:
     for forwarded in (signal.SIGINT, signal.SIGTERM):
         signal.signal(forwarded, lambda signum, frame: _send(connection, {"signal": signum}))
     line = reader.readline()
-    if not line:  # the fork's parent died before reporting: the stage died with it (PR_SET_PDEATHSIG)
-        return (signal.SIGKILL, 0)
+    if not line:  # the fork's parent died before reporting: the stage died with it (PR_SET_PDEATHSIG), unmeasured
+        return (signal.SIGKILL, None)
     result = json.loads(line)
     if not result["ran"]:  # it could not take on this command's context: nothing ran yet
         return None
