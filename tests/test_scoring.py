@@ -186,3 +186,31 @@ def test_similarity_and_retrieval_of_one_split_embed_each_text_once(workdir: Pat
     assert scores.similarity == pytest.approx(alone.similarity, abs=1e-5)  # the shared embeddings score the same
     for kind, metrics in alone.precision.items():
         assert scores.precision[kind] == pytest.approx(metrics, abs=1e-5)
+
+
+def test_a_triplet_split_embeds_each_text_once_and_scores_triplets_as_the_library_does(
+        workdir: Path, tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # similarity, retrieval and triplet accuracy of one triplet split share one encode of each anchor, positive and
+    # negative; the triplet accuracy from those embeddings is the library's TripletEvaluator encoding them itself
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.evaluation import TripletEvaluator
+
+    from pipeline.core.loading import load_params
+    from pipeline.data.splitting import read_split
+    from pipeline.evaluation.scoring import read_for_scoring, score_split
+    from tests.conftest import count_encodes
+
+    (workdir / "params.yaml").write_text(yaml.safe_dump(tiny_params(tiny_model_dir, ["products"], ["mnrl"])))
+    for stage in (ingest, split):
+        stage.main(["--dataset", "products"])
+    model = SentenceTransformer(str(tiny_model_dir))
+    frame, shape = read_split("products", "test")
+    assert shape == "triplets"
+    embedded = count_encodes(monkeypatch)
+    scores = score_split(model, read_for_scoring("products", "test", load_params()))
+    assert set(embedded) == set(frame["anchor"]) | set(frame["positive"]) | set(frame["negative"])
+    assert set(embedded.values()) == {1}
+    library = TripletEvaluator(frame["anchor"].tolist(), frame["positive"].tolist(), frame["negative"].tolist(),
+                               name="t", write_csv=False, similarity_fn_names=["cosine"])(model)
+    assert 0 < scores.triplet["cosine_accuracy"] < 1
+    assert scores.triplet["cosine_accuracy"] == pytest.approx(library["t_cosine_accuracy"], abs=1e-9)
