@@ -2,8 +2,9 @@
 
 Each stage that trains or scores imports sentence-transformers and MLflow: 4-9 s of a 2-core CPU, paid again
 by each of the ~40 such processes of the default `dvc repro`, about a third of its time (benchmarks/README.md).
-So the first such command starts a server: a Python process that imports those libraries once, then waits on
-a Unix socket. Each command, once its stage has checked its arguments and params and is about to import the
+So the first such command starts a server: a Python process that imports those libraries once (with the
+modules a stage would import lazily at its first MLflow call and first evaluator: process.ML_STACK), then
+waits on a Unix socket. Each command, once its stage has checked its arguments and params and is about to import the
 libraries (pipeline.core.process.import_ml_stack), asks it for a fork instead, which takes the command's
 working directory, environment, `sys.path`, arguments, umask and standard streams, drops every `pipeline`
 module (the server imported none but this one) so the stage runs the project's code as it is now on disk,
