@@ -247,6 +247,10 @@ def swept(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Ite
     finally:
         os.killpg(first.pid, signal.SIGKILL)  # the worker, its dvc exp run and the stage it runs
         first.wait()
+    # killed this early, `dvc exp run` may have been writing the trial's values into params.yaml to stash them
+    # (DVC's own first second: docs/reliability.md); what a user would do then. Waiting for the cell's stage
+    # instead races the tiny trial's end, after which trial 0 would be a finished experiment
+    run(["git", "checkout", "HEAD", "--", "params.yaml"], repo, env)
     time.sleep(4)  # past the 2 s grace of a 1 s heartbeat (sqlite keeps whole seconds)
     out = run(sweep, repo, env, timeout=1500).stdout
     yield repo, env, out
