@@ -22,9 +22,9 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.compare_bases import Repro, cpu_name, timed_repro  # noqa: E402
-from benchmarks.warm_start import by_kind, digests  # noqa: E402
-from scripts.scratch_project import ROOT, commit, scratch_project  # noqa: E402
+from benchmarks.compare_bases import Repro, cpu_name  # noqa: E402
+from benchmarks.warm_start import default_run, kind_table, same_files  # noqa: E402
+from scripts.scratch_project import ROOT  # noqa: E402
 
 FROM_COMMIT = ("pipeline", "dvc.yaml", ".dvcignore", "params.yaml")
 SCORES = ("results/baseline/**/*.json", "results/evaluate/**/*.json")
@@ -48,18 +48,15 @@ def metrics(repo: Path) -> dict[str, float]:
 
 
 def one_run(folder: Path, name: str, before: str | None) -> tuple[Repro, dict[str, str], dict[str, float]]:
-    repo = folder / name
-    env = scratch_project(repo, yaml.safe_load((ROOT / "params.yaml").read_text()))
-    if before:  # that commit's code, pipeline and params in place of today's
+    def from_commit(repo: Path) -> None:  # that commit's code, pipeline and params in place of today's
         subprocess.run(["rm", "-rf", str(repo / "pipeline")], check=True)
         archive = subprocess.run(["git", "-C", str(ROOT), "archive", before, *FROM_COMMIT], check=True,
                                  capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", str(repo)], input=archive, check=True)
-    commit(repo, env, "default run")
-    repro = timed_repro(repo, env)
-    subprocess.run(["pkill", "-f", "pipeline[.]core[.]warm"], check=False)  # the next copy starts its own server
-    return repro, digests(repo), metrics(repo)
 
+    repo = folder / name
+    repro, _, files = default_run(repo, yaml.safe_load((ROOT / "params.yaml").read_text()), from_commit if before else None)
+    return repro, files, metrics(repo)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -74,19 +71,10 @@ def main() -> None:
     before, after = runs["before"], runs["after"]
     print(f"{cpu_name()}; the default `dvc repro` of {args.before} (before) and of this checkout (after), fresh copies, "
           f"{' then '.join(order)}\n")
-    print("| stage kind | before s | after s | after / before |\n|:--|--:|--:|--:|")
-    kinds_before, kinds_after = by_kind(before), by_kind(after)
-    for kind in sorted(kinds_before.keys() | kinds_after.keys(), key=lambda k: -max(kinds_before[k], kinds_after[k])):
-        old, new = kinds_before.get(kind, 0.0), kinds_after.get(kind, 0.0)
-        print(f"| {kind} | {old:.1f} | {new:.1f} | {f'{new / old:.2f}' if old else '-'} |")
-    print(f"| **the whole `dvc repro`** ({len(before.seconds)} / {len(after.seconds)} stages) | **{before.total:.1f}** | "
-          f"**{after.total:.1f}** | **{after.total / before.total:.2f}** |")
+    kind_table(("before", "after"), before, after)
     print(f"\nlargest stage peak RSS: before {max(before.peak_mib.values()):.0f} MiB, "
           f"after {max(after.peak_mib.values()):.0f} MiB")
-    differ = sorted(key for key in files["before"].keys() | files["after"].keys()
-                    if files["before"].get(key) != files["after"].get(key))
-    print(f"{len(files['before'])} output files compared (models, leaderboard, transfer table, score files): "
-          + ("all byte-identical" if not differ else f"{len(differ)} differ: {', '.join(differ[:8])}"))
+    print(same_files(files["before"], files["after"]))
     keys = scores["before"].keys() | scores["after"].keys()
     missing = sorted(key for key in keys if key not in scores["before"] or key not in scores["after"])
     gaps = {key: abs(scores["before"][key] - scores["after"][key]) for key in keys - set(missing)}

@@ -24,11 +24,11 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from benchmarks.compare_bases import Repro, cpu_name, timed_repro  # noqa: E402
-from benchmarks.warm_start import by_kind, digests  # noqa: E402
+from benchmarks.compare_bases import Repro, cpu_name  # noqa: E402
+from benchmarks.warm_start import default_run, kind_table, same_files  # noqa: E402
 from pipeline import code  # noqa: E402
 from pipeline.core import paths  # noqa: E402
-from scripts.scratch_project import ROOT, commit, scratch_project  # noqa: E402
+from scripts.scratch_project import ROOT  # noqa: E402
 
 
 def list_modules(repo: Path) -> None:
@@ -69,33 +69,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="dvc-lock-") as folder:
         for name in order:
             repo = Path(folder) / name
-            env = scratch_project(repo, params)
-            if name == "listed":
-                list_modules(repo)
-            commit(repo, env, "default run")
-            runs[name] = timed_repro(repo, env)
-            files[name] = digests(repo)
+            runs[name], env, files[name] = default_run(repo, params, list_modules if name == "listed" else None)
             text = (repo / "dvc.lock").read_text()
             lock[name] = (len(text.splitlines()), len(text.encode()))
             status[name] = status_seconds(repo, env)
-            subprocess.run(["pkill", "-f", "pipeline[.]core[.]warm"], check=False)  # each copy starts its own
-    listed, printed = runs["listed"], runs["fingerprinted"]
     print(f"{cpu_name()}; the default `dvc repro`, fresh copies, {' then '.join(order)}\n")
-    print("| stage kind | listed s | fingerprinted s | ratio |\n|:--|--:|--:|--:|")
-    listed_kinds, printed_kinds = by_kind(listed), by_kind(printed)
-    for kind in sorted(listed_kinds.keys() | printed_kinds.keys(), key=lambda k: -max(listed_kinds[k], printed_kinds[k])):
-        before, after = listed_kinds.get(kind, 0.0), printed_kinds.get(kind, 0.0)
-        listed_text, ratio = (f"{before:.1f}", f"{after / before:.2f}") if before else ("-", "-")
-        print(f"| {kind} | {listed_text} | {after:.1f} | {ratio} |")
-    print(f"| **the whole `dvc repro`** ({len(listed.seconds)} / {len(printed.seconds)} stages) | **{listed.total:.1f}** | "
-          f"**{printed.total:.1f}** | **{printed.total / listed.total:.2f}** |")
+    kind_table(("listed", "fingerprinted"), runs["listed"], runs["fingerprinted"])
     for name in order:
         print(f"\n{name}: dvc.lock {lock[name][0]:,} lines, {lock[name][1] / 1024:.0f} KiB; `dvc status` {status[name]:.2f} s")
-    differ = sorted(key for key in files["listed"].keys() | files["fingerprinted"].keys()
-                    if files["listed"].get(key) != files["fingerprinted"].get(key))
-    print(f"\n{len(files['listed'])} output files compared (models, leaderboard, transfer table, baseline and evaluate "
-          f"scores): " + ("all byte-identical" if not differ else f"{len(differ)} differ: {', '.join(differ[:10])}"))
-
+    print("\n" + same_files(files["listed"], files["fingerprinted"]))
 
 if __name__ == "__main__":
     main()

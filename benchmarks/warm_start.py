@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 from collections import defaultdict
+from collections.abc import Callable
 from pathlib import Path
 
 import yaml
@@ -33,6 +34,38 @@ COMPARED = ("models/*/*/*/model.safetensors", "reports/leaderboard.md", "reports
 def digests(repo: Path) -> dict[str, str]:
     return {str(path.relative_to(repo)): hashlib.md5(path.read_bytes()).hexdigest()
             for pattern in COMPARED for path in sorted(repo.glob(pattern))}
+
+
+def default_run(repo: Path, params: dict, prepare: Callable[[Path], None] | None = None, **extra_env: str
+                ) -> tuple[Repro, dict[str, str], dict[str, str]]:
+    """The default `dvc repro` in a fresh scratch copy at `repo` (`prepare(repo)` first: another dvc.yaml or
+    code): what it cost, the copy's environment, and the digests of its compared outputs. The copy's warm
+    server is stopped after: an idle one holds its imports' memory while the next copy runs."""
+    env = scratch_project(repo, params, **extra_env)
+    if prepare is not None:
+        prepare(repo)
+    commit(repo, env, "default run")
+    repro = timed_repro(repo, env)
+    subprocess.run(["pkill", "-f", "pipeline[.]core[.]warm"], check=False)
+    return repro, env, digests(repo)
+
+
+def kind_table(labels: tuple[str, str], first: Repro, second: Repro) -> None:
+    """Print the two runs' seconds by kind of stage, the ratio second / first, and the whole `dvc repro`."""
+    print(f"| stage kind | {labels[0]} s | {labels[1]} s | {labels[1]} / {labels[0]} |\n|:--|--:|--:|--:|")
+    kinds_first, kinds_second = by_kind(first), by_kind(second)
+    for kind in sorted(kinds_first.keys() | kinds_second.keys(), key=lambda k: -max(kinds_first[k], kinds_second[k])):
+        old, new = kinds_first.get(kind, 0.0), kinds_second.get(kind, 0.0)
+        print(f"| {kind} | {f'{old:.1f}' if old else '-'} | {new:.1f} | {f'{new / old:.2f}' if old else '-'} |")
+    print(f"| **the whole `dvc repro`** ({len(first.seconds)} / {len(second.seconds)} stages) | **{first.total:.1f}** | "
+          f"**{second.total:.1f}** | **{second.total / first.total:.2f}** |")
+
+
+def same_files(first: dict[str, str], second: dict[str, str]) -> str:
+    """Whether two runs' compared outputs (digests) are byte-identical, as a line."""
+    differ = sorted(name for name in first.keys() | second.keys() if first.get(name) != second.get(name))
+    return (f"{len(first)} output files compared (models, leaderboard, transfer table, baseline and evaluate scores): "
+            + ("all byte-identical" if not differ else f"{len(differ)} differ: {', '.join(differ[:10])}"))
 
 
 def by_kind(repro: Repro) -> dict[str, float]:
@@ -53,13 +86,8 @@ def main() -> None:
     files: dict[str, dict[str, str]] = {}
     with tempfile.TemporaryDirectory(prefix="warm-start-") as folder:
         for name in order:
-            repo = Path(folder) / name
-            env = scratch_project(repo, params, PIPELINE_WARM_START="1" if name == "warm" else "0")
-            commit(repo, env, "default run")
-            runs[name] = timed_repro(repo, env)
-            files[name] = digests(repo)
-            # an idle server holds its imports' memory while the next copy runs (a stage it forked is not stopped)
-            subprocess.run(["pkill", "-f", "pipeline[.]core[.]warm"], check=False)
+            runs[name], _, files[name] = default_run(Path(folder) / name, params,
+                                                     PIPELINE_WARM_START="1" if name == "warm" else "0")
     cold, warm = runs["cold"], runs["warm"]
     print(f"{cpu_name()}; the default `dvc repro` ({len(cold.seconds)} stages), fresh copies, {' then '.join(order)}\n")
     print("| stage kind | stages | cold s | warm s | warm / cold |\n|:--|--:|--:|--:|--:|")
@@ -70,11 +98,7 @@ def main() -> None:
     print(f"| **the whole `dvc repro`** | {len(cold.seconds)} | **{cold.total:.1f}** | **{warm.total:.1f}** | "
           f"**{warm.total / cold.total:.2f}** |")
     print(f"\nlargest stage peak RSS: cold {max(cold.peak_mib.values()):.0f} MiB, warm {max(warm.peak_mib.values()):.0f} MiB")
-    differ = sorted(name for name in files["cold"].keys() | files["warm"].keys()
-                    if files["cold"].get(name) != files["warm"].get(name))
-    print(f"{len(files['cold'])} output files compared (models, leaderboard, transfer table, baseline and evaluate "
-          f"scores): " + ("all byte-identical" if not differ else f"{len(differ)} differ: {', '.join(differ[:10])}"))
-
+    print(same_files(files["cold"], files["warm"]))
 
 if __name__ == "__main__":
     main()
