@@ -103,18 +103,14 @@ def imports(path: Path) -> frozenset[str]:
                 base = node.module or ""
             found.add(base)
             found.update(f"{base}.{alias.name}" for alias in node.names)  # `from pkg import module`
-    return frozenset(name for name in found if name.split(".")[0] == PACKAGE.name and _exists(name))
+    return frozenset(name for name in found if name.split(".")[0] == PACKAGE.name and module_file(name).is_file())
 
 
 def module_file(module: str) -> Path:
-    """The file of a project module: `<name>.py` or a package's `__init__.py`."""
+    """The file of a project module: `<name>.py` or a package's `__init__.py` (absent for a name that is
+    neither, e.g. a function imported from a module)."""
     base = PACKAGE.parent.joinpath(*module.split("."))
     return base.with_suffix(".py") if base.with_suffix(".py").is_file() else base / "__init__.py"
-
-
-def _exists(module: str) -> bool:
-    base = PACKAGE.parent.joinpath(*module.split("."))
-    return base.with_suffix(".py").is_file() or (base / "__init__.py").is_file()
 
 
 def _parents(module: str) -> list[str]:
