@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import ast
 import functools
-import hashlib
 from pathlib import Path
 
 from pipeline.core import files, paths
+from pipeline.core.digests import sha256
 from pipeline.core.errors import cli
 from pipeline.core.process import run_command
 
@@ -54,8 +54,7 @@ def stage_modules() -> list[str]:
 
 def fingerprint(module: str) -> dict:
     """{"module": module, "files": {path: sha256}} for every project file running `module` can execute."""
-    return {"module": module, "files": {path: hashlib.sha256((PACKAGE.parent / path).read_bytes()).hexdigest()
-                                        for path in code_files(module)}}
+    return {"module": module, "files": {path: sha256(PACKAGE.parent / path) for path in code_files(module)}}
 
 
 def code_files(module: str) -> list[str]:
