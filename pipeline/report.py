@@ -20,7 +20,6 @@ from pipeline.core.process import import_ml_stack, run_command
 from pipeline.evaluation.leaderboard import Board, read_board, retrieval_markdown
 
 
-@cli
 def retrieval_section(board: Board) -> str:
     """The search-quality table, for runs with sets scored by retrieval."""
     table = retrieval_markdown(board)
@@ -31,6 +30,7 @@ def retrieval_section(board: Board) -> str:
         f"{table}\n")
 
 
+@cli
 def main(argv: list[str] | None = None) -> None:
     params, _ = stage_params(__doc__, argv)
 

@@ -4,10 +4,13 @@ only in a command, with exit status, error lines and atexit handlers as without 
 from __future__ import annotations
 
 import gc
+import os
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
+
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -68,6 +71,29 @@ def test_every_stage_module_runs_as_a_command() -> None:
     for stage in stages:
         assert stage.read_text().rstrip().endswith(('if __name__ == "__main__":\n    run_command(main)',
                                                     'if __name__ == "__main__":\n    run_command(main, after_kill)')), stage.name
+
+
+def test_every_stage_main_reports_a_pipeline_error_in_one_line() -> None:
+    # cli (pipeline.core.errors) turns a PipelineError into one line and exit 2; the report stage's main once
+    # lacked it (the decorator sat on a helper above it) and a bad params.yaml printed a traceback there
+    import importlib
+
+    for stage in sorted(p.stem for p in (ROOT / "pipeline").glob("*.py") if p.name != "__init__.py"):
+        main = importlib.import_module(f"pipeline.{stage}").main
+        assert getattr(main, "__wrapped__", None) is not None and main.__code__.co_name == "wrapper", stage
+
+
+def test_a_bad_params_file_stops_the_report_stage_in_one_line(tmp_path: Path) -> None:
+    raw = yaml.safe_load((ROOT / "params.yaml").read_text())
+    raw["report"]["metric"] = "ndcg@11"
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(raw))
+    done = subprocess.run([sys.executable, "-m", "pipeline.report"], cwd=tmp_path, capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "error: params.yaml: report.metric = 'ndcg@11': unknown metric 'ndcg@11'; valid: auto, spearman, pearson, "
+        "ndcg@10, mrr@10, map@10, recall@1, recall@10, recall@100, precision@1, precision@10, precision@100, "
+        "accuracy@1, accuracy@10, triplet_accuracy"]
 
 
 def test_every_stage_of_one_dvc_invocation_finds_the_same_invocation_run_key(tmp_path: Path) -> None:
