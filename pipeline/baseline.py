@@ -2,7 +2,7 @@
 
 Usage: python -m pipeline.baseline --dataset NAME --base BASE
        (reads params.yaml: base_models.BASE, seed, adapt, prompts, datasets.NAME or eval_sets.NAME,
-        train.max_seq_length, train.validation_pairs)
+        train.max_seq_length, train.validation_pairs, evaluation)
 
 Writes results/baseline/BASE/NAME.json: test Pearson / Spearman (cosine) of the base model, for pair and triplet
 data its retrieval (and triplet accuracy) metrics, and for a dataset its Spearman on the validation pairs

@@ -1,7 +1,7 @@
 """Write the Hugging Face model card of one cell, in the seeds' format, with real values only.
 
 Usage: python -m pipeline.card --dataset NAME --base BASE --loss NAME
-       (reads params.yaml: base_models.BASE, seed, adapt, eval_sets, mlflow)
+       (reads params.yaml: base_models.BASE, seed, adapt, evaluation, eval_sets, mlflow)
 
 Rebuilds sentence-transformers' card data from what train saved (results/train/DATASET/BASE/LOSS/facts.json),
 adds the test scores beside the base model's (results/evaluate/DATASET/BASE/LOSS.json) on its own test split and

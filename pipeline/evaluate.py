@@ -3,7 +3,7 @@ set of the run (the other datasets, params.yaml eval_sets), each beside the untu
 
 Usage: python -m pipeline.evaluate --dataset NAME --base BASE --loss NAME
        (reads params.yaml: base_models.BASE, seed, adapt, prompts, losses.LOSS, train.max_seq_length,
-        train.validation_pairs, run.datasets, datasets, eval_sets, mlflow)
+        train.validation_pairs, evaluation, run.datasets, datasets, eval_sets, mlflow)
 
 Reads data/test/SET.parquet of the dataset and of every other set (with data/test/SET.corpus.parquet, the
 passages a search set's queries search), data/splits/DATASET/validation.parquet, models/DATASET/BASE/LOSS/ once

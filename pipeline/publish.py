@@ -1,7 +1,7 @@
 """Publish one dataset's winner: a folder ready for the Hugging Face Hub and a version in the MLflow Model Registry.
 
 Usage: python -m pipeline.publish --dataset NAME [--push]
-       (reads params.yaml: publish, mlflow, seed, adapt, eval_sets, base_models)
+       (reads params.yaml: publish, mlflow, seed, adapt, evaluation, eval_sets, base_models)
 
 The winner is the report's (reports/winners/NAME.json: the best validation Spearman across base models and
 losses). Writes publish/NAME/ —

@@ -1,7 +1,7 @@
 """Compare every cell: the winner per dataset (picked on validation), leaderboard, retrieval table (NDCG@10 on
 every set with queries), transfer table, DVC metrics and plots.
 
-Usage: python -m pipeline.report   (reads params.yaml: run, eval_sets, base_models, losses, report, mlflow)
+Usage: python -m pipeline.report   (reads params.yaml: run, eval_sets, base_models, losses, evaluation, report, mlflow)
 
 Writes reports/{leaderboard.md, leaderboard.csv, transfer.csv, heatmap.png, transfer.png, curves.png,
 validation_curves.csv, loss_curves.csv}, reports/metrics/<dataset>.json (DVC metrics) and
@@ -20,13 +20,15 @@ from pipeline.core.process import import_ml_stack, run_command
 from pipeline.evaluation.leaderboard import Board, read_board, retrieval_markdown
 
 
-def retrieval_section(board: Board) -> str:
+def retrieval_section(board: Board, max_queries: int) -> str:
     """The search-quality table, for runs with sets scored by retrieval."""
     table = retrieval_markdown(board)
     return table and (
         "## Retrieval: NDCG@10 on every set with queries\n\nRows: the cell (trained on dataset / base model / loss); "
         "columns: the sets whose test split has queries (• its own dataset). Test NDCG@10, each query searching all "
-        "the set's passages (a BEIR set: its whole corpus), with the gain over its base model; ▼ marks a loss.\n\n"
+        "the set's passages (a BEIR set: its whole corpus), with the gain over its base model; ▼ marks a loss. "
+        f"A set with more than {max_queries:,} test queries is scored on a seeded sample of that many "
+        "(`evaluation.max_queries`).\n\n"
         f"{table}\n")
 
 
@@ -58,7 +60,7 @@ def main(argv: list[str] | None = None) -> None:
         f"# Leaderboard\n\nBase models: {leaderboard.base_models_line(board)}. Each cell: validation score of "
         f"the kept checkpoint / test score, with the test gain over its untuned base model, in the dataset's metric "
         f"(of cosine similarity): {leaderboard.metrics_line(board)}.\n"
-        f"{leaderboard.WINNER_RULE}\n\n{board_md}\n{retrieval_section(board)}"
+        f"{leaderboard.WINNER_RULE}\n\n{board_md}\n{retrieval_section(board, params.evaluation.max_queries)}"
         f"## Transfer: every cell on every set's test split\n\nRows: the cell (trained on dataset / base model / loss); columns: "
         f"the set scored (• its own dataset). Test Spearman with the gain over its base model on that set; "
         f"▼ marks a loss of quality.\n\n{transfer_md}"))

@@ -1,7 +1,7 @@
 """Fine-tune one base model on one (dataset, base, loss) cell with SentenceTransformerTrainer.
 
 Usage: python -m pipeline.train --dataset NAME --base BASE --loss NAME
-       (reads params.yaml: base_models.BASE, seed, adapt, train, losses.LOSS, datasets.NAME, mlflow)
+       (reads params.yaml: base_models.BASE, seed, adapt, train, evaluation, losses.LOSS, datasets.NAME, mlflow)
 
 Reads data/splits/DATASET/ and the dataset's ingest, split and baseline reports. Writes models/DATASET/BASE/LOSS/
 (the model) and results/train/DATASET/BASE/LOSS/{facts.json, model_files.json, run.json, loss_curve.csv,

@@ -345,6 +345,8 @@ def test_the_metric_that_matters_chooses_the_winner_and_the_card_and_registry_na
     winner = Winner.read(paths.winner("search"))
     assert (winner.loss, winner.metric, winner.validation) == ("cosent", "ndcg@10", 0.8)
     assert "in the dataset's metric (of cosine similarity): NDCG@10 (search)." in paths.LEADERBOARD_MD.read_text()
+    assert ("A set with more than 10,000 test queries is scored on a seeded sample of that many "
+            "(`evaluation.max_queries`).") in paths.LEADERBOARD_MD.read_text()
     assert json.loads(paths.dataset_metrics("search").read_text())["metric"] == "ndcg@10"
     publish.main(["--dataset", "search"])
     card_text = (paths.publish_dir("search") / "README.md").read_text()

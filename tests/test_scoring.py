@@ -214,3 +214,122 @@ def test_a_triplet_split_embeds_each_text_once_and_scores_triplets_as_the_librar
                                name="t", write_csv=False, similarity_fn_names=["cosine"])(model)
     assert 0 < scores.triplet["cosine_accuracy"] < 1
     assert scores.triplet["cosine_accuracy"] == pytest.approx(library["t_cosine_accuracy"], abs=1e-9)
+
+
+def test_retrieval_scores_the_same_in_chunks_sized_to_the_memory_bound(workdir: Path, tiny_model_dir: Path,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # the score matrices are bounded by scoring the corpus in chunks; the library ranks ties (binary embeddings
+    # tie often) by corpus id, so every metric at every precision is the same as in one chunk
+    from sentence_transformers import SentenceTransformer
+
+    from pipeline.data.splitting import read_split
+    from pipeline.evaluation import evaluators
+
+    (workdir / "params.yaml").write_text(yaml.safe_dump(tiny_params(tiny_model_dir, ["products"], ["mnrl"])))
+    for stage in (ingest, split):
+        stage.main(["--dataset", "products"])
+    model = SentenceTransformer(str(tiny_model_dir))
+    frame, shape = read_split("products", "test")
+    whole = evaluators.retrieval_evaluators(frame, shape, "p", ("int8", "binary"))[:3]
+    queries, passages = len(whole[0].queries), len(whole[0].corpus)
+    assert {e.corpus_chunk_size for e in whole} == {evaluators.LIBRARY_CHUNK}  # small splits: the library's default
+    monkeypatch.setattr(evaluators, "SCORE_BYTES", evaluators.BYTES_PER_SCORE * queries * 7)  # room for 7 passages
+    chunked = evaluators.retrieval_evaluators(frame, shape, "p", ("int8", "binary"))[:3]
+    assert {e.corpus_chunk_size for e in chunked} == {7} and passages > 7 * 3
+    for one, many in zip(whole, chunked):
+        assert many(model) == one(model), one.name
+    # the bound itself: one chunk's matrices within SCORE_BYTES for any number of queries
+    for count in (1, 255, 10_000, 54_000, 10**6):
+        chunk = evaluators.corpus_chunk_size(count)
+        assert chunk >= 1 and (chunk == 1 or chunk * count * evaluators.BYTES_PER_SCORE <= evaluators.SCORE_BYTES)
+
+
+def test_a_split_with_more_queries_than_max_queries_searches_every_passage_with_a_seeded_sample(
+        workdir: Path, tiny_model_dir: Path) -> None:
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
+
+    from pipeline.core.loading import load_params
+    from pipeline.data.splitting import read_split
+    from pipeline.evaluation.evaluators import retrieval_evaluators, sampled_queries
+    from pipeline.evaluation.scoring import read_for_scoring, score_split
+
+    (workdir / "params.yaml").write_text(yaml.safe_dump(tiny_params(tiny_model_dir, ["docstrings"], ["mnrl"])))
+    for stage in (ingest, split):
+        stage.main(["--dataset", "docstrings"])
+    frame, shape = read_split("docstrings", "test")
+    everything = retrieval_evaluators(frame, shape, "d")[0]
+    total = len(everything.queries)
+    assert total > 5 and everything.queries_total == total and sampled_queries(everything, "test") is None
+    sample = retrieval_evaluators(frame, shape, "d", max_queries=5, seed=1)[0]
+    assert len(sample.queries) == 5 and sample.queries_total == total
+    assert sample.corpus == everything.corpus  # every passage is still searched
+    assert set(sample.queries) <= set(everything.queries)
+    assert all(sample.relevant_docs[qid] == everything.relevant_docs[qid] for qid in sample.queries_ids)
+    assert retrieval_evaluators(frame, shape, "d", max_queries=5, seed=1)[0].queries == sample.queries  # seeded
+    assert {tuple(retrieval_evaluators(frame, shape, "d", max_queries=5, seed=s)[0].queries) for s in range(5)} != {
+        tuple(sample.queries)}
+    assert sampled_queries(sample, "test") == (f"Retrieval on the test split: a seeded sample of 5 of its {total} "
+                                               f"queries, each searching all {len(everything.corpus)} passages "
+                                               f"(`evaluation.max_queries`).")
+    # what the stages score: evaluation.max_queries and the params' seed, as the library scores those queries
+    params = load_params().model_copy(update={"evaluation": load_params().evaluation.model_copy(update={"max_queries": 5})})
+    model = SentenceTransformer(str(tiny_model_dir))
+    scores = score_split(model, read_for_scoring("docstrings", "test", params))
+    chosen = retrieval_evaluators(frame, shape, "d", max_queries=5, seed=params.seed)[0]
+    library = InformationRetrievalEvaluator(dict(zip(chosen.queries_ids, chosen.queries)),
+                                            dict(zip(chosen.corpus_ids, chosen.corpus)), chosen.relevant_docs,
+                                            mrr_at_k=[10], ndcg_at_k=[10], accuracy_at_k=[1, 10],
+                                            precision_recall_at_k=[1, 10, 100], map_at_k=[10], name="l", write_csv=False)
+    assert scores.retrieval["cosine_ndcg@10"] == pytest.approx(library(model)["l_cosine_ndcg@10"], abs=1e-9)
+    assert scores.retrieval != score_split(model, read_for_scoring("docstrings", "test", load_params())).retrieval
+
+
+def test_a_sampled_retrieval_is_stated_on_the_card(workdir: Path, tiny_model_dir: Path) -> None:
+    # validation chooses by NDCG@10 on a sample of the validation queries, test retrieval is scored on a sample:
+    # the card says both, with the numbers
+    from pipeline import card, train
+
+    params = tiny_params(tiny_model_dir, ["docstrings"], ["mnrl"], rows=120)
+    params["evaluation"] = {"max_queries": 4}
+    params["train"]["select_metric"] = "ndcg@10"
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    prepare_set("docstrings")
+    cell = ["--dataset", "docstrings", "--base", "tiny", "--loss", "mnrl"]
+    for stage in (train, evaluate, card):
+        stage.main(cell)
+    text = (workdir / paths.card("docstrings", "tiny", "mnrl")).read_text()
+    validation, test = (pd.read_parquet(paths.split_file("docstrings", part)) for part in ("validation", "test"))
+    assert (f"- Retrieval on the validation split: a seeded sample of 4 of its {validation['anchor'].nunique()} queries, "
+            f"each searching all {validation['positive'].nunique()} passages (`evaluation.max_queries`).") in text
+    assert (f"* Retrieval on the test split: a seeded sample of 4 of its {test['anchor'].nunique()} queries, "
+            f"each searching all {test['positive'].nunique()} passages (`evaluation.max_queries`).") in text
+    # the kept weights' validation NDCG@10 in training is the one evaluate scores them with: the same queries
+    from pipeline.core.handoffs import EvalResult, TrainFacts
+
+    kept = TrainFacts.read(paths.train_facts("docstrings", "tiny", "mnrl")).selection.kept_value
+    scored = EvalResult.read(paths.eval_result("docstrings", "tiny", "mnrl")).validation.tuned.retrieval["cosine_ndcg@10"]
+    assert kept == pytest.approx(scored, abs=1e-6)
+
+
+def test_a_retrieval_evaluator_called_again_scores_the_model_it_is_given(workdir: Path, tiny_model_dir: Path,
+                                                                        other_tiny_model_dir: Path) -> None:
+    # the trainer calls one validation evaluator at every pass, with that step's weights: the embeddings it cached
+    # for the last call must not stand in for the next model's (they did: a validation NDCG@10 that never moved)
+    from sentence_transformers import SentenceTransformer
+
+    from pipeline.data.splitting import read_split
+    from pipeline.evaluation.evaluators import retrieval_evaluators
+
+    (workdir / "params.yaml").write_text(yaml.safe_dump(tiny_params(tiny_model_dir, ["products"], ["mnrl"])))
+    for stage in (ingest, split):
+        stage.main(["--dataset", "products"])
+    frame, shape = read_split("products", "test")
+    first, second = SentenceTransformer(str(tiny_model_dir)), SentenceTransformer(str(other_tiny_model_dir))
+    reused = retrieval_evaluators(frame, shape, "v", ("int8",))
+    assert [e.name for e in reused] == ["v_retrieval", "v_int8_retrieval", "v_triplet"]
+    for index, evaluator in enumerate(reused):
+        before = evaluator(first)
+        after = evaluator(second)
+        assert after == retrieval_evaluators(frame, shape, "v", ("int8",))[index](second), evaluator.name
+        assert after != before, evaluator.name

@@ -376,6 +376,13 @@ def _known_metric(value: str) -> str:
     return value
 
 
+class EvaluationParams(_Strict):
+    # retrieval scores every query against every passage of its split: a split with more queries than this is
+    # scored on a seeded sample of them (each still searching every passage), so the cost grows with the split,
+    # not with its square (pipeline/evaluation/evaluators.py)
+    max_queries: int = Field(default=10_000, gt=0)
+
+
 class MlflowParams(_Strict):
     experiment: str = "sentence-embedding-finetune"
 
@@ -422,6 +429,7 @@ class Params(_Strict):
     split: SplitParams = SplitParams()
     adapt: AdaptParams = AdaptParams()
     train: TrainParams = TrainParams()
+    evaluation: EvaluationParams = EvaluationParams()
     report: ReportParams = ReportParams()
     mlflow: MlflowParams = MlflowParams()
     publish: PublishParams = PublishParams()

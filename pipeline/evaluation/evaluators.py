@@ -8,9 +8,20 @@ InformationRetrievalEvaluator) and triplet sets triplet accuracy (TripletEvaluat
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 import numpy as np
+
+# InformationRetrievalEvaluator scores every query against a chunk of the corpus at once: a float32 matrix, and
+# where top-k scores tie (binary embeddings tie often) a bool and two int64 matrices of the same shape, ~24
+# bytes per query x passage. At its default chunk (50,000 passages) a pair split of 16,000 rows peaked at
+# 5.2 GiB and a 54,000-row one (seed 004's size) would need ~65 GiB (benchmarks/retrieval_scale.py). Chunks
+# sized to SCORE_BYTES bound that at any size; the library ranks ties by corpus id, so its metrics do not
+# depend on the chunk size.
+SCORE_BYTES = 512 * 2**20
+BYTES_PER_SCORE = 24
+LIBRARY_CHUNK = 50_000  # the evaluator's default corpus_chunk_size
 
 
 def similarity_evaluator(scored: Any, name: str, batch_size: int = 64, dims: list[int] | None = None,
@@ -138,25 +149,35 @@ def _sides(evaluator: Any, sentences: Any, one_side: bool) -> list[tuple[str, st
     return _sides(evaluator, evaluator.sentences1, one_side) + _sides(evaluator, evaluator.sentences2, one_side)
 
 
-def _stored(embeddings: np.ndarray, precision: str) -> np.ndarray:
+def _stored(embeddings: np.ndarray, precision: str, calibration: np.ndarray | None = None) -> np.ndarray:
     """Float embeddings as an index stores them at `precision`, the way `model.encode(precision=...)` makes
-    them: normalised, then `quantize_embeddings` calibrated on these embeddings."""
+    them: normalised, then `quantize_embeddings` calibrated on these embeddings (or on `calibration`, normalised
+    embeddings of the whole set these are part of)."""
     try:
         from sentence_transformers.util.quantization import quantize_embeddings
     except ImportError:  # sentence-transformers before 6.3 (its old home is deprecated from 6.3 on)
         from sentence_transformers.quantization import quantize_embeddings
 
-    normalised = embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True).clip(min=1e-12)
-    return quantize_embeddings(normalised, precision=precision)
+    return quantize_embeddings(_normalised(embeddings), precision=precision, calibration_embeddings=calibration)
+
+
+def _normalised(embeddings: np.ndarray) -> np.ndarray:
+    return embeddings / np.linalg.norm(embeddings, axis=1, keepdims=True).clip(min=1e-12)
 
 
 def retrieval_evaluators(frame: Any, shape: str, name: str, precisions: tuple[str, ...] = (),
-                         corpus: list[str] | tuple[str, ...] = (), shared: dict | None = None) -> list[Any]:
+                         corpus: list[str] | tuple[str, ...] = (), shared: dict | None = None,
+                         max_queries: int | None = None, seed: int = 0) -> list[Any]:
     """InformationRetrievalEvaluator (and TripletEvaluator for triplets) for pair / triplet splits, and for any
     split with a `corpus` (a BEIR set's: its scored pairs count as relevant above grade 0); each query is
     searched among the split's own passages and the whole corpus. With `precisions`, the retrieval evaluator
     again per stored precision (`<name>_<precision>_retrieval`). The evaluators share one float encode of each
-    text, kept in `shared` (given: across calls too, for one model whose weights and prompts stay put)."""
+    text, kept in `shared` (given: across calls too, for one model whose weights and prompts stay put).
+
+    Every query searches every passage, so the work grows with queries x passages: a split with more than
+    `max_queries` queries is scored on a sample of that many (seeded by `seed`; `evaluation.max_queries`), each
+    still searching all of them, which keeps the cost linear in the split. Each evaluator carries
+    `queries_total`, the queries before sampling (a card says when it sampled: sampled_queries)."""
     if shape == "scored" and not corpus:
         return []
     queries, passages = (frame["anchor"], frame["positive"]) if shape != "scored" else (frame["sentence1"], frame["sentence2"])
@@ -169,21 +190,70 @@ def retrieval_evaluators(frame: Any, shape: str, name: str, precisions: tuple[st
         if grade <= 0:
             continue
         relevant.setdefault(query_ids[query], set()).add(doc_ids[passage])
-    shared = {} if shared is None else shared  # encode function -> text -> embedding, once for every precision
+    # encode function -> text -> embedding, once for every precision; one of our own lasts one call (per_call)
+    per_call, shared = shared is None, {} if shared is None else shared
+    searched = _sampled(relevant, max_queries, seed)
+    chunk = corpus_chunk_size(len(searched))
 
     def build(evaluator_name: str, precision: str | None) -> Any:
-        return _quantizing_retrieval_evaluator()(
-            {qid: text for text, qid in query_ids.items()}, {did: text for text, did in doc_ids.items()}, relevant,
+        evaluator = _quantizing_retrieval_evaluator()(
+            {qid: text for text, qid in query_ids.items() if qid in searched}, {did: text for text, did in doc_ids.items()},
+            searched, corpus_chunk_size=chunk,
             mrr_at_k=[10], ndcg_at_k=[10], accuracy_at_k=[1, 10], precision_recall_at_k=[1, 10, 100], map_at_k=[10],
             name=evaluator_name, write_csv=False, score_functions=None, main_score_function="cosine",
-            stored_precision=precision, shared=shared)
+            stored_precision=precision, shared=shared, per_call=per_call)
+        evaluator.queries_total = len(relevant)
+        return evaluator
 
     evaluators = [build(f"{name}_retrieval", None), *(build(f"{name}_{p}_retrieval", p) for p in precisions)]
     if shape == "triplets":
         evaluators.append(_shared_triplet_evaluator()(frame["anchor"].tolist(), frame["positive"].tolist(),
                                                       frame["negative"].tolist(), name=f"{name}_triplet", write_csv=False,
-                                                      similarity_fn_names=["cosine"], shared=shared))
+                                                      similarity_fn_names=["cosine"], shared=shared, per_call=per_call))
     return evaluators
+
+
+class _PerCallCache:
+    """For an evaluator whose embedding cache (`shared`) it owns (`per_call`): emptied around every call. The
+    trainer calls one validation evaluator at every pass with the weights of that step; a cache kept across calls
+    scored every pass with the first pass's embeddings (a validation NDCG@10 that never moved)."""
+
+    shared: dict
+    per_call: bool
+
+    def __call__(self, *args: Any, **kwargs: Any) -> dict[str, float]:
+        if not self.per_call:
+            return super().__call__(*args, **kwargs)  # type: ignore[misc]
+        self.shared.clear()
+        try:
+            return super().__call__(*args, **kwargs)  # type: ignore[misc]
+        finally:
+            self.shared.clear()
+
+
+def corpus_chunk_size(queries: int) -> int:
+    """Passages an InformationRetrievalEvaluator scores `queries` queries against at once: its default, or
+    fewer, so that one chunk's score matrices stay within SCORE_BYTES."""
+    return max(1, min(LIBRARY_CHUNK, SCORE_BYTES // (BYTES_PER_SCORE * max(1, queries))))
+
+
+def _sampled(relevant: dict[str, set[str]], max_queries: int | None, seed: int) -> dict[str, set[str]]:
+    """The queries (id -> relevant passage ids) a retrieval evaluator scores: all of them, or a seeded sample of
+    `max_queries`, in their split's order."""
+    if max_queries is None or len(relevant) <= max_queries:
+        return relevant
+    kept = set(random.Random(seed).sample(sorted(relevant), max_queries))
+    return {qid: passages for qid, passages in relevant.items() if qid in kept}
+
+
+def sampled_queries(evaluator: Any, split: str) -> str | None:
+    """One sentence for a card where a retrieval evaluator scored a sample of its split's queries, else None
+    (for any other evaluator too)."""
+    total = getattr(evaluator, "queries_total", None)
+    if total is None or len(evaluator.queries) >= total:
+        return None
+    return (f"Retrieval on the {split} split: a seeded sample of {len(evaluator.queries):,} of its {total:,} queries, "
+            f"each searching all {len(evaluator.corpus):,} passages (`evaluation.max_queries`).")
 
 
 def _shared_triplet_evaluator() -> type:
@@ -193,10 +263,10 @@ def _shared_triplet_evaluator() -> type:
     a sixth of its encoding."""
     from sentence_transformers.sentence_transformer.evaluation import TripletEvaluator
 
-    class SharedTripletEvaluator(TripletEvaluator):
-        def __init__(self, *args: Any, shared: dict, **kwargs: Any) -> None:
+    class SharedTripletEvaluator(_PerCallCache, TripletEvaluator):
+        def __init__(self, *args: Any, shared: dict, per_call: bool, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self.shared = shared
+            self.shared, self.per_call = shared, per_call
 
         def embed_inputs(self, model: Any, sentences: Any, encode_fn_name: str | None = None, **kwargs: Any) -> Any:
             embed = super().embed_inputs
@@ -208,25 +278,41 @@ def _shared_triplet_evaluator() -> type:
 
 def _quantizing_retrieval_evaluator() -> type:
     """InformationRetrievalEvaluator whose embeddings can be quantized as an index stores them (the library's
-    evaluator has no `precision`): normalised, `quantize_embeddings` calibrated on the texts being embedded
-    (the queries; the corpus, chunk by chunk), binary unpacked to bits, scored by cosine like
-    EmbeddingSimilarityEvaluator does. Evaluators built together share one float encode of each text."""
+    evaluator has no `precision`): normalised, `quantize_embeddings` calibrated on the texts of each side (the
+    queries; the whole corpus, whatever chunk of it is being scored), binary unpacked to bits, scored by cosine
+    like EmbeddingSimilarityEvaluator does. Evaluators built together share one float encode of each text."""
     import torch
     from sentence_transformers.sentence_transformer.evaluation import InformationRetrievalEvaluator
 
-    class QuantizingRetrievalEvaluator(InformationRetrievalEvaluator):
-        def __init__(self, *args: Any, stored_precision: str | None, shared: dict, **kwargs: Any) -> None:
+    class QuantizingRetrievalEvaluator(_PerCallCache, InformationRetrievalEvaluator):
+        def __init__(self, *args: Any, stored_precision: str | None, shared: dict, per_call: bool, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
-            self.stored_precision, self.shared = stored_precision, shared
+            self.stored_precision, self.shared, self.per_call = stored_precision, shared, per_call
+            self.calibration: np.ndarray | None = None
+
+        def __call__(self, *args: Any, **kwargs: Any) -> dict[str, float]:
+            self.calibration = None  # the corpus's int8 ranges are this call's model's
+            return super().__call__(*args, **kwargs)
 
         def embed_inputs(self, model: Any, sentences: Any, encode_fn_name: str | None = None, **kwargs: Any) -> Any:
             texts = [sentences] if isinstance(sentences, str) else list(sentences)
             embed = super().embed_inputs
-            rows = _through_cache(self.shared, (encode_fn_name,), texts,
-                                  lambda missing: embed(model, missing, encode_fn_name=encode_fn_name, **kwargs))
+
+            def embedded(texts: list[str]) -> Any:
+                return _through_cache(self.shared, (encode_fn_name,), texts,
+                                      lambda missing: embed(model, missing, encode_fn_name=encode_fn_name, **kwargs))
+
+            rows = embedded(texts)
             if self.stored_precision is None:
                 return rows
-            quantized = _stored(rows.float().cpu().numpy(), self.stored_precision)
+            calibration = None
+            if self.stored_precision == "int8" and encode_fn_name == "document" and len(texts) < len(self.corpus):
+                # a chunk of the corpus: int8 buckets from the whole corpus, as an index calibrates them, so the
+                # scores do not depend on the chunk size (corpus_chunk_size)
+                if self.calibration is None:
+                    self.calibration = _normalised(embedded(self.corpus).float().cpu().numpy())
+                calibration = self.calibration
+            quantized = _stored(rows.float().cpu().numpy(), self.stored_precision, calibration)
             if self.stored_precision == "binary":  # packed signed bytes -> bits
                 quantized = np.unpackbits((quantized.astype(np.int16) + 128).astype(np.uint8), axis=1)
             return torch.from_numpy(quantized.astype(np.float32))

@@ -32,12 +32,15 @@ class SplitInput:
     shape: Shape
     scored: Any
     corpus: list[str]
+    max_queries: int | None = None  # retrieval scores a seeded sample of this many queries where it has more
+    seed: int = 0
 
 
 def read_for_scoring(name: str, split: str, params: Params) -> SplitInput:
     """Read a set's split for scoring; a missing split, or one Spearman is undefined on, stops here."""
     frame, shape = read_split(name, split)
-    return SplitInput(name, split, frame, shape, _as_scored(frame, shape, name, split, params), read_corpus(name))
+    return SplitInput(name, split, frame, shape, _as_scored(frame, shape, name, split, params), read_corpus(name),
+                      params.evaluation.max_queries, params.seed)
 
 
 def scored_split(name: str, split: str, params: Params) -> Any:
@@ -124,7 +127,8 @@ def query_families(model: Any, data: SplitInput, precisions: tuple[str, ...] = (
     where its shape has them, as Scores fields. `shared`: the retrieval embeddings of earlier calls for the same
     model and set (one dict across a stage's test and validation calls embeds a BEIR set's corpus once)."""
     families: dict[str, Any] = {"precision_retrieval": {}}
-    for evaluator in retrieval_evaluators(data.frame, data.shape, "s", precisions, corpus=data.corpus, shared=shared):
+    for evaluator in retrieval_evaluators(data.frame, data.shape, "s", precisions, corpus=data.corpus, shared=shared,
+                                          max_queries=data.max_queries, seed=data.seed):
         family, metrics = evaluator.name.removeprefix("s_"), _own_metrics(evaluator(model), evaluator.name)
         if family in ("retrieval", "triplet"):
             families[family] = metrics

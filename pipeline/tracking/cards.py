@@ -11,14 +11,17 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pipeline.core import paths
 from pipeline.core.errors import PipelineError
 from pipeline.core.handoffs import EvalResult, Scores, TrainFacts
 from pipeline.core.params import Params
-from pipeline.evaluation.evaluators import retrieval_evaluators
+from pipeline.evaluation.evaluators import retrieval_evaluators, sampled_queries
 from pipeline.tracking.card_data import BASE_SUFFIX
+
+if TYPE_CHECKING:
+    from pipeline.evaluation.scoring import SplitInput
 
 # (text in the library's template, replacement): what the pipeline states differently or adds.
 TEMPLATE_PATCHES = [
@@ -33,6 +36,7 @@ TEMPLATE_PATCHES = [
      "### Training Precision\n- {{ precision }}\n\n### Framework Versions\n"),
     ("{{ metrics.table }}\n{%- endfor %}{% endif %}\n",
      "{{ metrics.table }}\n{%- endfor %}{% endif %}\n"
+     "{% for note in evaluation_notes %}\n* {{ note }}\n{% endfor %}"
      "{% if transfer %}\n#### Other Evaluation Sets\n"
      "How the fine-tune carries over to data it never trained on: the test split of every other dataset of the "
      "run and every eval set, Spearman (cosine) beside the untuned base model.\n\n"
@@ -61,8 +65,8 @@ def _family(evaluator_name: str) -> str:
     return next((kind for kind in ("retrieval", "triplet") if evaluator_name.endswith(f"_{kind}")), "similarity")
 
 
-def card_evaluators(scores: Scores, suffix: str, test_native: Any, test_scored: Any,
-                    corpus: list[str]) -> dict[Any, dict[str, float]]:
+def card_evaluators(scores: Scores, suffix: str, test_native: Any, test_scored: Any, corpus: list[str],
+                    max_queries: int | None = None, seed: int = 0) -> dict[Any, dict[str, float]]:
     """{library evaluator: its results} for every metric family in `scores`, named "test..." (+ `suffix`)
     the way the evaluators name their own results (the card groups them into one table per evaluator class)."""
     from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
@@ -80,7 +84,7 @@ def card_evaluators(scores: Scores, suffix: str, test_native: Any, test_scored: 
                                                precision=precision(evaluator_name))
                   for evaluator_name in families if _family(evaluator_name) == "similarity"]
     evaluators += retrieval_evaluators(test_native, shape_of(list(test_native.columns)), "test" + suffix,
-                                       tuple(scores.precision_retrieval), corpus)
+                                       tuple(scores.precision_retrieval), corpus, max_queries=max_queries, seed=seed)
     results = {}
     for evaluator in evaluators:
         if evaluator.name not in families:
@@ -123,18 +127,18 @@ def cell_card(params: Params, dataset: str, base: str, loss: str, model_dir: Pat
     model = SentenceTransformer(str(model_dir), model_card_data=PipelineCardData(local_files_only=True),
                                 trust_remote_code=params.base(base).trust_remote_code)
     test = read_for_scoring(dataset, "test", params)
-    text = render_card(model, facts, result, test.frame, test.scored, list(params.eval_sets), model_id=model_id,
-                       corpus=test.corpus, chosen=chosen)
+    text = render_card(model, facts, result, test, list(params.eval_sets), model_id=model_id, chosen=chosen)
     return CellCard(text, facts, result, test.frame)
 
 
-def render_card(model: Any, facts: TrainFacts, result: EvalResult, test_native: Any, test_scored: Any,
-                eval_sets: list[str], model_id: str, corpus: list[str], chosen: str | None = None) -> str:
+def render_card(model: Any, facts: TrainFacts, result: EvalResult, test: SplitInput, eval_sets: list[str], model_id: str,
+                chosen: str | None = None) -> str:
     """Restore the card data saved by training, add the test scores and widget examples, render the text.
     `model_id` is what the card's usage snippet loads: a Hub id, or the model's folder."""
     from datasets import Dataset
     from huggingface_hub import ModelCard
 
+    test_native = test.frame
     data = model.model_card_data
     data.restore(facts.card)
     data.base_model = facts.base_model
@@ -147,8 +151,9 @@ def render_card(model: Any, facts: TrainFacts, result: EvalResult, test_native: 
     # Set directly rather than via set_evaluation_metrics, which would add a step-0 row to the training logs.
     # Each family appears twice, as this model ("test...") and the untuned base ("test_base_model..."),
     # which the library renders as two columns of one table.
-    ours = card_evaluators(result.test.tuned, "", test_native, test_scored, corpus)
-    base = card_evaluators(result.test.base, f"_{BASE_SUFFIX}", test_native, test_scored, corpus)
+    ours = card_evaluators(result.test.tuned, "", test_native, test.scored, test.corpus, test.max_queries, test.seed)
+    base = card_evaluators(result.test.base, f"_{BASE_SUFFIX}", test_native, test.scored, test.corpus, test.max_queries,
+                           test.seed)
     data.eval_results_dict = {}
     for (evaluator, metrics), (base_evaluator, base_metrics) in zip(ours.items(), base.items()):
         data.eval_results_dict[evaluator] = metrics
@@ -156,5 +161,6 @@ def render_card(model: Any, facts: TrainFacts, result: EvalResult, test_native: 
     recipe = [chosen, *facts.recipe] if chosen else facts.recipe
     card = ModelCard.from_template(card_data=data, template_str=patched_template(Path(data.template_path)),
                                    hf_emoji="🤗", precision=facts.precision, adapter=facts.adapter, recipe=recipe,
+                                   evaluation_notes=list(dict.fromkeys(filter(None, (sampled_queries(e, "test") for e in ours)))),
                                    transfer=transfer_rows(result, eval_sets))
     return str(card)

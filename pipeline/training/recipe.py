@@ -108,6 +108,7 @@ class Validation:
     total: int  # pairs in the validation split before subsampling
     metric: str  # what chooses the kept weights (a key of params.METRICS: train.select_metric)
     key: str  # that metric as the trainer logs it
+    sampled: str | None = None  # the card's sentence where the choosing evaluator scores a sample of the queries
 
 
 def validation(params: Params, dataset: str, loss: str, model: Any, searches_corpus: bool) -> Validation:
@@ -116,7 +117,7 @@ def validation(params: Params, dataset: str, loss: str, model: Any, searches_cor
     validation split's queries that evaluate scores the cell's validation with (searching the set's corpus)."""
     from pipeline.core.params import METRICS
     from pipeline.data.splitting import read_corpus, read_split
-    from pipeline.evaluation.evaluators import retrieval_evaluators, similarity_evaluator
+    from pipeline.evaluation.evaluators import retrieval_evaluators, sampled_queries, similarity_evaluator
     from pipeline.evaluation.scoring import truncated_dims, validation_pairs
 
     dims = truncated_dims(params, loss, model.get_embedding_dimension())
@@ -126,13 +127,14 @@ def validation(params: Params, dataset: str, loss: str, model: Any, searches_cor
     family, name = METRICS[metric]
     if family != "similarity":
         frame, shape = read_split(dataset, "validation")
-        found = {e.name: e for e in retrieval_evaluators(frame, shape, "validation", corpus=read_corpus(dataset))}
+        found = {e.name: e for e in retrieval_evaluators(frame, shape, "validation", corpus=read_corpus(dataset),
+                                                         max_queries=params.evaluation.max_queries, seed=params.seed)}
         if chooser := found.get(f"validation_{family}"):
             from sentence_transformers.sentence_transformer.evaluation import SequentialEvaluator
 
             # Spearman still runs: its curve is the cell's validation plot whatever chooses
             return Validation(SequentialEvaluator([chooser, similarity]), len(scored), total, metric,
-                              f"eval_validation_{family}_{name}")
+                              f"eval_validation_{family}_{name}", sampled_queries(chooser, "validation"))
         metric, name = "spearman", METRICS["spearman"][1]  # scored pairs have no queries: as the report falls back
     return Validation(similarity, len(scored), total, metric, f"eval_validation_{name}")
 
@@ -227,6 +229,8 @@ def recipe_choices(params: Params, dataset: str, loss: str, loss_object: Any, mo
     if checked.pairs < checked.total:
         choices.append(f"Validation Spearman computed on {checked.pairs:,} of the {checked.total:,} validation pairs "
                        f"(a seeded sample; `train.validation_pairs`).")
+    if checked.sampled:
+        choices.append(checked.sampled)
     changed = non_default_params(loss_object, model)
     if changed:
         choices.append(f"{loss_config.class_name} parameters: " + ", ".join(
