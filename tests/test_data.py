@@ -191,6 +191,44 @@ def test_lexical_negatives_prefer_shared_words() -> None:
     assert negatives[4] != positives[4]  # no shared word: a random other positive
 
 
+def test_lexical_negatives_are_the_rule_as_written_plainly() -> None:
+    # the rule in plain Python (a Counter of shared telling words per row, the ties sorted, one rng.choice): the
+    # numpy counting picks the same negative for every row, equal texts and rows sharing no word included
+    from collections import Counter, defaultdict
+
+    from pipeline.data.adaptation import _other_index, _words
+
+    def plainly(positives: list[str], rng: random.Random) -> list[str]:
+        words = [_words(text) for text in positives]
+        postings: dict[str, list[int]] = defaultdict(list)
+        for index, row_words in enumerate(words):
+            for word in row_words:
+                postings[word].append(index)
+        common = max(20, len(positives) // 20)
+        negatives = []
+        for index, row_words in enumerate(words):
+            overlap: Counter = Counter()
+            for word in row_words:
+                if len(postings[word]) <= common:
+                    overlap.update(i for i in postings[word] if positives[i] != positives[index])
+            if overlap:
+                best = max(overlap.values())
+                choice = rng.choice(sorted(i for i, n in overlap.items() if n == best))
+            else:
+                choice = _other_index(rng, index, len(positives))
+            negatives.append(positives[choice])
+        return negatives
+
+    vocabulary = [f"w{i}" for i in range(300)]
+    for seed in range(3):
+        draw = random.Random(seed)
+        # "the" in about half the rows: more than 5% of them, so it is not a telling word
+        positives = [" ".join(draw.sample(vocabulary, draw.randint(1, 6)) + ["the"] * draw.randint(0, 1))
+                     for _ in range(800)]
+        positives += draw.sample(positives, 100) + ["zz-alone", "zz-alone"]  # repeated texts, a text sharing nothing
+        assert lexical_negatives(positives, random.Random(seed)) == plainly(positives, random.Random(seed))
+
+
 def test_every_local_format_reads_the_same_rows(tmp_path: Path) -> None:
     from datasets import Dataset
 
