@@ -65,10 +65,10 @@ def _family(evaluator_name: str) -> str:
     return next((kind for kind in ("retrieval", "triplet") if evaluator_name.endswith(f"_{kind}")), "similarity")
 
 
-def card_evaluators(scores: Scores, suffix: str, test_native: Any, test_scored: Any, corpus: list[str],
-                    max_queries: int | None = None, seed: int = 0) -> dict[Any, dict[str, float]]:
-    """{library evaluator: its results} for every metric family in `scores`, named "test..." (+ `suffix`)
-    the way the evaluators name their own results (the card groups them into one table per evaluator class)."""
+def card_evaluators(scores: Scores, suffix: str, test: SplitInput) -> dict[Any, dict[str, float]]:
+    """{library evaluator: its results} for every metric family in `scores` on the `test` split, named "test..."
+    (+ `suffix`) the way the evaluators name their own results (the card groups them into one table per
+    evaluator class)."""
     from sentence_transformers.sentence_transformer.evaluation import EmbeddingSimilarityEvaluator
 
     from pipeline.data.cleaning import shape_of
@@ -78,13 +78,14 @@ def card_evaluators(scores: Scores, suffix: str, test_native: Any, test_scored: 
     def precision(evaluator_name: str) -> str | None:  # "test_int8" (+ suffix): scored at a stored precision
         return next((kind for kind in scores.precision if evaluator_name == f"test_{kind}{suffix}"), None)
 
-    evaluators = [EmbeddingSimilarityEvaluator(test_scored["sentence1"].tolist(), test_scored["sentence2"].tolist(),
-                                               test_scored["score"].tolist(), main_similarity="cosine",
+    evaluators = [EmbeddingSimilarityEvaluator(test.scored["sentence1"].tolist(), test.scored["sentence2"].tolist(),
+                                               test.scored["score"].tolist(), main_similarity="cosine",
                                                similarity_fn_names=["cosine"], name=evaluator_name,
                                                precision=precision(evaluator_name))
                   for evaluator_name in families if _family(evaluator_name) == "similarity"]
-    evaluators += retrieval_evaluators(test_native, shape_of(list(test_native.columns)), "test" + suffix,
-                                       tuple(scores.precision_retrieval), corpus, max_queries=max_queries, seed=seed)
+    evaluators += retrieval_evaluators(test.frame, shape_of(list(test.frame.columns)), "test" + suffix,
+                                       tuple(scores.precision_retrieval), test.corpus, max_queries=test.max_queries,
+                                       seed=test.seed)
     results = {}
     for evaluator in evaluators:
         if evaluator.name not in families:
@@ -138,7 +139,6 @@ def render_card(model: Any, facts: TrainFacts, result: EvalResult, test: SplitIn
     from datasets import Dataset
     from huggingface_hub import ModelCard
 
-    test_native = test.frame
     data = model.model_card_data
     data.restore(facts.card)
     data.base_model = facts.base_model
@@ -146,14 +146,13 @@ def render_card(model: Any, facts: TrainFacts, result: EvalResult, test: SplitIn
     data.model_name = f"{facts.base_model} fine-tuned on {facts.dataset.name} with {facts.loss.display_name}"
     data.train_datasets[0]["adaptation"] = facts.dataset.adaptation
     random.seed(0)  # the library samples widget rows with the global RNG
-    text_columns = [c for c in test_native.columns if c != "score"]
-    data.set_widget_examples(Dataset.from_pandas(test_native[text_columns], preserve_index=False))
+    text_columns = [c for c in test.frame.columns if c != "score"]
+    data.set_widget_examples(Dataset.from_pandas(test.frame[text_columns], preserve_index=False))
     # Set directly rather than via set_evaluation_metrics, which would add a step-0 row to the training logs.
     # Each family appears twice, as this model ("test...") and the untuned base ("test_base_model..."),
     # which the library renders as two columns of one table.
-    ours = card_evaluators(result.test.tuned, "", test_native, test.scored, test.corpus, test.max_queries, test.seed)
-    base = card_evaluators(result.test.base, f"_{BASE_SUFFIX}", test_native, test.scored, test.corpus, test.max_queries,
-                           test.seed)
+    ours = card_evaluators(result.test.tuned, "", test)
+    base = card_evaluators(result.test.base, f"_{BASE_SUFFIX}", test)
     data.eval_results_dict = {}
     for (evaluator, metrics), (base_evaluator, base_metrics) in zip(ours.items(), base.items()):
         data.eval_results_dict[evaluator] = metrics
