@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections import Counter
 from pathlib import Path
 
 import pandas as pd
@@ -227,6 +228,44 @@ def test_lexical_negatives_are_the_rule_as_written_plainly() -> None:
                      for _ in range(800)]
         positives += draw.sample(positives, 100) + ["zz-alone", "zz-alone"]  # repeated texts, a text sharing nothing
         assert lexical_negatives(positives, random.Random(seed)) == plainly(positives, random.Random(seed))
+
+
+def test_lexical_negatives_past_the_block_come_from_rows_sharing_rare_words(monkeypatch) -> None:
+    # past `block` rows the split is cut into even blocks grouped by rarest shared words: pairs of rows planted
+    # 500 rows apart, sharing three words nothing else has, still get each other as negatives (a contiguous or
+    # random cut would part most of them), and every negative comes from its own row's block
+    from pipeline.data import adaptation
+    from pipeline.data.adaptation import _lexical_blocks, _words
+
+    draw = random.Random(0)
+    vocabulary = [f"w{i}" for i in range(300)]
+    positives = [" ".join(draw.sample(vocabulary, 2)) for _ in range(1000)]
+    for pair in range(100):
+        for row in (pair, pair + 500):
+            positives[row] += f" a{pair} b{pair} c{pair}"
+    words = [_words(text) for text in positives]
+    frequency = Counter(word for row_words in words for word in row_words)
+    blocks = _lexical_blocks(words, frequency, 300)
+    assert sorted(row for rows in blocks for row in rows) == list(range(1000))
+    assert [len(rows) for rows in blocks] == [250, 250, 250, 250]  # even: 1,000 rows need 4 blocks of <= 300
+
+    negatives = lexical_negatives(positives, random.Random(0), block=300)
+    block_of = {row: number for number, rows in enumerate(blocks) for row in rows}
+    for pair in range(100):
+        assert negatives[pair] == positives[pair + 500] and negatives[pair + 500] == positives[pair]
+    for row, negative in enumerate(negatives):
+        assert negative != positives[row] and block_of[positives.index(negative)] == block_of[row]
+    # at or under the block, one block in the input's order: the rule over the whole split
+    assert _lexical_blocks(words, frequency, 1000) == [list(range(1000))]
+    assert lexical_negatives(positives, random.Random(0), block=1000) != negatives  # the blocks did change picks
+
+    frame = pd.DataFrame({"anchor": [f"q{i}" for i in range(1000)], "positive": positives})
+    params = AdaptParams(negatives="lexical")
+    _, whole = adapt(frame, "pairs", "triplets", params, seed=0)
+    monkeypatch.setattr(adaptation, "LEXICAL_BLOCK", 300)
+    _, blocked = adapt(frame, "pairs", "triplets", params, seed=0)
+    assert "blocks" not in whole
+    assert "the 1,000 rows cut into even blocks of at most 300 grouped by their rarest shared words" in blocked
 
 
 def test_every_local_format_reads_the_same_rows(tmp_path: Path) -> None:
