@@ -147,7 +147,7 @@ def adapt(frame: Any, shape: str, needs: str, adapt_params: AdaptParams, seed: i
             negatives = _sampled_negatives(frame["positive"].tolist(), adapt_params.negatives, rng)
             out = frame.assign(negative=negatives)
             out = out[out["negative"] != out["positive"]]
-            rule = f"pairs -> triplets: the negative is {_negative_rule(adapt_params.negatives, frame)}"
+            rule = f"pairs -> triplets: the negative is one {_negative_rule(adapt_params.negatives, frame)}"
     elif target == "triplets" and shape == "scored":
         out = _scored_to_triplets(frame, threshold, rng)
         rule = (f"scored pairs -> triplets: per sentence1, each sentence2 scored >= {threshold} is a positive and a "
