@@ -132,7 +132,7 @@ def write(cell: Cell, fitted: Fitted, params: Params, run: Any) -> str:
     from pipeline.training.trial import train_metrics
 
     dataset, base, loss, data, steps = cell.dataset, cell.base, cell.loss, cell.data, fitted.result.global_step
-    selection = cell.best.selection(steps)
+    selection = cell.best.selection(steps).model_copy(update={"partial_search": cell.checked.partial})
     mlflow.log_metrics({"train_seconds": fitted.seconds,
                         "train_samples_per_second": len(data.frame) * cell.trainer.args.num_train_epochs / fitted.seconds})
     runs.log_selection(selection, cell.checked.pairs, cell.checked.total)
@@ -179,9 +179,13 @@ def log_start(cell: Cell, params: Params) -> None:
                              len(cell.data.frame), cell.data.rule, cell.split_report, role_prompts(cell.model))
     mlflow.log_dict(cell.ingest_report.model_dump(), "data/ingest_report.json")
     mlflow.log_metric(VALIDATION_METRIC, cell.base_validation.spearman, step=0)
-    if cell.checked.key != VALIDATION_METRIC and (chooser := cell.base_validation.value(cell.checked.metric)) is not None:
+    # the base model's validation score at step 0 of the chooser's curve, where both searched the same passages
+    if (cell.checked.key != VALIDATION_METRIC and not cell.checked.partial
+            and (chooser := cell.base_validation.value(cell.checked.metric)) is not None):
         mlflow.log_metric(mlflow_name(cell.checked.key), chooser, step=0)
     mlflow.set_tag("select_metric", cell.checked.metric)
+    if cell.checked.sampled:  # what the chooser's curve (and kept_validation_<metric>) searched
+        mlflow.set_tag("validation_search", cell.checked.sampled)
 
 
 @cli

@@ -251,7 +251,7 @@ def test_a_split_with_more_queries_than_max_queries_searches_every_passage_with_
 
     from pipeline.core.loading import load_params
     from pipeline.data.splitting import read_split
-    from pipeline.evaluation.evaluators import retrieval_evaluators, sampled_queries
+    from pipeline.evaluation.evaluators import retrieval_evaluators, sampled_search
     from pipeline.evaluation.scoring import read_for_scoring, score_split
 
     (workdir / "params.yaml").write_text(yaml.safe_dump(tiny_params(tiny_model_dir, ["docstrings"], ["mnrl"])))
@@ -260,7 +260,7 @@ def test_a_split_with_more_queries_than_max_queries_searches_every_passage_with_
     frame, shape = read_split("docstrings", "test")
     everything = retrieval_evaluators(frame, shape, "d")[0]
     total = len(everything.queries)
-    assert total > 5 and everything.queries_total == total and sampled_queries(everything, "test") is None
+    assert total > 5 and everything.queries_total == total and sampled_search(everything, "test") is None
     sample = retrieval_evaluators(frame, shape, "d", max_queries=5, seed=1)[0]
     assert len(sample.queries) == 5 and sample.queries_total == total
     assert sample.corpus == everything.corpus  # every passage is still searched
@@ -269,7 +269,7 @@ def test_a_split_with_more_queries_than_max_queries_searches_every_passage_with_
     assert retrieval_evaluators(frame, shape, "d", max_queries=5, seed=1)[0].queries == sample.queries  # seeded
     assert {tuple(retrieval_evaluators(frame, shape, "d", max_queries=5, seed=s)[0].queries) for s in range(5)} != {
         tuple(sample.queries)}
-    assert sampled_queries(sample, "test") == (f"Retrieval on the test split: a seeded sample of 5 of its {total} "
+    assert sampled_search(sample, "test") == (f"Retrieval on the test split: a seeded sample of 5 of its {total} "
                                                f"queries, each searching all {len(everything.corpus)} passages "
                                                f"(`evaluation.max_queries`).")
     # what the stages score: evaluation.max_queries and the params' seed, as the library scores those queries
@@ -283,6 +283,44 @@ def test_a_split_with_more_queries_than_max_queries_searches_every_passage_with_
                                             precision_recall_at_k=[1, 10, 100], map_at_k=[10], name="l", write_csv=False)
     assert scores.retrieval["cosine_ndcg@10"] == pytest.approx(library(model)["l_cosine_ndcg@10"], abs=1e-9)
     assert scores.retrieval != score_split(model, read_for_scoring("docstrings", "test", load_params())).retrieval
+
+
+def test_validation_passes_search_every_relevant_passage_and_a_seeded_sample_of_the_others(
+        workdir: Path, tiny_model_dir: Path) -> None:
+    # train.validation_passages: a validation pass during training searches at most that many passages; every
+    # query's answers stay among them (else its NDCG@10 would be 0 for a reason that is not the model's)
+    from pipeline.data.splitting import read_split
+    from pipeline.evaluation.evaluators import retrieval_evaluators, sampled_search
+
+    (workdir / "params.yaml").write_text(yaml.safe_dump(tiny_params(tiny_model_dir, ["products"], ["mnrl"], rows=200)))
+    for stage in (ingest, split):
+        stage.main(["--dataset", "products"])
+    frame, shape = read_split("products", "test")  # triplets: positives and negatives are the passages
+    whole = retrieval_evaluators(frame, shape, "v")[0]
+    total, relevant = len(whole.corpus), set().union(*whole.relevant_docs.values())
+    assert total > len(relevant) + 10 and whole.passages_total == total
+    cut = retrieval_evaluators(frame, shape, "v", seed=3, max_passages=len(relevant) + 10)[0]
+    assert len(cut.corpus) == len(relevant) + 10 and cut.passages_total == total
+    assert relevant <= set(cut.corpus_ids) and set(cut.corpus_ids) <= set(whole.corpus_ids)
+    assert cut.queries == whole.queries and cut.relevant_docs == whole.relevant_docs
+    assert [d for d in whole.corpus_ids if d in set(cut.corpus_ids)] == cut.corpus_ids  # in the split's order
+    again = retrieval_evaluators(frame, shape, "v", seed=3, max_passages=len(relevant) + 10)[0]
+    assert again.corpus_ids == cut.corpus_ids  # seeded
+    assert {tuple(retrieval_evaluators(frame, shape, "v", seed=s, max_passages=len(relevant) + 10)[0].corpus_ids)
+            for s in range(5)} != {tuple(cut.corpus_ids)}
+    # fewer than the relevant ones: those all the same; at or over the corpus: everything, nothing said
+    assert set(retrieval_evaluators(frame, shape, "v", max_passages=1)[0].corpus_ids) == relevant
+    assert retrieval_evaluators(frame, shape, "v", max_passages=total)[0].corpus_ids == whole.corpus_ids
+    assert sampled_search(retrieval_evaluators(frame, shape, "v", max_passages=total)[0], "validation") is None
+    assert sampled_search(cut, "validation", " during training") == (
+        f"Retrieval on the validation split during training: its {len(whole.queries)} queries, each searching "
+        f"{len(relevant) + 10} of the {total} passages (the queries' relevant ones and a seeded sample of the "
+        f"others; `train.validation_passages`).")
+    both = retrieval_evaluators(frame, shape, "v", max_queries=3, max_passages=len(relevant))[0]
+    assert len(both.queries) == 3 and set(both.corpus_ids) >= set().union(*both.relevant_docs.values())
+    assert sampled_search(both, "validation").endswith(
+        "(the queries' relevant ones and a seeded sample of the others; `evaluation.max_queries`, "
+        "`train.validation_passages`).")
 
 
 def test_a_sampled_retrieval_is_stated_on_the_card(workdir: Path, tiny_model_dir: Path) -> None:
@@ -300,7 +338,8 @@ def test_a_sampled_retrieval_is_stated_on_the_card(workdir: Path, tiny_model_dir
         stage.main(cell)
     text = (workdir / paths.card("docstrings", "tiny", "mnrl")).read_text()
     validation, test = (pd.read_parquet(paths.split_file("docstrings", part)) for part in ("validation", "test"))
-    assert (f"- Retrieval on the validation split: a seeded sample of 4 of its {validation['anchor'].nunique()} queries, "
+    assert (f"- Retrieval on the validation split during training: a seeded sample of 4 of its "
+            f"{validation['anchor'].nunique()} queries, "
             f"each searching all {validation['positive'].nunique()} passages (`evaluation.max_queries`).") in text
     assert (f"* Retrieval on the test split: a seeded sample of 4 of its {test['anchor'].nunique()} queries, "
             f"each searching all {test['positive'].nunique()} passages (`evaluation.max_queries`).") in text
@@ -310,6 +349,50 @@ def test_a_sampled_retrieval_is_stated_on_the_card(workdir: Path, tiny_model_dir
     kept = TrainFacts.read(paths.train_facts("docstrings", "tiny", "mnrl")).selection.kept_value
     scored = EvalResult.read(paths.eval_result("docstrings", "tiny", "mnrl")).validation.tuned.retrieval["cosine_ndcg@10"]
     assert kept == pytest.approx(scored, abs=1e-6)
+
+
+def test_a_cell_whose_validation_passes_searched_part_of_the_passages_is_ranked_by_evaluates_whole_search(
+        workdir: Path, tiny_model_dir: Path) -> None:
+    # train.validation_passages below the split's passages: the card says what a pass searched, and the
+    # leaderboard ranks the cell by evaluate's validation NDCG@10 over every passage, not by training's (which
+    # searched fewer, so it scores higher and is not on the untuned model's scale)
+    from pipeline import card, train
+    from pipeline.core.handoffs import EvalResult, TrainFacts
+    from pipeline.core.loading import load_params
+    from pipeline.evaluation.leaderboard import read_board
+
+    params = tiny_params(tiny_model_dir, ["products"], ["mnrl"], rows=120)
+    params["train"].update({"select_metric": "ndcg@10", "validation_passages": 3})
+    params["report"]["metric"] = "ndcg@10"
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    prepare_set("products")
+    cell = ["--dataset", "products", "--base", "tiny", "--loss", "mnrl"]
+    for stage in (train, evaluate, card):
+        stage.main(cell)
+    validation = pd.read_parquet(paths.split_file("products", "validation"))  # triplets: negatives are passages too
+    queries, answers = validation["anchor"].nunique(), validation["positive"].nunique()
+    passages = len(set(validation["positive"]) | set(validation["negative"]))
+    assert passages > answers > 3  # a pass searches the answers alone: more than 3, fewer than all
+    text = (workdir / paths.card("products", "tiny", "mnrl")).read_text()
+    assert (f"- Retrieval on the validation split during training: its {queries} queries, each searching {answers} of "
+            f"the {passages} passages (the queries' relevant ones and a seeded sample of the others; "
+            f"`train.validation_passages`).") in text
+    selection = TrainFacts.read(paths.train_facts("products", "tiny", "mnrl")).selection
+    whole = EvalResult.read(paths.eval_result("products", "tiny", "mnrl")).validation.tuned.retrieval["cosine_ndcg@10"]
+    assert selection.partial_search and selection.metric == "ndcg@10" and selection.kept_value != pytest.approx(whole)
+    assert read_board(load_params()).cell("products", "tiny", "mnrl").validation == whole
+    # MLflow: the chooser's curve has no step-0 point of the untuned model (it searched every passage) and
+    # the run says what the curve searched
+    import mlflow
+
+    from pipeline.core.handoffs import RunRef
+
+    run = RunRef.read(paths.mlflow_run("products", "tiny", "mnrl")).run_id
+    curve = {m.step for m in mlflow.MlflowClient().get_metric_history(run, "eval_validation_retrieval_cosine_ndcg_10")}
+    assert curve and 0 not in curve
+    assert 0 in {m.step for m in mlflow.MlflowClient().get_metric_history(run, "eval_validation_spearman_cosine")}
+    assert mlflow.MlflowClient().get_run(run).data.tags["validation_search"].startswith(
+        "Retrieval on the validation split during training: its ")
 
 
 def test_a_retrieval_evaluator_called_again_scores_the_model_it_is_given(workdir: Path, tiny_model_dir: Path,

@@ -228,6 +228,9 @@ class Selection(_Record):
     last_value: float | None  # of the evaluation at the last step, which the trainer always runs
     evaluations: int
     stopped_early_at: int | None  # the step at which early stopping ended training
+    # the validation passes searched part of the passages (train.validation_passages): kept_value is not on the
+    # scale of evaluate's validation scores, which search them all
+    partial_search: bool = False
 
     @property
     def statement(self) -> str:

@@ -269,6 +269,7 @@ class TrainParams(_Strict):
     # auto: spaced for about EVALUATIONS_PER_RUN validation passes per run, whatever the data size
     eval_steps: int | Literal["auto"] = "auto"
     validation_pairs: int = Field(default=1000, gt=1)  # larger validation splits are subsampled (seeded) to this
+    validation_passages: int = Field(default=2000, gt=0)  # passages a retrieval validation pass searches at most
     # texts a validation pass embeds at a time: no gradients, so larger than training's batches; in bf16 on
     # a 2-core AMX CPU 128 ran a pass 20-35% faster than 32, in fp32 as fast (benchmarks/README.md)
     eval_batch_size: int = Field(default=128, gt=0)

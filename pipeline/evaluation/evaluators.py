@@ -167,7 +167,7 @@ def _normalised(embeddings: np.ndarray) -> np.ndarray:
 
 def retrieval_evaluators(frame: Any, shape: str, name: str, precisions: tuple[str, ...] = (),
                          corpus: list[str] | tuple[str, ...] = (), shared: dict | None = None,
-                         max_queries: int | None = None, seed: int = 0) -> list[Any]:
+                         max_queries: int | None = None, seed: int = 0, max_passages: int | None = None) -> list[Any]:
     """InformationRetrievalEvaluator (and TripletEvaluator for triplets) for pair / triplet splits, and for any
     split with a `corpus` (a BEIR set's: its scored pairs count as relevant above grade 0); each query is
     searched among the split's own passages and the whole corpus. With `precisions`, the retrieval evaluator
@@ -176,8 +176,10 @@ def retrieval_evaluators(frame: Any, shape: str, name: str, precisions: tuple[st
 
     Every query searches every passage, so the work grows with queries x passages: a split with more than
     `max_queries` queries is scored on a sample of that many (seeded by `seed`; `evaluation.max_queries`), each
-    still searching all of them, which keeps the cost linear in the split. Each evaluator carries
-    `queries_total`, the queries before sampling (a card says when it sampled: sampled_queries)."""
+    still searching all of them, which keeps the cost linear in the split. With `max_passages` (training's
+    validation passes: `train.validation_passages`) the searched passages are cut to that many: every sampled
+    query's relevant ones, and a seeded sample of the rest. Each evaluator carries `queries_total` and
+    `passages_total`, the counts before sampling (a card says when it sampled: sampled_search)."""
     if shape == "scored" and not corpus:
         return []
     queries, passages = (frame["anchor"], frame["positive"]) if shape != "scored" else (frame["sentence1"], frame["sentence2"])
@@ -193,16 +195,17 @@ def retrieval_evaluators(frame: Any, shape: str, name: str, precisions: tuple[st
     # encode function -> text -> embedding, once for every precision; one of our own lasts one call (per_call)
     per_call, shared = shared is None, {} if shared is None else shared
     searched = _sampled(relevant, max_queries, seed)
+    passages = _sampled_passages({did: text for text, did in doc_ids.items()}, searched, max_passages, seed)
     chunk = corpus_chunk_size(len(searched))
 
     def build(evaluator_name: str, precision: str | None) -> Any:
         evaluator = _quantizing_retrieval_evaluator()(
-            {qid: text for text, qid in query_ids.items() if qid in searched}, {did: text for text, did in doc_ids.items()},
+            {qid: text for text, qid in query_ids.items() if qid in searched}, passages,
             searched, corpus_chunk_size=chunk,
             mrr_at_k=[10], ndcg_at_k=[10], accuracy_at_k=[1, 10], precision_recall_at_k=[1, 10, 100], map_at_k=[10],
             name=evaluator_name, write_csv=False, score_functions=None, main_score_function="cosine",
             stored_precision=precision, shared=shared, per_call=per_call)
-        evaluator.queries_total = len(relevant)
+        evaluator.queries_total, evaluator.passages_total = len(relevant), len(doc_ids)
         return evaluator
 
     evaluators = [build(f"{name}_retrieval", None), *(build(f"{name}_{p}_retrieval", p) for p in precisions)]
@@ -246,14 +249,33 @@ def _sampled(relevant: dict[str, set[str]], max_queries: int | None, seed: int) 
     return {qid: passages for qid, passages in relevant.items() if qid in kept}
 
 
-def sampled_queries(evaluator: Any, split: str) -> str | None:
-    """One sentence for a card where a retrieval evaluator scored a sample of its split's queries, else None
-    (for any other evaluator too)."""
-    total = getattr(evaluator, "queries_total", None)
-    if total is None or len(evaluator.queries) >= total:
+def _sampled_passages(passages: dict[str, str], searched: dict[str, set[str]], max_passages: int | None,
+                      seed: int) -> dict[str, str]:
+    """The passages (id -> text) the queries search: all of them, or at most `max_passages`: every searched
+    query's relevant ones (all of them, should they alone be more), then a seeded sample of the others; in the
+    split's order."""
+    if max_passages is None or len(passages) <= max_passages:
+        return passages
+    needed = set().union(*searched.values())
+    others = [did for did in passages if did not in needed]
+    kept = needed | set(random.Random(seed).sample(others, max(0, min(len(others), max_passages - len(needed)))))
+    return {did: text for did, text in passages.items() if did in kept}
+
+
+def sampled_search(evaluator: Any, split: str, when: str = "") -> str | None:
+    """One sentence for a card where a retrieval evaluator scored a sample of its split's queries or searched
+    a sample of its passages, else None (for any other evaluator too). `when`: e.g. " during training"."""
+    queries, passages = getattr(evaluator, "queries_total", None), getattr(evaluator, "passages_total", None)
+    if queries is None or (len(evaluator.queries) >= queries and len(evaluator.corpus) >= passages):
         return None
-    return (f"Retrieval on the {split} split: a seeded sample of {len(evaluator.queries):,} of its {total:,} queries, "
-            f"each searching all {len(evaluator.corpus):,} passages (`evaluation.max_queries`).")
+    sampled = len(evaluator.queries) < queries
+    asked = f"a seeded sample of {len(evaluator.queries):,} of its {queries:,} queries" if sampled else f"its {queries:,} queries"
+    if len(evaluator.corpus) >= passages:
+        return (f"Retrieval on the {split} split{when}: {asked}, each searching all {passages:,} passages "
+                "(`evaluation.max_queries`).")
+    knobs = "`evaluation.max_queries`, `train.validation_passages`" if sampled else "`train.validation_passages`"
+    return (f"Retrieval on the {split} split{when}: {asked}, each searching {len(evaluator.corpus):,} of the "
+            f"{passages:,} passages (the queries' relevant ones and a seeded sample of the others; {knobs}).")
 
 
 def _shared_triplet_evaluator() -> type:

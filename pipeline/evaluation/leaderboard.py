@@ -126,8 +126,9 @@ def read_board(params: Params) -> Board:
                 kept = TrainFacts.read(paths.train_facts(dataset, base, loss)).selection
                 result = EvalResult.read(paths.eval_result(dataset, base, loss))
                 config = params.losses[loss]
-                # the metric that chose the kept checkpoint: its score as training had it; any other: evaluate's validation scores
-                validation = kept.kept_value if kept.metric == metrics[dataset] else (
+                # the metric that chose the kept checkpoint: its score as training had it, unless training searched
+                # part of the passages; any other: evaluate's validation scores
+                validation = kept.kept_value if kept.metric == metrics[dataset] and not kept.partial_search else (
                     result.validation.tuned.value(metrics[dataset]) if result.validation else None)
                 cells[dataset, base, loss] = Cell(dataset, base, loss, validation, result,
                                                   (*simplicity(config.class_name, config.matryoshka is not None), place))

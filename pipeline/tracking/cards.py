@@ -17,7 +17,7 @@ from pipeline.core import paths
 from pipeline.core.errors import PipelineError
 from pipeline.core.handoffs import EvalResult, Scores, TrainFacts
 from pipeline.core.params import Params
-from pipeline.evaluation.evaluators import retrieval_evaluators, sampled_queries
+from pipeline.evaluation.evaluators import retrieval_evaluators, sampled_search
 from pipeline.tracking.card_data import BASE_SUFFIX
 
 if TYPE_CHECKING:
@@ -160,6 +160,6 @@ def render_card(model: Any, facts: TrainFacts, result: EvalResult, test: SplitIn
     recipe = [chosen, *facts.recipe] if chosen else facts.recipe
     card = ModelCard.from_template(card_data=data, template_str=patched_template(Path(data.template_path)),
                                    hf_emoji="🤗", precision=facts.precision, adapter=facts.adapter, recipe=recipe,
-                                   evaluation_notes=list(dict.fromkeys(filter(None, (sampled_queries(e, "test") for e in ours)))),
+                                   evaluation_notes=list(dict.fromkeys(filter(None, (sampled_search(e, "test") for e in ours)))),
                                    transfer=transfer_rows(result, eval_sets))
     return str(card)
