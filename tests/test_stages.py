@@ -112,6 +112,14 @@ def test_card_states_adaptation_rule(trained: Path) -> None:
     assert "* Adaptation:" not in sts
     adapted = (trained / paths.card("docstrings", "tiny", "cosent")).read_text()
     assert "* Adaptation: pairs -> scored pairs: each pair scores 1.0" in adapted
+    # the test split's Spearman is over adapted rows too, whatever the loss: the Evaluation section says how
+    evaluation = {dataset: text[text.index("## Evaluation"):text.index("## Training Details")]
+                  for dataset, text in (("products", text), ("sts", sts), ("docstrings", adapted))}
+    assert ("* Semantic Similarity: the test split's triplets become scored pairs for Spearman; triplets -> scored "
+            "pairs: (anchor, positive) scores 1.0, (anchor, negative) 0.0.") in evaluation["products"]
+    assert ("* Semantic Similarity: the test split's pairs become scored pairs for Spearman; pairs -> scored pairs: "
+            "each pair scores 1.0, plus one other row's positive sharing the most words") in evaluation["docstrings"]
+    assert "become scored pairs" not in evaluation["sts"]  # scored natively
 
 
 def test_every_cell_is_scored_on_every_other_set_beside_the_base_model(trained: Path) -> None:

@@ -34,29 +34,30 @@ class SplitInput:
     corpus: list[str]
     max_queries: int | None = None  # retrieval scores a seeded sample of this many queries where it has more
     seed: int = 0
+    scored_rule: str | None = None  # how rows of another shape became `scored` (pipeline.data.adaptation); None: native
 
 
 def read_for_scoring(name: str, split: str, params: Params) -> SplitInput:
     """Read a set's split for scoring; a missing split, or one Spearman is undefined on, stops here."""
     frame, shape = read_split(name, split)
-    return SplitInput(name, split, frame, shape, _as_scored(frame, shape, name, split, params), read_corpus(name),
-                      params.evaluation.max_queries, params.seed)
+    scored, rule = _as_scored(frame, shape, name, split, params)
+    return SplitInput(name, split, frame, shape, scored, read_corpus(name), params.evaluation.max_queries, params.seed, rule)
 
 
 def scored_split(name: str, split: str, params: Params) -> Any:
     """A split as scored pairs (the adaptation rules of pipeline.data.adaptation), the form Spearman needs."""
     frame, shape = read_split(name, split)
-    return _as_scored(frame, shape, name, split, params)
+    return _as_scored(frame, shape, name, split, params)[0]
 
 
-def _as_scored(frame: Any, shape: Shape, name: str, split: str, params: Params) -> Any:
-    scored, _ = adapt(frame, shape, "scored", params.adapt, params.seed)
+def _as_scored(frame: Any, shape: Shape, name: str, split: str, params: Params) -> tuple[Any, str | None]:
+    scored, rule = adapt(frame, shape, "scored", params.adapt, params.seed)
     if scored["score"].nunique() < 2:
         knob = "split.test" if split == "test" else "split.validation"
         raise PipelineError(f"{paths.split_file(name, split)}: Spearman is undefined on this split: all {len(scored)} of its "
                             f"scored pairs have the same score ({scored['score'].iloc[0]:g}); it needs scores that "
                             f"vary: add rows to the dataset or raise {knob} in params.yaml")
-    return scored
+    return scored, rule
 
 
 def validation_pairs(name: str, params: Params) -> tuple[Any, int]:

@@ -96,6 +96,15 @@ def card_evaluators(scores: Scores, suffix: str, test: SplitInput) -> dict[Any, 
     return results
 
 
+def evaluation_notes(test: SplitInput, evaluators: Any) -> list[str]:
+    """The card's lines under its metrics: how a test split of pairs or triplets became the scored pairs
+    Spearman needs, and any sample retrieval scored."""
+    notes = []
+    if test.scored_rule:
+        notes.append(f"Semantic Similarity: the test split's {test.shape} become scored pairs for Spearman; {test.scored_rule}.")
+    return notes + list(dict.fromkeys(filter(None, (sampled_search(e, "test") for e in evaluators))))
+
+
 def transfer_rows(result: EvalResult, eval_sets: list[str]) -> list[dict[str, str]]:
     """The card's "Other Evaluation Sets" table: one row per set, a loss of quality marked."""
     return [{"name": name, "kind": "eval set" if name in eval_sets else "dataset", "tuned": f"{r.tuned.spearman:.4f}",
@@ -160,6 +169,6 @@ def render_card(model: Any, facts: TrainFacts, result: EvalResult, test: SplitIn
     recipe = [chosen, *facts.recipe] if chosen else facts.recipe
     card = ModelCard.from_template(card_data=data, template_str=patched_template(Path(data.template_path)),
                                    hf_emoji="🤗", precision=facts.precision, adapter=facts.adapter, recipe=recipe,
-                                   evaluation_notes=list(dict.fromkeys(filter(None, (sampled_search(e, "test") for e in ours)))),
+                                   evaluation_notes=evaluation_notes(test, ours),
                                    transfer=transfer_rows(result, eval_sets))
     return str(card)
