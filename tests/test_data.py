@@ -263,8 +263,10 @@ def test_lexical_negatives_past_the_block_come_from_rows_sharing_rare_words(monk
     params = AdaptParams(negatives="lexical")
     _, whole = adapt(frame, "pairs", "triplets", params, seed=0)
     monkeypatch.setattr(adaptation, "LEXICAL_BLOCK", 300)
-    _, blocked = adapt(frame, "pairs", "triplets", params, seed=0)
+    triplets, blocked = adapt(frame, "pairs", "triplets", params, seed=0)
     assert "blocks" not in whole
+    # the rule the card states is the one applied: the negatives come from the blocks of 300
+    assert triplets["negative"].tolist() == [n for n, p in zip(negatives, positives) if n != p]
     assert "the 1,000 rows cut into even blocks of at most 300 grouped by their rarest shared words" in blocked
 
 

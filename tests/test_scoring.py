@@ -323,20 +323,25 @@ def test_validation_passes_search_every_relevant_passage_and_a_seeded_sample_of_
         "`train.validation_passages`).")
 
 
+def mnrl_card(workdir: Path, params: dict, dataset: str) -> str:
+    """Write `params`, prepare `dataset` and run its tiny x mnrl cell through train, evaluate and card; its card."""
+    from pipeline import card, train
+
+    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
+    prepare_set(dataset)
+    cell = ["--dataset", dataset, "--base", "tiny", "--loss", "mnrl"]
+    for stage in (train, evaluate, card):
+        stage.main(cell)
+    return (workdir / paths.card(dataset, "tiny", "mnrl")).read_text()
+
+
 def test_a_sampled_retrieval_is_stated_on_the_card(workdir: Path, tiny_model_dir: Path) -> None:
     # validation chooses by NDCG@10 on a sample of the validation queries, test retrieval is scored on a sample:
     # the card says both, with the numbers
-    from pipeline import card, train
-
     params = tiny_params(tiny_model_dir, ["docstrings"], ["mnrl"], rows=120)
     params["evaluation"] = {"max_queries": 4}
     params["train"]["select_metric"] = "ndcg@10"
-    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
-    prepare_set("docstrings")
-    cell = ["--dataset", "docstrings", "--base", "tiny", "--loss", "mnrl"]
-    for stage in (train, evaluate, card):
-        stage.main(cell)
-    text = (workdir / paths.card("docstrings", "tiny", "mnrl")).read_text()
+    text = mnrl_card(workdir, params, "docstrings")
     validation, test = (pd.read_parquet(paths.split_file("docstrings", part)) for part in ("validation", "test"))
     assert (f"- Retrieval on the validation split during training: a seeded sample of 4 of its "
             f"{validation['anchor'].nunique()} queries, "
@@ -356,7 +361,6 @@ def test_a_cell_whose_validation_passes_searched_part_of_the_passages_is_ranked_
     # train.validation_passages below the split's passages: the card says what a pass searched, and the
     # leaderboard ranks the cell by evaluate's validation NDCG@10 over every passage, not by training's (which
     # searched fewer, so it scores higher and is not on the untuned model's scale)
-    from pipeline import card, train
     from pipeline.core.handoffs import EvalResult, TrainFacts
     from pipeline.core.loading import load_params
     from pipeline.evaluation.leaderboard import read_board
@@ -364,16 +368,11 @@ def test_a_cell_whose_validation_passes_searched_part_of_the_passages_is_ranked_
     params = tiny_params(tiny_model_dir, ["products"], ["mnrl"], rows=120)
     params["train"].update({"select_metric": "ndcg@10", "validation_passages": 3})
     params["report"]["metric"] = "ndcg@10"
-    (workdir / "params.yaml").write_text(yaml.safe_dump(params))
-    prepare_set("products")
-    cell = ["--dataset", "products", "--base", "tiny", "--loss", "mnrl"]
-    for stage in (train, evaluate, card):
-        stage.main(cell)
+    text = mnrl_card(workdir, params, "products")
     validation = pd.read_parquet(paths.split_file("products", "validation"))  # triplets: negatives are passages too
     queries, answers = validation["anchor"].nunique(), validation["positive"].nunique()
     passages = len(set(validation["positive"]) | set(validation["negative"]))
     assert passages > answers > 3  # a pass searches the answers alone: more than 3, fewer than all
-    text = (workdir / paths.card("products", "tiny", "mnrl")).read_text()
     assert (f"- Retrieval on the validation split during training: its {queries} queries, each searching {answers} of "
             f"the {passages} passages (the queries' relevant ones and a seeded sample of the others; "
             f"`train.validation_passages`).") in text

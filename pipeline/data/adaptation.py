@@ -50,11 +50,13 @@ def _words(text: str) -> set[str]:
 LEXICAL_BLOCK = 50_000
 
 
-def lexical_negatives(positives: list[str], rng: random.Random, block: int = LEXICAL_BLOCK) -> list[str]:
+def lexical_negatives(positives: list[str], rng: random.Random, block: int | None = None) -> list[str]:
     """For each row, another row's positive sharing the most telling words with its own positive (ties broken
     at random, seeded); a random other positive when none shares a word. Model-independent hard negatives:
     random ones are so easy that a good base model already ranks them near the Spearman ceiling. Over `block`
-    rows, chosen within a block of rows that share their rarest words (LEXICAL_BLOCK)."""
+    rows (default: LEXICAL_BLOCK, read at the call, as the card's rule reads it), chosen within a block of rows
+    that share their rarest words."""
+    block = LEXICAL_BLOCK if block is None else block
     words = [_words(text) for text in positives]
     frequency = Counter(word for row_words in words for word in row_words)
     common = max(20, len(positives) // 20)  # words in >5% of rows say nothing about relatedness

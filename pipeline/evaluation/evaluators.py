@@ -258,7 +258,7 @@ def _sampled_passages(passages: dict[str, str], searched: dict[str, set[str]], m
         return passages
     needed = set().union(*searched.values())
     others = [did for did in passages if did not in needed]
-    kept = needed | set(random.Random(seed).sample(others, max(0, min(len(others), max_passages - len(needed)))))
+    kept = needed | set(random.Random(seed).sample(others, max(0, max_passages - len(needed))))
     return {did: text for did, text in passages.items() if did in kept}
 
 
